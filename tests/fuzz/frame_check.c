@@ -43,7 +43,7 @@ struct check {
 	size_t why_len;
 	uint32_t limit;       /* current decoder setting */
 	uint32_t table[256];  /* reference CRC-32 table */
-	uint8_t *scratch;     /* max(FRAME_MAX_SIZE, n + 1) bytes */
+	uint8_t *scratch;     /* n + 16 bytes */
 	uint8_t *scratch2;    /* as many */
 	struct event *ev;     /* the whole walk's answers, up to n + 1 */
 	size_t nev;
@@ -470,9 +470,10 @@ int frame_check_input(const uint8_t *p, size_t n, char *why, size_t why_len)
 	if (why_len)
 		why[0] = '\0';
 	ref_crc_init(c.table);
-	/* Room for a whole frame, and for the input as one payload (the
-	 * ERROR builder is run over all of it). */
-	size_t room = n + 1 > FRAME_MAX_SIZE ? n + 1 : FRAME_MAX_SIZE;
+	/* Nothing built here is longer than the input it came from (a frame
+	 * decoded from it, its payload rebuilt, the input as one ERROR
+	 * payload plus a NUL); a little slack for the empty input. */
+	size_t room = n + 16;
 	c.scratch = malloc(room);
 	if (!c.scratch)
 		goto out;
