@@ -209,15 +209,20 @@ static bool parse_header(const char *p, size_t n, struct http_req *r)
 			return false;
 		r->host = true;
 	} else if (name_is(name, name_len, "content-length")) {
-		/* Requests here carry no body: only an explicit 0 is allowed,
-		 * and only once, so no two parties can disagree on framing. */
+		/* One plain decimal, so no two parties can disagree on the
+		 * framing. A body is never read: it is answered, then the
+		 * connection closes (the lingering close swallows the body). */
 		if (r->content_length || vn == 0)
 			return false;
-		for (size_t k = 0; k < vn; k++)
-			if (v[k] != '0')
+		for (size_t k = 0; k < vn; k++) {
+			if (v[k] < '0' || v[k] > '9')
 				return false;
+			if (v[k] != '0')
+				r->close = true;
+		}
 		r->content_length = true;
 	} else if (name_is(name, name_len, "transfer-encoding")) {
+		/* A body whose end we would have to decode: refuse. */
 		return false;
 	} else if (name_is(name, name_len, "connection")) {
 		if (list_has(v, vn, "close"))

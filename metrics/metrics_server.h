@@ -18,8 +18,12 @@
  *                       503 otherwise
  *   other paths         404; other methods on those two paths 405 + Allow: GET
  *   malformed request   400, then close (request line and headers must use
- *                       CRLF, HTTP/1.1 needs Host, no obs-fold, no
- *                       Transfer-Encoding, Content-Length only 0)
+ *                       CRLF, origin-form target, HTTP/1.1 needs one Host,
+ *                       no obs-fold, no Transfer-Encoding, at most one
+ *                       decimal Content-Length); bytes that cannot start a
+ *                       request line (TLS, binary) get 400 at once
+ *   request with a body answered as usual, then close (the body is never
+ *                       read; the lingering close drains it)
  *   head > 8 KiB        400, then close
  *   slow or silent      a request must be complete, and its response taken
  *                       by the client, within request_timeout_ms of the

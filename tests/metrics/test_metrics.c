@@ -436,7 +436,7 @@ Test(render, no_shards_no_process)
  * The data-path helpers' cost (printed, not asserted: the machine is shared
  * and noisy). The counts they leave are asserted.
  */
-Test(bench, data_path_cost, .timeout = 60)
+Test(bench, data_path_cost)
 {
 	struct shard_set s;
 	shards_make(&s, 1);
