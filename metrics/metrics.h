@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "frame.h"
 #include "msg.h"
 
 #define METRICS_CACHELINE 64
@@ -146,6 +147,68 @@ static inline void metrics_observe_latency(struct metrics_shard *s, uint64_t ns)
 {
 	metrics_inc(&s->latency_buckets[metrics_latency_slot(ns)]);
 	metrics_add(&s->latency_sum_ns, ns);
+}
+
+/* Record count requests that all took ns (replies that left in one send).
+ * Owner core only. */
+static inline void metrics_observe_latency_n(struct metrics_shard *s,
+                                             uint64_t ns, uint64_t count)
+{
+	metrics_add(&s->latency_buckets[metrics_latency_slot(ns)], count);
+	metrics_add(&s->latency_sum_ns, ns * count);
+}
+
+/* Slot of a frame type (FRAME_* of frame.h) in frames_received, or -1 for a
+ * type that is not a valid client request. Folds away for a constant. */
+static inline int metrics_rx_slot(unsigned type)
+{
+	switch (type) {
+	case FRAME_PING:      return METRICS_RX_PING;
+	case FRAME_ECHO:      return METRICS_RX_ECHO;
+	case FRAME_BROADCAST: return METRICS_RX_BROADCAST;
+	case FRAME_AUTH:      return METRICS_RX_AUTH;
+	case FRAME_DATA:      return METRICS_RX_DATA;
+	default:              return -1;
+	}
+}
+
+/* Slot of a frame type in frames_sent, or -1 for one the server never
+ * sends. */
+static inline int metrics_tx_slot(unsigned type)
+{
+	switch (type) {
+	case FRAME_PONG:       return METRICS_TX_PONG;
+	case FRAME_ECHO_REPLY: return METRICS_TX_ECHO_REPLY;
+	case FRAME_BROADCAST:  return METRICS_TX_BROADCAST;
+	case FRAME_AUTH_REPLY: return METRICS_TX_AUTH_REPLY;
+	case FRAME_ERROR:      return METRICS_TX_ERROR;
+	default:               return -1;
+	}
+}
+
+/* Count one valid frame of this type received; other types are ignored. */
+static inline void metrics_frame_received(struct metrics_shard *s, unsigned type)
+{
+	int i = metrics_rx_slot(type);
+	if (i >= 0)
+		metrics_inc(&s->frames_received[i]);
+}
+
+/* Count n frames of this type sent; other types are ignored. */
+static inline void metrics_frames_sent(struct metrics_shard *s, unsigned type,
+                                       uint64_t n)
+{
+	int i = metrics_tx_slot(type);
+	if (i >= 0)
+		metrics_add(&s->frames_sent[i], n);
+}
+
+/* Count one ERROR frame sent with this code (1..ERR_MAX; others ignored).
+ * Does not count the frame in frames_sent{type="error"}. */
+static inline void metrics_error_sent(struct metrics_shard *s, unsigned code)
+{
+	if (code >= 1 && code <= ERR_MAX)
+		metrics_inc(&s->errors[code]);
 }
 
 /* Upper bound of finite slot i (< METRICS_LAT_FINITE), in nanoseconds. */

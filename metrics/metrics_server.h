@@ -44,7 +44,12 @@
 
 #include "metrics.h"
 
-/* Values of *metrics_server_config.state, written by the engine. */
+/*
+ * Values of *metrics_server_config.state, written by the engine. Any value
+ * other than STARTING and ACCEPTING reads as shutting down, so a state
+ * enum laid out 0 = starting, 1 = running, 2+ = draining/stopped can be
+ * passed as it is.
+ */
 enum metrics_server_state {
 	METRICS_STATE_STARTING      = 0,  /* /healthz 503 "starting" */
 	METRICS_STATE_ACCEPTING     = 1,  /* /healthz 200 "ok" */

@@ -15,6 +15,7 @@
 
 #include "helpers.h"
 #include "metrics.h"
+#include "frame.h"
 #include "msg.h"
 
 static const struct {
@@ -230,6 +231,60 @@ Test(render, inc_add_sub_set)
 	cr_expect_eq(v, 76);
 	cr_assert(sample_u64(text, "net001_messages_per_second", &v));
 	cr_expect_eq(v, 1234);
+	free(text);
+	shards_free(&s);
+}
+
+Test(render, frame_type_helpers)
+{
+	struct shard_set s;
+	shards_make(&s, 1);
+	struct metrics_shard *sh = &s.shards[0];
+	static const unsigned rx[] = { FRAME_PING, FRAME_ECHO, FRAME_BROADCAST,
+	                               FRAME_AUTH, FRAME_DATA };
+	for (unsigned k = 0; k < 5; k++)
+		for (unsigned i = 0; i <= k; i++)
+			metrics_frame_received(sh, rx[k]);
+	/* Server-to-client and unknown types are not client frames. */
+	metrics_frame_received(sh, FRAME_PONG);
+	metrics_frame_received(sh, FRAME_ERROR);
+	metrics_frame_received(sh, 0x42);
+	metrics_frames_sent(sh, FRAME_PONG, 3);
+	metrics_frames_sent(sh, FRAME_ECHO_REPLY, 4);
+	metrics_frames_sent(sh, FRAME_BROADCAST, 5);
+	metrics_frames_sent(sh, FRAME_AUTH_REPLY, 6);
+	metrics_frames_sent(sh, FRAME_ERROR, 7);
+	metrics_frames_sent(sh, FRAME_PING, 100);
+	metrics_error_sent(sh, ERR_BAD_CRC);
+	metrics_error_sent(sh, ERR_BAD_CRC);
+	metrics_error_sent(sh, 0);
+	metrics_error_sent(sh, ERR_MAX + 1);
+	metrics_observe_latency_n(sh, 3000, 5);
+
+	char *text = render(&s, 0);
+	static const char *rxl[] = { "ping", "echo", "broadcast", "auth", "data" };
+	static const char *txl[] = { "pong", "echo_reply", "broadcast", "auth_reply", "error" };
+	uint64_t v;
+	for (unsigned k = 0; k < 5; k++) {
+		char series[96];
+		snprintf(series, sizeof(series), "net001_frames_received_total{type=\"%s\"}",
+		         rxl[k]);
+		cr_assert(sample_u64(text, series, &v));
+		cr_expect_eq(v, k + 1, "%s", series);
+		snprintf(series, sizeof(series), "net001_frames_sent_total{type=\"%s\"}",
+		         txl[k]);
+		cr_assert(sample_u64(text, series, &v));
+		cr_expect_eq(v, k + 3, "%s", series);
+	}
+	uint64_t errs = 0;
+	for (unsigned c = 0; c <= ERR_MAX; c++)
+		errs += atomic_load(&sh->errors[c]);
+	cr_expect_eq(errs, 2);
+	cr_expect(sample_u64(text, "net001_errors_total{code=\"bad_crc\"}", &v) && v == 2);
+	cr_expect(sample_u64(text, "net001_request_latency_seconds_bucket{le=\"0.000002\"}", &v) && v == 0);
+	cr_expect(sample_u64(text, "net001_request_latency_seconds_bucket{le=\"0.000004\"}", &v) && v == 5);
+	cr_expect(sample_u64(text, "net001_request_latency_seconds_count", &v) && v == 5);
+	cr_expect_eq(count_lines(text, "net001_request_latency_seconds_sum 0.000015"), 1);
 	free(text);
 	shards_free(&s);
 }
