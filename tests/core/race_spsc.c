@@ -16,8 +16,9 @@
  * What TSan checks here is the data hand-off: slot writes published by the
  * release store of tail, slot reuse guarded by the release store of head.
  * It does not model atomic_thread_fence, so the Dekker wake rule is
- * checked by the wake-up scenarios themselves (a lost wake-up fails them:
- * with the two fences removed they fail within seconds).
+ * checked by the wake-up scenarios themselves: a consumer asleep for 30 s
+ * with items queued fails them (with the two fences deleted, on x86, one
+ * of the two scenarios hit that in each trial run).
  */
 #include <poll.h>
 #include <pthread.h>

@@ -22,19 +22,22 @@
 
 static char path[64];
 
+static void cleanup(void)
+{
+	if (path[0])
+		unlink(path);
+	path[0] = '\0';
+}
+
+/* One temporary file per test at a time: the previous one is removed. */
 static void write_file(const char *content, size_t len)
 {
+	cleanup();
 	strcpy(path, "/tmp/net001-auth-XXXXXX");
 	int fd = mkstemp(path);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(write(fd, content, len), (ssize_t)len);
 	close(fd);
-}
-
-static void cleanup(void)
-{
-	if (path[0])
-		unlink(path);
 }
 
 TestSuite(auth, .fini = cleanup);
@@ -147,6 +150,20 @@ Test(auth, crlf_and_no_final_newline)
 	cr_assert(check(t, "alice", "s3cret"));
 	cr_assert(check(t, "bob", "hunter2"));
 	cr_assert(check(t, "abc", "abc"), "last line without a newline");
+	auth_free(t);
+}
+
+Test(auth, utf8_bom)
+{
+	struct auth_table *t = load_ok("\xef\xbb\xbf" "alice:" SHA_S3CRET "\r\n"
+	                               "bob:" SHA_HUNTER2 "\r\n");
+	cr_assert_eq(auth_count(t), 2);
+	cr_assert(check(t, "alice", "s3cret"), "the BOM is not part of the name");
+	auth_free(t);
+	/* Only at the start of the file: later, the bytes are the name's. */
+	t = load_ok("alice:" SHA_S3CRET "\n\xef\xbb\xbf" "bob:" SHA_HUNTER2 "\n");
+	cr_assert_not(check(t, "bob", "hunter2"));
+	cr_assert(check(t, "\xef\xbb\xbf" "bob", "hunter2"));
 	auth_free(t);
 }
 
