@@ -118,11 +118,18 @@ static struct peer *peer_start(script_fn *script)
 	return peer_start_family(AF_INET, script);
 }
 
+/* Wait for the script to end; its record stays readable until peer_free(). */
 static void peer_join(struct peer *p)
 {
 	pthread_join(p->th, NULL);
 	close(p->lfd);
+	p->lfd = -1;
 	cr_assert_eq(p->failed, 0, "the fake peer saw something unexpected");
+}
+
+static void peer_free(struct peer *p)
+{
+	free(p);
 }
 
 static struct n1c *connect_to(struct peer *p, int timeout_ms)
@@ -245,6 +252,7 @@ Test(client, pong_split_into_single_bytes)
 	peer_join(p);
 	cr_assert_eq(p->last_type, FRAME_PING);
 	cr_assert_eq(p->last_len, 8);
+	peer_free(p);
 }
 
 static void script_echo_big_chunks(struct peer *p, int fd)
@@ -276,6 +284,7 @@ Test(client, max_payload_echo_in_pieces)
 	cr_assert_eq(p->last_len, FRAME_MAX_PAYLOAD);
 	cr_assert_eq(memcmp(p->last_payload, msg, FRAME_MAX_PAYLOAD), 0);
 	free(msg);
+	peer_free(p);
 }
 
 Test(client, payload_above_max_is_too_big)
@@ -296,6 +305,7 @@ Test(client, payload_above_max_is_too_big)
 	n1c_close(c);
 	peer_join(p);
 	cr_assert_eq(p->frames_read, 0, "nothing may reach the wire");
+	peer_free(p);
 }
 
 /* ---- several frames in one read; broadcasts before the answer ------------ */
@@ -340,6 +350,7 @@ Test(client, many_frames_in_one_write)
 	cr_assert_eq(n1c_dropped(c), 0);
 	n1c_close(c);
 	peer_join(p);
+	peer_free(p);
 }
 
 static void script_broadcast_then_pong(struct peer *p, int fd)
@@ -365,6 +376,7 @@ Test(client, broadcast_before_pong_is_queued)
 	cr_assert_eq(n1c_recv(c, 0, &f), N1C_ETIMEOUT);
 	n1c_close(c);
 	peer_join(p);
+	peer_free(p);
 }
 
 static void script_flood_then_pong(struct peer *p, int fd)
@@ -395,6 +407,7 @@ Test(client, full_queue_drops_oldest)
 	cr_assert_eq(n1c_recv(c, 0, &f), N1C_ETIMEOUT);
 	n1c_close(c);
 	peer_join(p);
+	peer_free(p);
 }
 
 static void script_half_then_rest(struct peer *p, int fd)
@@ -418,6 +431,7 @@ Test(client, recv_keeps_partial_frame_across_timeout)
 	expect_broadcast(c, "split payload");
 	n1c_close(c);
 	peer_join(p);
+	peer_free(p);
 }
 
 /* ---- ERROR frames --------------------------------------------------------- */
@@ -446,6 +460,7 @@ Test(client, server_error_fails_request_with_code_and_text)
 	cr_assert_eq(r, 0, "second ping: %s", n1c_strerror(r));
 	n1c_close(c);
 	peer_join(p);
+	peer_free(p);
 }
 
 static void script_shutting_down(struct peer *p, int fd)
@@ -466,6 +481,7 @@ Test(client, closing_error_then_closed)
 	int r = n1c_echo(c, "y", 1, NULL);
 	cr_assert_eq(r, N1C_ECLOSED, "got %s", n1c_strerror(r));
 	n1c_close(c);
+	peer_free(p);
 }
 
 static void script_error_for_data(struct peer *p, int fd)
@@ -496,6 +512,7 @@ Test(client, error_for_earlier_data_is_queued_not_the_pings)
 	n1c_close(c);
 	peer_join(p);
 	cr_assert_eq(p->frames_read, 2);
+	peer_free(p);
 }
 
 static void script_error_for_broadcast(struct peer *p, int fd)
@@ -526,6 +543,7 @@ Test(client, sync_reports_error_for_earlier_broadcast)
 	n1c_close(c);
 	peer_join(p);
 	cr_assert_eq(p->frames_read, 3);
+	peer_free(p);
 }
 
 static void script_sync_clean(struct peer *p, int fd)
@@ -546,6 +564,7 @@ Test(client, sync_without_error)
 	n1c_close(c);
 	peer_join(p);
 	cr_assert_eq(memcmp(p->last_payload, p->ping_payload, 8), 0);
+	peer_free(p);
 }
 
 /* ---- corrupt input -------------------------------------------------------- */
@@ -572,6 +591,7 @@ Test(client, bad_crc_is_protocol_error_and_skipped)
 	cr_assert_eq(r, 0, "ping after bad CRC: %s", n1c_strerror(r));
 	n1c_close(c);
 	peer_join(p);
+	peer_free(p);
 }
 
 static void script_bad_magic(struct peer *p, int fd)
@@ -593,6 +613,7 @@ Test(client, bad_magic_is_protocol_error_and_closes)
 	cr_assert_eq(n1c_ping(c, NULL), N1C_ECLOSED);
 	n1c_close(c);
 	peer_join(p);
+	peer_free(p);
 }
 
 static void script_wrong_echo(struct peer *p, int fd)
@@ -610,6 +631,7 @@ Test(client, echo_reply_must_be_identical)
 	cr_assert_eq(n1c_echo(c, "hello", 5, NULL), N1C_EPROTO);
 	n1c_close(c);
 	peer_join(p);
+	peer_free(p);
 }
 
 static void script_wrong_pong(struct peer *p, int fd)
@@ -628,6 +650,7 @@ Test(client, pong_must_carry_the_timestamp)
 	cr_assert_eq(n1c_ping(c, NULL), N1C_EPROTO);
 	n1c_close(c);
 	peer_join(p);
+	peer_free(p);
 }
 
 static void script_bad_error_payload(struct peer *p, int fd)
@@ -645,6 +668,7 @@ Test(client, short_error_payload_is_protocol_error)
 	cr_assert_eq(n1c_ping(c, NULL), N1C_EPROTO);
 	n1c_close(c);
 	peer_join(p);
+	peer_free(p);
 }
 
 /* ---- AUTH ----------------------------------------------------------------- */
@@ -692,6 +716,7 @@ Test(client, auth_success_failure_and_bad_reply)
 	cr_assert_eq(n1c_auth(c, "alice", "s3cret", &ok, NULL), N1C_EPROTO);
 	n1c_close(c);
 	peer_join(p);
+	peer_free(p);
 }
 
 /* ---- closed, timeout, late answers ---------------------------------------- */
@@ -710,6 +735,7 @@ Test(client, peer_close_is_closed_error)
 	struct n1c_frame f;
 	cr_assert_eq(n1c_recv(c, 100, &f), N1C_ECLOSED);
 	n1c_close(c);
+	peer_free(p);
 }
 
 static void script_slow_pong(struct peer *p, int fd)
@@ -742,6 +768,7 @@ Test(client, timeout_then_late_pong_is_skipped)
 	cr_assert_eq(r, 0, "ping after a late PONG: %s", n1c_strerror(r));
 	n1c_close(c);
 	peer_join(p);
+	peer_free(p);
 }
 
 static void script_slow_echo(struct peer *p, int fd)
@@ -769,6 +796,7 @@ Test(client, timeout_then_late_echo_reply_is_skipped)
 	cr_assert_eq(memcmp(f.payload, "second", 6), 0);
 	n1c_close(c);
 	peer_join(p);
+	peer_free(p);
 }
 
 /* ---- connect -------------------------------------------------------------- */
@@ -818,6 +846,7 @@ Test(client, ipv6_literal_and_host_name)
 	cr_assert_eq(n1c_echo(c, "v6", 2, NULL), 0);
 	n1c_close(c);
 	peer_join(p);
+	peer_free(p);
 
 	p = peer_start(script_echo_once);
 	r = n1c_connect(&c, "localhost", p->port, 2000);
@@ -825,6 +854,7 @@ Test(client, ipv6_literal_and_host_name)
 	cr_assert_eq(n1c_echo(c, "name", 4, NULL), 0);
 	n1c_close(c);
 	peer_join(p);
+	peer_free(p);
 }
 
 /* A listener whose accept queue is full drops further SYNs: connect hangs. */
