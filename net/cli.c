@@ -39,6 +39,7 @@ enum {
 #define DEFAULT_TIMEOUT_MS 5000
 /* Below the server's default 60 s idle timeout, with room to spare. */
 #define DEFAULT_KEEPALIVE_MS 20000
+#define LISTEN_SLICE_MS 250
 
 struct cli {
 	const char *host;
@@ -390,10 +391,16 @@ static int cmd_listen(const struct cli *o, int argc, char **argv)
 	fprintf(stderr, "listening on %s (Ctrl-C to quit)\n", peer);
 
 	long got = 0;
+	long quiet = 0; /* ms without a frame since the last keepalive */
 	while (!interrupted && (limit == 0 || got < limit)) {
 		struct n1c_frame f;
-		r = n1c_recv(c, keepalive > 0 ? (int)keepalive : -1, &f);
+		/* Short waits: a signal landing just before poll() is seen soon. */
+		r = n1c_recv(c, LISTEN_SLICE_MS, &f);
 		if (r == N1C_ETIMEOUT) {
+			quiet += LISTEN_SLICE_MS;
+			if (keepalive == 0 || quiet < keepalive)
+				continue;
+			quiet = 0;
 			r = n1c_ping(c, NULL);
 			if (r == 0)
 				continue;
