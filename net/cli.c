@@ -187,6 +187,13 @@ static int open_client(const struct cli *o, struct n1c **out)
 	return r;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Sleep ms, cut short by a signal. */
 static void nap(long ms)
 {
@@ -391,37 +398,37 @@ static int cmd_listen(const struct cli *o, int argc, char **argv)
 	fprintf(stderr, "listening on %s (Ctrl-C to quit)\n", peer);
 
 	long got = 0;
-	long quiet = 0; /* ms without a frame since the last keepalive */
+	/* The server's idle timer counts frames from us, not to us: ping on a
+	 * clock, whatever arrives. */
+	int64_t next_ping = now_ms() + keepalive;
 	while (!interrupted && (limit == 0 || got < limit)) {
 		struct n1c_frame f;
 		/* Short waits: a signal landing just before poll() is seen soon. */
 		r = n1c_recv(c, LISTEN_SLICE_MS, &f);
-		if (r == N1C_ETIMEOUT) {
-			quiet += LISTEN_SLICE_MS;
-			if (keepalive == 0 || quiet < keepalive)
-				continue;
-			quiet = 0;
-			r = n1c_ping(c, NULL);
-			if (r == 0)
-				continue;
-		}
-		if (r == -EINTR)
-			break;
-		if (r < 0) {
-			rc = fail(c, "listen", r);
-			goto out;
-		}
-		if (f.type == FRAME_BROADCAST) {
+		if (r == 0 && f.type == FRAME_BROADCAST) {
 			print_escaped(f.payload, f.len);
 			fflush(stdout);
 			got++;
-		} else if (f.type == FRAME_ERROR) {
+		} else if (r == 0 && f.type == FRAME_ERROR) {
 			rc = fail(c, "listen", N1C_ESERVER);
 			if (msg_error_closes(n1c_server_error(c, NULL)))
 				goto out;
 			rc = EXIT_OK;
+		} else if (r < 0 && r != N1C_ETIMEOUT) {
+			break;
+		}
+		/* f is not used past here: the ping below may reuse its memory.
+		 * Broadcasts arriving during the ping are queued for n1c_recv(). */
+		r = 0;
+		if (keepalive > 0 && now_ms() >= next_ping) {
+			next_ping = now_ms() + keepalive;
+			r = n1c_ping(c, NULL);
+			if (r < 0)
+				break;
 		}
 	}
+	if (r < 0 && r != -EINTR)
+		rc = fail(c, "listen", r);
 out:
 	n1c_close(c);
 	return rc;
