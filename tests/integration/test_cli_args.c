@@ -6,95 +6,22 @@
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-struct run {
-	int status; /* exit status, or 128 + signal */
-	char out[8192];
-	char err[8192];
-};
+#include "test_cli_run.h"
 
-static void append(int fd, char *buf, size_t cap, size_t *len, bool *open)
-{
-	ssize_t n = read(fd, buf + *len, cap - 1 - *len);
-	if (n <= 0) {
-		*open = false;
-		return;
-	}
-	*len += (size_t)n;
-	buf[*len] = '\0';
-}
-
-/* Run the CLI with args (NULL-terminated), collect output; 10 s at most. */
-static void run_cli(struct run *r, const char *const *args)
-{
-	const char *cli = getenv("NET001_CLI");
-	cr_assert_not_null(cli, "NET001_CLI is not set");
-	const char *argv[32] = { cli };
-	size_t n = 1;
-	for (; args[n - 1]; n++)
-		argv[n] = args[n - 1];
-	argv[n] = NULL;
-
-	int po[2], pe[2];
-	cr_assert_eq(pipe2(po, O_CLOEXEC), 0);
-	cr_assert_eq(pipe2(pe, O_CLOEXEC), 0);
-	pid_t pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		dup2(po[1], STDOUT_FILENO);
-		dup2(pe[1], STDERR_FILENO);
-		int devnull = open("/dev/null", O_RDONLY);
-		dup2(devnull, STDIN_FILENO);
-		execv(cli, (char *const *)argv);
-		_exit(127);
-	}
-	close(po[1]);
-	close(pe[1]);
-
-	memset(r, 0, sizeof *r);
-	size_t ol = 0, el = 0;
-	bool oo = true, eo = true;
-	struct timespec t0, t;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (oo || eo) {
-		struct pollfd p[2] = { { po[0], POLLIN, 0 }, { pe[0], POLLIN, 0 } };
-		int k = poll(p, 2, 200);
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if (t.tv_sec - t0.tv_sec > 10) {
-			kill(pid, SIGKILL);
-			break;
-		}
-		if (k <= 0)
-			continue;
-		if (oo && (p[0].revents & (POLLIN | POLLHUP)))
-			append(po[0], r->out, sizeof r->out, &ol, &oo);
-		if (eo && (p[1].revents & (POLLIN | POLLHUP)))
-			append(pe[0], r->err, sizeof r->err, &el, &eo);
-	}
-	close(po[0]);
-	close(pe[0]);
-	int st;
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-#define RUN(r, ...) run_cli((r), (const char *const[]){ __VA_ARGS__, NULL })
+#define RUN(r, ...) cli_run((r), CLI_ARGS(__VA_ARGS__))
 
 static void expect_usage(const char *const *args, const char *needle)
 {
-	struct run r;
-	run_cli(&r, args);
+	static struct cli_run r;
+	cli_run(&r, args);
 	cr_assert_eq(r.status, 2, "exit %d for %s; stderr: %s", r.status, args[0], r.err);
 	cr_assert_str_eq(r.out, "", "usage errors print nothing on stdout");
 	cr_assert(strncmp(r.err, "net001-cli: ", 12) == 0, "stderr: %s", r.err);
@@ -140,7 +67,7 @@ Test(cli, usage_errors_exit_2)
 
 Test(cli, help_and_version)
 {
-	struct run r;
+	static struct cli_run r;
 	RUN(&r, "--help");
 	cr_assert_eq(r.status, 0);
 	cr_assert_str_eq(r.err, "");
@@ -160,7 +87,7 @@ Test(cli, help_and_version)
 
 Test(cli, hash_token_is_sha256_hex)
 {
-	struct run r;
+	static struct cli_run r;
 	RUN(&r, "hash-token", "s3cret");
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	/* sha256("s3cret"), from Python's hashlib */
@@ -206,14 +133,14 @@ Test(cli, refused_connection_exits_3)
 		{ "listen", NULL }, { "send", "-" },
 	};
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-		struct run r;
+		static struct cli_run r;
 		RUN(&r, "--port", ps, cmds[i][0], cmds[i][1]);
 		cr_assert_eq(r.status, 3, "%s: exit %d, stderr: %s", cmds[i][0], r.status, r.err);
 		snprintf(want, sizeof want,
 		         "net001-cli: connect 127.0.0.1:%u: Connection refused\n", port);
 		cr_assert_str_eq(r.err, want);
 	}
-	struct run r;
+	static struct cli_run r;
 	RUN(&r, "--host", "::1", "--port", ps, "auth", "u", "t");
 	cr_assert_eq(r.status, 3);
 	snprintf(want, sizeof want, "net001-cli: connect [::1]:%u: ", port);
@@ -223,7 +150,7 @@ Test(cli, refused_connection_exits_3)
 
 Test(cli, unresolvable_host_exits_3)
 {
-	struct run r;
+	static struct cli_run r;
 	RUN(&r, "--host", "no-such-host.invalid", "echo", "hi");
 	cr_assert_eq(r.status, 3, "exit %d, stderr: %s", r.status, r.err);
 	cr_assert(strncmp(r.err, "net001-cli: connect no-such-host.invalid:5000: ", 47) == 0,
