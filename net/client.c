@@ -484,8 +484,6 @@ struct request {
 	const uint8_t *expect;   /* payload the answer must carry, or NULL */
 	size_t expect_len;
 	bool sync;               /* n1c_sync(): report errors for earlier frames */
-	unsigned sync_code;      /* first such error, 0 if none */
-	char sync_text[SRV_TEXT_MAX + 1];
 };
 
 /*
@@ -525,12 +523,14 @@ static int await_answer(struct n1c *c, struct request *rq, int64_t deadline,
 				return N1C_ESERVER;
 			}
 			c->unanswered--;
-			if (rq->sync && !rq->sync_code) {
-				rq->sync_code = c->srv_code;
-				memcpy(rq->sync_text, c->srv_text, sizeof rq->sync_text);
-			} else {
-				enqueue(c, f);
+			if (rq->sync) {
+				/* Report it now: if the PING itself was refused too
+				 * (RATE_LIMITED), no PONG would ever end the wait. One
+				 * that does come is dropped as late. */
+				c->late[LATE_PONG]++;
+				return N1C_ESERVER;
 			}
+			enqueue(c, f);
 			continue;
 		}
 
@@ -582,15 +582,7 @@ int n1c_ping(struct n1c *c, uint64_t *rtt_ns)
 int n1c_sync(struct n1c *c)
 {
 	struct request rq = { .sync = true };
-	int r = do_ping(c, &rq, NULL);
-	if (rq.sync_code) {
-		/* The caller asked about its earlier frames: report theirs. */
-		c->srv_code = rq.sync_code;
-		memcpy(c->srv_text, rq.sync_text, sizeof c->srv_text);
-		if (r == 0)
-			r = N1C_ESERVER;
-	}
-	return r;
+	return do_ping(c, &rq, NULL);
 }
 
 int n1c_echo(struct n1c *c, const void *p, size_t len, struct n1c_frame *reply)

@@ -141,9 +141,11 @@ int n1c_send(struct n1c *c, uint8_t type, const void *p, size_t len);
 
 /*
  * Round trip that proves every frame sent before it was handled: a PING,
- * waited for like n1c_ping(). If an ERROR for an earlier BROADCAST or DATA
- * arrives meanwhile, returns N1C_ESERVER with that error (the first one;
- * it is not queued, later ones are); else 0.
+ * waited for like n1c_ping(); 0 when its PONG arrives with no ERROR before
+ * it. An ERROR arriving first (for an earlier BROADCAST or DATA, or for
+ * the PING) returns N1C_ESERVER at once with that error, which is not
+ * queued; ERRORs for the other earlier frames, if any, arrive later and
+ * are queued, and the PONG, if it comes, is dropped as a late answer.
  */
 int n1c_sync(struct n1c *c);
 
