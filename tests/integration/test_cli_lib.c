@@ -93,7 +93,7 @@ static void stop_and_wait(pid_t pid)
 		while (all && (e = readdir(d))) {
 			if (e->d_name[0] == '.')
 				continue;
-			char path[300], buf[512];
+			char path[sizeof dir + 256 + 8], buf[512];
 			snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
 			FILE *f = fopen(path, "r");
 			if (!f)
