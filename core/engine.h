@@ -31,6 +31,7 @@
 #include "log.h"
 #include "pool.h"
 #include "ratelimit.h"
+#include "spsc.h"
 #include "wheel.h"
 
 struct config;
@@ -46,6 +47,10 @@ enum op {
 	OP_SEND,
 	OP_TICK,        /* the core's one-second timeout */
 	OP_WAKE,        /* eventfd read: main thread wants attention */
+	OP_XCORE,       /* MSG_RING from another core: its queue has items */
+	OP_MSGRING,     /* our MSG_RING failed (success CQEs are skipped) */
+	OP_RETRY,       /* timer: retry broadcasts held back by full queues */
+	OP_NOP,         /* a queue filled while we looked: do not sleep */
 };
 
 static inline uint64_t ud_pack(enum op op, uint32_t gen, uint32_t slot)
@@ -60,19 +65,34 @@ static inline uint32_t ud_slot(uint64_t ud) { return (uint32_t)ud; }
 
 /*
  * A reference-counted byte buffer: a reassembled request (then possibly
- * its own reply), or one broadcast frame shared by many sends. Owned by
- * whoever holds a reference; freed back to its core's pool by the last
- * rbuf_put(). Core-local for now.
+ * its own reply), or one broadcast frame shared by many sends.
+ *
+ * refs counts holders on one core and is touched by that core only. A
+ * broadcast frame that crosses cores is "shared": xrefs counts the cores
+ * still holding it (atomic, one decrement per core, never per delivery).
+ * Other cores hold it through a proxy, a local rbuf whose shared field
+ * points at it. The core whose refs reach zero drops its xref; the last
+ * xref returns the buffer to its origin core's pool (through the queue
+ * back to that core when another core let go last).
  */
 struct rbuf {
-	uint32_t refs;
-	uint32_t len;      /* bytes used */
-	uint32_t cap;      /* bytes in data[] */
-	uint8_t cls;       /* pool class in struct core */
+	uint32_t refs;          /* holders on the current core */
+	uint32_t len;           /* bytes used */
+	uint32_t cap;           /* bytes in data[] */
+	uint8_t cls;            /* pool class in struct core */
+	uint8_t origin;         /* core whose pool it belongs to */
+	uint8_t pad_[2];
+	_Atomic uint32_t xrefs; /* cores holding a shared buffer; 0 = core-local */
+	struct rbuf *shared;    /* proxy: the shared buffer it stands for */
 	uint8_t data[];
 };
 
-enum { RBUF_SMALL, RBUF_MID, RBUF_LARGE, RBUF_CLASSES };
+enum { RBUF_SMALL, RBUF_MID, RBUF_LARGE, RBUF_PROXY, RBUF_CLASSES };
+
+static inline const uint8_t *rbuf_data(const struct rbuf *b)
+{
+	return b->shared ? b->shared->data : b->data;
+}
 #define RBUF_SMALL_CAP 512u
 #define RBUF_MID_CAP   4096u
 
@@ -157,6 +177,7 @@ struct core_stats {
 	uint64_t enobufs;
 	uint64_t slow_consumer;
 	uint64_t deliveries;
+	uint64_t queue_full;
 	uint64_t data_bytes;
 	uint64_t lat_count, lat_sum_ns;
 	uint64_t lat_buckets[32];       /* [k]: latency < 2^k microseconds */
@@ -193,6 +214,25 @@ struct server {
 	_Atomic uint64_t auth_gen;      /* bumped by each reload */
 	_Atomic uint32_t ready;         /* workers that finished setup */
 	_Atomic uint32_t failed;        /* workers that failed setup */
+	_Atomic uint32_t exited;        /* workers out of their loop */
+
+	/* Broadcast queues: queues[src * ncores + dst] carries rbuf pointers
+	 * from core src (its only producer) to core dst (its only consumer).
+	 * The low pointer bit marks a buffer coming home to be recycled. */
+	struct spsc *queues;
+};
+
+#define XQ_CAPACITY 4096
+
+static inline struct spsc *server_queue(struct server *srv, uint32_t src, uint32_t dst)
+{
+	return &srv->queues[src * srv->ncores + dst];
+}
+
+/* Broadcasts a core could not queue yet (the queue was full), in order. */
+struct holdq {
+	void **v;
+	uint32_t head, tail, cap; /* tail - head items; cap a power of two */
 };
 
 /* ---- a core ------------------------------------------------------------------ */
@@ -225,6 +265,12 @@ struct core {
 	struct wheel wheel;
 	struct pool blk_pool, ref_pool;
 	struct pool rbuf_pool[RBUF_CLASSES];
+
+	struct holdq *held;             /* [ncores]: per destination core */
+	uint32_t nheld;                 /* items across held[] */
+	bool retry_armed;
+	bool nop_armed;
+	struct __kernel_timespec retry_ts;
 
 	struct bucket global_rl;
 	uint32_t global_rate;
@@ -277,6 +323,8 @@ void conn_on_timer(struct core *co, uint32_t slot);
 void conn_close(struct core *co, struct conn *c, uint32_t slot, unsigned code);
 void conn_close_hard(struct core *co, struct conn *c, uint32_t slot);
 void conn_flush_all(struct core *co);
+/* Close with SLOW_CONSUMER once unsent output passes --max-output. */
+void conn_check_backlog(struct core *co, struct conn *c, uint32_t slot);
 void conn_rearm_nobuf(struct core *co);
 void conn_drain_all(struct core *co);
 void conn_release_all(struct core *co);
@@ -292,8 +340,24 @@ int out_frame(struct core *co, struct conn *c, uint32_t slot, uint8_t type,
 int out_error(struct core *co, struct conn *c, uint32_t slot, unsigned code);
 
 struct rbuf *rbuf_get(struct core *co, uint32_t size);
+/* A local stand-in for a shared buffer from another core (refs 1). */
+struct rbuf *rbuf_proxy(struct core *co, struct rbuf *shared);
 static inline void rbuf_hold(struct rbuf *b) { b->refs++; }
 void rbuf_put(struct core *co, struct rbuf *b);
+
+/* ---- net/broadcast.c --------------------------------------------------------- */
+
+/* Fan a valid BROADCAST frame from slot out to every other eligible
+ * connection on every core. owner as for handle_frame(). */
+void bcast_send(struct core *co, uint32_t slot, const struct frame_view *f,
+                struct rbuf *owner);
+/* Deliver what other cores queued for this one; retry held items. Once
+ * per loop iteration. */
+void bcast_poll(struct core *co);
+/* Drop a core-holder's reference to a shared buffer. */
+void bcast_xrelease(struct core *co, struct rbuf *s);
+/* After every worker stopped: free what is still queued. Main thread. */
+void bcast_cleanup(struct server *srv);
 
 /* ---- net/handler.c ------------------------------------------------------------ */
 

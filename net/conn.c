@@ -30,12 +30,8 @@
 
 /* ---- shared buffers ------------------------------------------------------ */
 
-struct rbuf *rbuf_get(struct core *co, uint32_t size)
+static struct rbuf *rbuf_new(struct core *co, unsigned cls)
 {
-	unsigned cls = size <= RBUF_SMALL_CAP ? RBUF_SMALL
-	             : size <= RBUF_MID_CAP ? RBUF_MID : RBUF_LARGE;
-	if (size > FRAME_MAX_SIZE)
-		return NULL;
 	struct rbuf *b = pool_get(&co->rbuf_pool[cls]);
 	if (!b)
 		return NULL;
@@ -43,13 +39,43 @@ struct rbuf *rbuf_get(struct core *co, uint32_t size)
 	b->len = 0;
 	b->cap = (uint32_t)(co->rbuf_pool[cls].size - sizeof *b);
 	b->cls = (uint8_t)cls;
+	b->origin = (uint8_t)co->id;
+	atomic_init(&b->xrefs, 0);
+	b->shared = NULL;
 	return b;
+}
+
+struct rbuf *rbuf_get(struct core *co, uint32_t size)
+{
+	if (size > FRAME_MAX_SIZE)
+		return NULL;
+	return rbuf_new(co, size <= RBUF_SMALL_CAP ? RBUF_SMALL
+	                  : size <= RBUF_MID_CAP ? RBUF_MID : RBUF_LARGE);
+}
+
+struct rbuf *rbuf_proxy(struct core *co, struct rbuf *shared)
+{
+	struct rbuf *p = rbuf_new(co, RBUF_PROXY);
+	if (p) {
+		p->shared = shared;
+		p->len = shared->len;
+	}
+	return p;
 }
 
 void rbuf_put(struct core *co, struct rbuf *b)
 {
-	if (--b->refs == 0)
+	if (--b->refs)
+		return;
+	if (b->shared) {
+		struct rbuf *s = b->shared;
+		pool_put(&co->rbuf_pool[RBUF_PROXY], b);
+		bcast_xrelease(co, s);
+	} else if (atomic_load_explicit(&b->xrefs, memory_order_relaxed)) {
+		bcast_xrelease(co, b); /* other cores may still hold it */
+	} else {
 		pool_put(&co->rbuf_pool[b->cls], b);
+	}
 }
 
 /* ---- output queue --------------------------------------------------------- */
@@ -159,6 +185,17 @@ int out_error(struct core *co, struct conn *c, uint32_t slot, unsigned code)
 	return out_frame(co, c, slot, FRAME_ERROR, p, (uint16_t)n);
 }
 
+void conn_check_backlog(struct core *co, struct conn *c, uint32_t slot)
+{
+	if (c->out_bytes > co->cfg->max_output && !(c->flags & CF_CLOSING)) {
+		co->st.slow_consumer++;
+		log_limited(&co->ll, co->now_s, LOG_DEBUG,
+		            "core %u: slot %u slow consumer (%llu bytes unsent)", co->id,
+		            slot, (unsigned long long)c->out_bytes);
+		conn_close(co, c, slot, ERR_SLOW_CONSUMER);
+	}
+}
+
 /* Mark n bytes at the head as sent, freeing what is done. */
 static void out_consume(struct core *co, struct conn *c, uint32_t n)
 {
@@ -259,7 +296,7 @@ static void send_start(struct core *co, struct conn *c, uint32_t slot)
 	if (!b->next) {
 		/* One block: a plain send, no iovec. */
 		total = b->end - b->start;
-		const uint8_t *p = b->ref ? b->ref->data + b->start : b->data + b->start;
+		const uint8_t *p = (b->ref ? rbuf_data(b->ref) : b->data) + b->start;
 		sqe = core_sqe(co);
 		io_uring_prep_send(sqe, (int)slot, p, total, MSG_NOSIGNAL);
 	} else {
@@ -273,7 +310,7 @@ static void send_start(struct core *co, struct conn *c, uint32_t slot)
 			uint32_t k = b->end - b->start;
 			if (!k)
 				continue;
-			iov[n].iov_base = (b->ref ? b->ref->data : b->data) + b->start;
+			iov[n].iov_base = (uint8_t *)(b->ref ? rbuf_data(b->ref) : b->data) + b->start;
 			iov[n].iov_len = k;
 			total += k;
 			n++;
