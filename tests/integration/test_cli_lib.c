@@ -226,8 +226,42 @@ Test(client_srv, broadcast_reaches_others_not_sender)
 	n1c_close(d);
 }
 
+Test(client_srv, broadcast_across_cores)
+{
+	start(ARGS("--threads", "2"));
+	enum { N = 8 };
+	struct n1c *tx = dial(), *rx[N];
+	for (int i = 0; i < N; i++) {
+		rx[i] = dial();
+		cr_assert_eq(n1c_sync(rx[i]), 0);
+	}
+	cr_assert_eq(n1c_sync(tx), 0);
+	for (int k = 0; k < 3; k++) {
+		char msg[16];
+		int len = snprintf(msg, sizeof msg, "msg-%d", k);
+		cr_assert_eq(n1c_broadcast(tx, msg, (size_t)len), 0);
+	}
+	cr_assert_eq(n1c_sync(tx), 0);
+	/* Every receiver, whichever core holds it, gets all three in order. */
+	for (int i = 0; i < N; i++) {
+		for (int k = 0; k < 3; k++) {
+			char msg[16];
+			int len = snprintf(msg, sizeof msg, "msg-%d", k);
+			struct n1c_frame f;
+			int r = n1c_recv(rx[i], 5000, &f);
+			cr_assert_eq(r, 0, "receiver %d, message %d: %s", i, k, n1c_strerror(r));
+			cr_assert_eq(f.type, FRAME_BROADCAST);
+			cr_assert_eq(f.len, (uint16_t)len);
+			cr_assert_eq(memcmp(f.payload, msg, f.len), 0);
+		}
+		n1c_close(rx[i]);
+	}
+	n1c_close(tx);
+}
+
 Test(client_srv, broadcast_during_ping_is_queued)
 {
+	/* One core: the sender's sync then proves delivery into b's socket. */
 	start(ARGS("--threads", "1"));
 	struct n1c *a = dial(), *b = dial();
 	cr_assert_eq(n1c_sync(a), 0);
