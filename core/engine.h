@@ -329,12 +329,11 @@ void conn_rearm_nobuf(struct core *co);
 void conn_drain_all(struct core *co);
 void conn_release_all(struct core *co);
 
-/* Output: append bytes (copied) or a reference; both mark the conn dirty.
- * Return 0 or -ENOMEM. */
-int out_append(struct core *co, struct conn *c, uint32_t slot, const void *p, size_t n);
+/* Output: a reference to [off, off + len) of b, which must be whole
+ * frames; marks the conn dirty. Returns 0 or -ENOMEM. */
 int out_append_ref(struct core *co, struct conn *c, uint32_t slot, struct rbuf *b,
                    uint32_t off, uint32_t len);
-/* Queue a whole frame (header, payload copied, CRC). */
+/* Queue a whole frame (header, payload copied, CRC). 0 or -ENOMEM. */
 int out_frame(struct core *co, struct conn *c, uint32_t slot, uint8_t type,
               const void *payload, uint16_t len);
 int out_error(struct core *co, struct conn *c, uint32_t slot, unsigned code);

@@ -11,7 +11,7 @@
  *    in it are views that live only during handle_frame();
  *  - a frame that straddles reads is copied into c->rx (an rbuf), which the
  *    connection owns; handle_frame() may take its own reference to it;
- *  - bytes queued with out_append() are copied into byte blocks owned by
+ *  - frames queued with out_frame() are encoded into byte blocks owned by
  *    the output queue; out_append_ref() takes a reference to an rbuf that
  *    the queue drops once those bytes are sent or the connection closes.
  */
@@ -108,34 +108,6 @@ static void out_link(struct conn *c, struct oblk *b)
 	c->out_tail = b;
 }
 
-int out_append(struct core *co, struct conn *c, uint32_t slot, const void *p, size_t n)
-{
-	const uint8_t *src = p;
-
-	while (n) {
-		struct oblk *t = c->out_tail;
-		if (!t || t->ref || t->end == t->cap) {
-			t = pool_get(&co->blk_pool);
-			if (!t)
-				return -ENOMEM;
-			t->ref = NULL;
-			t->start = t->end = 0;
-			t->cap = OBLK_BYTES;
-			out_link(c, t);
-		}
-		size_t k = t->cap - t->end;
-		if (k > n)
-			k = n;
-		memcpy(t->data + t->end, src, k);
-		t->end += (uint32_t)k;
-		src += k;
-		n -= k;
-		c->out_bytes += k;
-	}
-	mark_dirty(co, c, slot);
-	return 0;
-}
-
 int out_append_ref(struct core *co, struct conn *c, uint32_t slot, struct rbuf *b,
                    uint32_t off, uint32_t len)
 {
@@ -153,26 +125,40 @@ int out_append_ref(struct core *co, struct conn *c, uint32_t slot, struct rbuf *
 	return 0;
 }
 
+/*
+ * Frames never straddle blocks: every block ends on a frame boundary, so
+ * dropping whole blocks (out_drop_unsent) keeps the stream framed.
+ */
 int out_frame(struct core *co, struct conn *c, uint32_t slot, uint8_t type,
               const void *payload, uint16_t len)
 {
-	uint8_t hdr[FRAME_HEADER_SIZE], crc[FRAME_CRC_SIZE];
+	uint32_t size = FRAME_OVERHEAD + (uint32_t)len;
 	struct oblk *t = c->out_tail;
-	size_t size = FRAME_OVERHEAD + (size_t)len;
 
-	/* Common case: the frame fits the tail block; encode it in place. */
-	if (t && !t->ref && t->cap - t->end >= size) {
-		frame_encode(t->data + t->end, type, payload, len);
-		t->end += (uint32_t)size;
-		c->out_bytes += size;
-		mark_dirty(co, c, slot);
-		return 0;
+	if (size > OBLK_BYTES) {
+		/* Only with provided buffers larger than a block: a frame of
+		 * its own. */
+		struct rbuf *b = rbuf_get(co, size);
+		if (!b)
+			return -ENOMEM;
+		b->len = (uint32_t)frame_encode(b->data, type, payload, len);
+		int r = out_append_ref(co, c, slot, b, 0, b->len);
+		rbuf_put(co, b);
+		return r;
 	}
-	frame_wrap(hdr, crc, type, payload, len);
-	if (out_append(co, c, slot, hdr, sizeof hdr) < 0 ||
-	    out_append(co, c, slot, payload, len) < 0 ||
-	    out_append(co, c, slot, crc, sizeof crc) < 0)
-		return -ENOMEM;
+	if (!t || t->ref || t->cap - t->end < size) {
+		t = pool_get(&co->blk_pool);
+		if (!t)
+			return -ENOMEM;
+		t->ref = NULL;
+		t->start = t->end = 0;
+		t->cap = OBLK_BYTES;
+		out_link(c, t);
+	}
+	frame_encode(t->data + t->end, type, payload, len);
+	t->end += size;
+	c->out_bytes += size;
+	mark_dirty(co, c, slot);
 	return 0;
 }
 
@@ -222,11 +208,20 @@ static void out_consume(struct core *co, struct conn *c, uint32_t n)
 	}
 }
 
-/* Drop every queued byte not part of the send in flight. */
+/*
+ * Drop every queued byte not part of the send in flight, or, with none in
+ * flight, all but the rest of a block a partial send began: either way
+ * what stays ends on a frame boundary.
+ */
 static void out_drop_unsent(struct core *co, struct conn *c)
 {
-	uint32_t keep = (c->flags & CF_SEND) ? c->inflight : 0;
 	struct oblk **pp = &c->out_head, *last = NULL;
+	uint32_t keep = 0;
+
+	if (c->flags & CF_SEND)
+		keep = c->inflight;
+	else if (c->out_head && c->out_head->start > 0)
+		keep = c->out_head->end - c->out_head->start;
 
 	c->out_bytes = keep;
 	while (*pp) {
@@ -238,7 +233,7 @@ static void out_drop_unsent(struct core *co, struct conn *c)
 			continue;
 		}
 		if (k > keep)
-			b->end = b->start + keep; /* bytes past the in-flight end go */
+			b->end = b->start + keep; /* bytes queued after the send began */
 		keep -= (k > keep ? keep : k);
 		last = b;
 		pp = &b->next;

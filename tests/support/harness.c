@@ -278,7 +278,7 @@ int srv_run_exit(const char *const *args, const char *const *env, char *err,
 
 /* ---- raw client --------------------------------------------------------- */
 
-int tc_connect_from(uint16_t port, const char *src)
+static int connect_opts(uint16_t port, const char *src, int rcvbuf)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -287,6 +287,8 @@ int tc_connect_from(uint16_t port, const char *src)
 		return -1;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (rcvbuf)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
 	if (src) {
 		struct sockaddr_in b = { .sin_family = AF_INET };
 		inet_pton(AF_INET, src, &b.sin_addr);
@@ -303,9 +305,19 @@ int tc_connect_from(uint16_t port, const char *src)
 	return fd;
 }
 
+int tc_connect_from(uint16_t port, const char *src)
+{
+	return connect_opts(port, src, 0);
+}
+
+int tc_connect_small(uint16_t port, int rcvbuf)
+{
+	return connect_opts(port, NULL, rcvbuf);
+}
+
 int tc_connect(uint16_t port)
 {
-	return tc_connect_from(port, NULL);
+	return connect_opts(port, NULL, 0);
 }
 
 int tc_send(int fd, const void *p, size_t n)

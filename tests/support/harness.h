@@ -61,6 +61,8 @@ bool port_listening(uint16_t port);
 int tc_connect(uint16_t port);
 /* Same, bound first to a source address such as "127.0.0.2". */
 int tc_connect_from(uint16_t port, const char *src);
+/* Same, with a small receive buffer set before connecting (a slow reader). */
+int tc_connect_small(uint16_t port, int rcvbuf);
 /* Write everything; 0 or -1. */
 int tc_send(int fd, const void *p, size_t n);
 /* Encode and send one frame. */
