@@ -15,8 +15,9 @@
  * Lifetimes: the struct n1c is owned by the caller from n1c_connect() until
  * n1c_close(). A struct n1c_frame filled by n1c_recv() or n1c_echo(), and
  * the text from n1c_server_error(), point into the client's own memory and
- * are valid only until the next call on that client (any n1c_* call that
- * takes it, other than the accessors n1c_server_error() and n1c_dropped()).
+ * are valid only until the next call on that client that does I/O (any
+ * n1c_* call except n1c_server_error(), n1c_dropped(), n1c_fd() and
+ * n1c_set_timeout()).
  *
  * Frames that are not the answer a request waits for (a BROADCAST arriving
  * while n1c_ping() waits for its PONG, an ERROR caused by an earlier
