@@ -55,17 +55,6 @@ struct io_uring_sqe *core_sqe(struct core *co)
 	return sqe;
 }
 
-void core_observe_latency(struct core *co, uint64_t ns, uint32_t count)
-{
-	uint64_t us = ns / 1000;
-	unsigned k = us ? 64 - (unsigned)__builtin_clzll(us) : 0;
-	if (k > 31)
-		k = 31;
-	co->st.lat_buckets[k] += count;
-	co->st.lat_count += count;
-	co->st.lat_sum_ns += ns * count;
-}
-
 static void arm_accept(struct core *co)
 {
 	struct io_uring_sqe *sqe = core_sqe(co);
@@ -218,6 +207,7 @@ static void core_loop(struct core *co)
 		if (co->srv->ncores > 1)
 			bcast_poll(co);
 		bufring_flush(&co->br);
+		metrics_set(&co->m.buffer_ring_free, bufring_free(&co->br));
 		if (co->nnobuf)
 			conn_rearm_nobuf(co);
 		conn_flush_all(co);
@@ -406,6 +396,7 @@ static struct core *core_new(struct server *srv, uint32_t id, int cpu, int liste
 	if (!co)
 		return NULL;
 	memset(co, 0, sizeof *co);
+	metrics_shard_init(&co->m);
 	co->srv = srv;
 	co->cfg = cfg;
 	co->id = id;

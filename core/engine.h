@@ -29,6 +29,7 @@
 #include "config.h"   /* core/config.h: flags and environment (pulls in the generated <config.h>) */
 #include "frame.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 #include "ratelimit.h"
 #include "spsc.h"
@@ -167,22 +168,6 @@ struct conn {
 	struct bucket rl;       /* per-connection rate limit */
 };
 
-/* ---- per-core counters (written by the owner only, plain stores) ---------- */
-struct core_stats {
-	uint64_t accepted, rejected, closed;
-	uint64_t frames_rx[256];
-	uint64_t frames_tx[256];
-	uint64_t bytes_rx, bytes_tx;
-	uint64_t errors[16];
-	uint64_t enobufs;
-	uint64_t slow_consumer;
-	uint64_t deliveries;
-	uint64_t queue_full;
-	uint64_t data_bytes;
-	uint64_t lat_count, lat_sum_ns;
-	uint64_t lat_buckets[32];       /* [k]: latency < 2^k microseconds */
-};
-
 /* ---- the data handler hook --------------------------------------------- */
 
 /*
@@ -284,7 +269,8 @@ struct core {
 	struct __kernel_timespec tick_ts;
 
 	struct log_limit ll;
-	struct core_stats st;
+	/* shared: written by this core only, read by the metrics exporter. */
+	struct metrics_shard m;
 
 	/* sendmsg headers live until their SQEs are submitted (the kernel
 	 * copies them at submission: IORING_FEAT_SUBMIT_STABLE). */
@@ -310,8 +296,7 @@ void server_free(struct server *srv);
 /* An SQE, submitting first if the SQ is full. Never NULL. */
 struct io_uring_sqe *core_sqe(struct core *co);
 void core_submit(struct core *co);
-/* count replies waited ns from their read to their hand-over. */
-void core_observe_latency(struct core *co, uint64_t ns, uint32_t count);
+
 
 /* ---- net/conn.c --------------------------------------------------------------- */
 

@@ -77,7 +77,7 @@ static void send_to(struct core *co, uint32_t dst, void *item)
 			wake(co, dst);
 		return;
 	}
-	co->st.queue_full++;
+	metrics_inc(&co->m.broadcast_queue_full);
 	if (!hold_push(h, item)) {
 		/* Out of memory for the backlog itself: nothing sane is left
 		 * but to wait for room (the consumer is draining). */
@@ -147,8 +147,8 @@ static void deliver_local(struct core *co, struct rbuf *b, uint32_t len, uint32_
 			conn_close_hard(co, r, s);
 			continue;
 		}
-		co->st.frames_tx[FRAME_BROADCAST]++;
-		co->st.deliveries++;
+		metrics_frames_sent(&co->m, FRAME_BROADCAST, 1);
+		metrics_inc(&co->m.broadcast_deliveries);
 		conn_check_backlog(co, r, s);
 	}
 }

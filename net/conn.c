@@ -166,15 +166,15 @@ int out_error(struct core *co, struct conn *c, uint32_t slot, unsigned code)
 {
 	uint8_t p[MSG_ERROR_MAX];
 	size_t n = msg_error_build(p, sizeof p, (uint16_t)code, msg_error_text(code));
-	co->st.errors[code]++;
-	co->st.frames_tx[FRAME_ERROR]++;
+	metrics_error_sent(&co->m, code);
+	metrics_frames_sent(&co->m, FRAME_ERROR, 1);
 	return out_frame(co, c, slot, FRAME_ERROR, p, (uint16_t)n);
 }
 
 void conn_check_backlog(struct core *co, struct conn *c, uint32_t slot)
 {
 	if (c->out_bytes > co->cfg->max_output && !(c->flags & CF_CLOSING)) {
-		co->st.slow_consumer++;
+		metrics_inc(&co->m.slow_consumer_closes);
 		log_limited(&co->ll, co->now_s, LOG_DEBUG,
 		            "core %u: slot %u slow consumer (%llu bytes unsent)", co->id,
 		            slot, (unsigned long long)c->out_bytes);
@@ -365,14 +365,15 @@ void conn_accepted(struct core *co, uint32_t slot)
 	if (n > cfg->max_connections || co->draining) {
 		atomic_fetch_sub_explicit(&co->srv->conns, 1, memory_order_relaxed);
 		c->flags |= CF_REJECTED;
-		co->st.rejected++;
+		metrics_inc(&co->m.connections_rejected);
 		arm_recv(co, c, slot);
 		conn_close(co, c, slot, co->draining ? ERR_SHUTTING_DOWN : ERR_SERVER_FULL);
 		log_limited(&co->ll, co->now_s, LOG_DEBUG, "core %u: slot %u rejected (%u open)",
 		            co->id, slot, n - 1);
 		return;
 	}
-	co->st.accepted++;
+	metrics_inc(&co->m.connections_accepted);
+	metrics_inc(&co->m.connections_active);
 	bucket_init(&c->rl, cfg->rate_limit, co->now_ns);
 	open_add(co, c, slot);
 	if (cfg->idle_timeout)
@@ -399,7 +400,7 @@ static void conn_maybe_free(struct core *co, struct conn *c, uint32_t slot)
 	open_remove(co, c);
 	if (!(c->flags & CF_REJECTED)) {
 		atomic_fetch_sub_explicit(&co->srv->conns, 1, memory_order_relaxed);
-		co->st.closed++;
+		metrics_dec(&co->m.connections_active);
 	}
 	/* Leave CF_DIRTY/CF_NOBUF alone: the lists that hold the slot check
 	 * the generation. */
@@ -607,7 +608,7 @@ void conn_on_recv(struct core *co, uint32_t slot, struct io_uring_cqe *cqe)
 		c->flags &= ~CF_RECV;
 
 	if (res > 0) {
-		co->st.bytes_rx += (uint64_t)res;
+		metrics_add(&co->m.bytes_received, (uint64_t)res);
 		if (!(c->flags & CF_CLOSING)) {
 			conn_input(co, c, slot, bufring_addr(&co->br, bid), (size_t)res);
 		}
@@ -621,7 +622,7 @@ void conn_on_recv(struct core *co, uint32_t slot, struct io_uring_cqe *cqe)
 		else
 			conn_close(co, c, slot, 0); /* flush replies, then close */
 	} else if (res == -ENOBUFS) {
-		co->st.enobufs++;
+		metrics_inc(&co->m.recv_enobufs);
 		if (!(c->flags & (CF_RECV | CF_HARD | CF_NOBUF))) {
 			c->flags |= CF_NOBUF;
 			co->nobuf[co->nnobuf++] = slot;
@@ -646,7 +647,7 @@ void conn_on_send(struct core *co, uint32_t slot, int res)
 		conn_maybe_free(co, c, slot);
 		return;
 	}
-	co->st.bytes_tx += (uint64_t)res;
+	metrics_add(&co->m.bytes_sent, (uint64_t)res);
 	out_consume(co, c, (uint32_t)res);
 	c->inflight = 0;
 	if (c->flags & CF_HARD) {
@@ -677,7 +678,7 @@ void conn_flush_all(struct core *co)
 		if (c->out_bytes) {
 			send_start(co, c, slot);
 			if (c->replies) {
-				core_observe_latency(co, now - c->reply_t0, c->replies);
+				metrics_observe_latency_n(&co->m, now - c->reply_t0, c->replies);
 				c->replies = 0;
 			}
 		} else {

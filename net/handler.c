@@ -24,7 +24,7 @@ static inline void reply_noted(struct core *co, struct conn *c, uint8_t type)
 {
 	if (c->replies++ == 0)
 		c->reply_t0 = co->now_ns;
-	co->st.frames_tx[type]++;
+	metrics_frames_sent(&co->m, type, 1);
 }
 
 static void reply_error(struct core *co, struct conn *c, uint32_t slot, unsigned code)
@@ -59,7 +59,7 @@ static void on_ping(struct core *co, struct conn *c, uint32_t slot,
 		reply_error(co, c, slot, ERR_BAD_PAYLOAD);
 		return;
 	}
-	co->st.frames_rx[FRAME_PING]++;
+	metrics_frame_received(&co->m, FRAME_PING);
 	reply_noted(co, c, FRAME_PONG);
 	if (out_frame(co, c, slot, FRAME_PONG, f->payload, f->len) < 0)
 		conn_close_hard(co, c, slot);
@@ -70,7 +70,7 @@ static void on_echo(struct core *co, struct conn *c, uint32_t slot,
 {
 	int r;
 
-	co->st.frames_rx[FRAME_ECHO]++;
+	metrics_frame_received(&co->m, FRAME_ECHO);
 	reply_noted(co, c, FRAME_ECHO_REPLY);
 	if (owner && f->len >= ECHO_INPLACE_MIN) {
 		/* The reassembled request becomes its own reply: new type
@@ -93,7 +93,7 @@ static void on_broadcast(struct core *co, struct conn *c, uint32_t slot,
                          const struct frame_view *f, struct rbuf *owner)
 {
 	(void)c;
-	co->st.frames_rx[FRAME_BROADCAST]++;
+	metrics_frame_received(&co->m, FRAME_BROADCAST);
 	bcast_send(co, slot, f, owner);
 }
 
@@ -109,7 +109,7 @@ static void on_auth(struct core *co, struct conn *c, uint32_t slot,
 		reply_error(co, c, slot, ERR_BAD_PAYLOAD);
 		return;
 	}
-	co->st.frames_rx[FRAME_AUTH]++;
+	metrics_frame_received(&co->m, FRAME_AUTH);
 	if (co->cfg->auth_file) {
 		const struct auth_table *t =
 			atomic_load_explicit(&co->srv->auth, memory_order_acquire);
@@ -140,8 +140,7 @@ static void on_auth(struct core *co, struct conn *c, uint32_t slot,
 static void on_data(struct core *co, struct conn *c, const struct frame_view *f,
                     uint32_t slot)
 {
-	co->st.frames_rx[FRAME_DATA]++;
-	co->st.data_bytes += f->len;
+	metrics_frame_received(&co->m, FRAME_DATA);
 	if (co->srv->data_fn)
 		co->srv->data_fn(co->srv->data_ctx, ((uint64_t)co->id << 32) | slot,
 		                 f->payload, f->len);
