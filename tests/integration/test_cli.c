@@ -360,6 +360,46 @@ Test(cli_srv, send_splits_into_frames)
 	cr_assert_str_eq(run.out, "sent 70000 bytes in 2 DATA frames\n");
 }
 
+/* GET /metrics from the test server; the body goes into buf. */
+static void scrape(char *buf, size_t cap)
+{
+	int fd = tc_connect(server.metrics_port);
+	cr_assert_geq(fd, 0, "metrics port");
+	const char req[] = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+	cr_assert_eq(tc_send(fd, req, sizeof req - 1), 0);
+	size_t n = 0;
+	ssize_t r;
+	while (n < cap - 1 && (r = read(fd, buf + n, cap - 1 - n)) > 0)
+		n += (size_t)r;
+	buf[n] = '\0';
+	close(fd);
+}
+
+static unsigned long long metric(const char *text, const char *name)
+{
+	size_t len = strlen(name);
+	for (const char *p = text; (p = strstr(p, name)); p += len) {
+		if ((p == text || p[-1] == '\n') && p[len] == ' ')
+			return strtoull(p + len + 1, NULL, 10);
+	}
+	cr_assert_fail("no %s in /metrics", name);
+	return 0;
+}
+
+Test(cli_srv, send_counted_by_the_server)
+{
+	start(NULL);
+	cli_run(&run, ARGS("--port", port, "send", write_data_file(200000)));
+	expect_ok(&run, "send");
+	static char text[65536];
+	scrape(text, sizeof text);
+	/* 4 DATA frames of 65535, 65535, 65535, 3395 bytes and the PING that
+	 * confirms them: 200000 + 5 * 12 + 8 bytes on the wire. */
+	cr_assert_eq(metric(text, "net001_frames_received_total{type=\"data\"}"), 4);
+	cr_assert_eq(metric(text, "net001_frames_received_total{type=\"ping\"}"), 1);
+	cr_assert_eq(metric(text, "net001_bytes_received_total"), 200068);
+}
+
 Test(cli_srv, send_frames_are_what_the_server_sees)
 {
 	/* The server refuses payloads above 1000 bytes and counts frames
