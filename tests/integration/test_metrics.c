@@ -136,75 +136,98 @@ static bool http_header(const struct http_resp *r, const char *name, char *out,
 	return false;
 }
 
-/* Read one response from fd: until its Content-Length is complete, or
- * EOF. Returns 0, or -1 on a timeout or a malformed response. */
-static int http_read(int fd, struct http_resp *r, int timeout_ms)
+/*
+ * Parse one response at buf[0, len): every response of the server carries
+ * a Content-Length. Returns the bytes it takes, 0 if it is not complete
+ * yet, -1 if malformed. Fills *r (body malloc'd) when complete.
+ */
+static long http_parse(const char *buf, size_t len, struct http_resp *r)
+{
+	const char *e = memmem(buf, len, "\r\n\r\n", 4);
+	if (!e)
+		return len < sizeof r->head ? 0 : -1;
+	size_t head_len = (size_t)(e + 4 - buf);
+	if (head_len >= sizeof r->head)
+		return -1;
+	memcpy(r->head, buf, head_len);
+	r->head[head_len] = 0;
+	long clen = content_length(r->head);
+	if (clen < 0 || sscanf(r->head, "HTTP/1.%*d %d", &r->status) != 1)
+		return -1;
+	if (len < head_len + (size_t)clen)
+		return 0;
+	r->body_len = (size_t)clen;
+	r->body = malloc(r->body_len + 1);
+	if (!r->body)
+		return -1;
+	memcpy(r->body, buf + head_len, r->body_len);
+	r->body[r->body_len] = 0;
+	return (long)(head_len + r->body_len);
+}
+
+/*
+ * Read n responses from fd into r[0, n). Bytes that arrive together
+ * (pipelined responses) are split by their Content-Length. Returns 0, or
+ * -1 on a timeout, an early EOF or a malformed response.
+ */
+static int http_read_n(int fd, struct http_resp *r, int n, int timeout_ms)
 {
 	size_t cap = 65536, len = 0;
-	char *buf = malloc(cap + 1);
-	long head_len = -1, clen = -1;
+	char *buf = malloc(cap);
 	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	int got = 0;
 
-	memset(r, 0, sizeof *r);
-	r->status = -1;
+	for (int i = 0; i < n; i++) {
+		memset(&r[i], 0, sizeof r[i]);
+		r[i].status = -1;
+	}
 	if (!buf)
 		return -1;
-	for (;;) {
-		if (head_len >= 0 && clen >= 0 && len >= (size_t)(head_len + clen))
+	while (got < n) {
+		long used = http_parse(buf, len, &r[got]);
+		if (used < 0)
 			break;
+		if (used > 0) {
+			memmove(buf, buf + used, len - (size_t)used);
+			len -= (size_t)used;
+			got++;
+			continue;
+		}
 		int64_t left = (int64_t)deadline - (int64_t)now_ms();
 		if (left <= 0)
-			goto fail;
+			break;
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		int pr = poll(&pfd, 1, (int)left);
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr <= 0)
-			goto fail;
+			break;
 		if (len == cap) {
-			char *nb = realloc(buf, cap * 2 + 1);
+			char *nb = realloc(buf, cap * 2);
 			if (!nb)
-				goto fail;
+				break;
 			buf = nb;
 			cap *= 2;
 		}
 		ssize_t k = recv(fd, buf + len, cap - len, 0);
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k <= 0) {
-			r->closed = true;
+		if (k <= 0)
 			break;
-		}
 		len += (size_t)k;
-		buf[len] = 0;
-		if (head_len < 0) {
-			char *e = strstr(buf, "\r\n\r\n");
-			if (e) {
-				head_len = e + 4 - buf;
-				if ((size_t)head_len >= sizeof r->head)
-					goto fail;
-				memcpy(r->head, buf, (size_t)head_len);
-				r->head[head_len] = 0;
-				clen = content_length(r->head);
-			}
-		}
 	}
-	if (head_len < 0 || sscanf(r->head, "HTTP/1.%*d %d", &r->status) != 1)
-		goto fail;
-	r->body_len = len - (size_t)head_len;
-	if (clen >= 0 && r->body_len > (size_t)clen)
-		r->body_len = (size_t)clen;
-	r->body = malloc(r->body_len + 1);
-	if (!r->body)
-		goto fail;
-	memcpy(r->body, buf + head_len, r->body_len);
-	r->body[r->body_len] = 0;
 	free(buf);
-	return 0;
-fail:
-	free(buf);
-	r->status = -1;
-	return -1;
+	if (got < n) {
+		free(r[got].body);
+		r[got].body = NULL;
+		r[got].status = -1;
+	}
+	return got == n ? 0 : -1;
+}
+
+static int http_read(int fd, struct http_resp *r, int timeout_ms)
+{
+	return http_read_n(fd, r, 1, timeout_ms);
 }
 
 /* Send raw bytes on a fresh connection and read one response. Returns
@@ -1307,13 +1330,18 @@ Test(metrics, http_surface_leaves_protocol_port_alone, .fini = stop_clean)
 	static const char two[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 	                          "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
 	cr_assert_eq(tc_send(k, two, sizeof two - 1), 0);
+	struct http_resp rr[2];
+	cr_assert_eq(http_read_n(k, rr, 2, 5000), 0, "two pipelined responses");
+	cr_assert_eq(rr[0].status, 200);
+	cr_assert_str_eq(rr[0].body, "ok");
+	cr_assert_eq(rr[1].status, 200);
+	cr_assert_not_null(strstr(rr[1].body, "net001_frames_received_total{type=\"ping\"}"));
+	http_free(&rr[0]);
+	http_free(&rr[1]);
+	/* Still open for a third. */
+	cr_assert_eq(tc_send(k, two, 34), 0);
 	cr_assert_eq(http_read(k, &r, 5000), 0);
-	cr_assert_eq(r.status, 200);
 	cr_assert_str_eq(r.body, "ok");
-	http_free(&r);
-	cr_assert_eq(http_read(k, &r, 5000), 0);
-	cr_assert_eq(r.status, 200);
-	cr_assert_not_null(strstr(r.body, "net001_frames_received_total{type=\"ping\"}"));
 	http_free(&r);
 	close(k);
 
