@@ -271,6 +271,9 @@ static int core_setup(struct core *co)
 		log_error("core %u: provided buffer ring: %s", co->id, strerror(-r));
 		return r;
 	}
+	/* The loop refreshes the gauge after each wake-up; an idle core
+	 * must not read as out of buffers until its first event. */
+	metrics_set(&co->m.buffer_ring_free, bufring_free(&co->br));
 	co->now_ns = clock_now_ns();
 	co->now_s = (uint32_t)(co->now_ns / 1000000000u);
 	r = wheel_init(&co->wheel, co->srv->table_size, WHEEL_SLOTS, co->now_s);

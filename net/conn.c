@@ -489,6 +489,9 @@ static bool frame_error(struct core *co, struct conn *c, uint32_t slot, int err)
 	              : err == FRAME_EVERSION ? ERR_BAD_VERSION
 	              : err == FRAME_ETOOLARGE ? ERR_FRAME_TOO_LARGE : ERR_BAD_CRC;
 	if (code == ERR_BAD_CRC) {
+		/* Answered like any other non-closing error: a latency sample. */
+		if (c->replies++ == 0)
+			c->reply_t0 = co->now_ns;
 		if (out_error(co, c, slot, code) < 0)
 			conn_close_hard(co, c, slot);
 		return !(c->flags & CF_CLOSING);

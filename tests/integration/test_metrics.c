@@ -1,0 +1,1504 @@
+/*
+ * The metrics endpoint of a real net001-server (PROTOCOL.md section 6 and
+ * the README "Metrics" section): every family with its TYPE and HELP,
+ * counters that move by exactly the traffic a test sends, the latency
+ * histogram's invariants, messages per second, promtool on a live scrape,
+ * /healthz through a shutdown, and the --metrics-port flag.
+ *
+ * Metric values are read over HTTP, so every check compares two scrapes
+ * around the traffic. Counters are bumped by the worker cores at slightly
+ * different points (a reply when queued, bytes when the kernel reports the
+ * send), so the second scrape is polled until every expected delta is
+ * reached, then taken once more a little later and compared exactly: a
+ * counter that moves by more than the traffic fails too.
+ *
+ * Most servers run with --threads 2, so the sums across shards are
+ * exercised.
+ */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "harness.h"
+#include "msg.h"
+
+static struct srv S;
+static struct tc_frame F;
+
+static const char *const two_threads[] = { "--threads", "2", NULL };
+
+static void start(const char *const *args)
+{
+	cr_assert_eq(srv_start(&S, args), 0, "server starts");
+	cr_assert_neq(S.metrics_port, 0);
+}
+
+static void stop_clean(void)
+{
+	cr_assert_eq(srv_stop(&S, 15000), 0, "server exits 0 after SIGTERM");
+}
+
+/* For tests that end the server themselves: clean up after a failure. */
+static void stop_if_running(void)
+{
+	if (S.pid > 0)
+		srv_stop(&S, 15000);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- a small HTTP client ------------------------------------------------ */
+
+struct http_resp {
+	int status;
+	char head[4096];   /* status line and headers, NUL-terminated */
+	char *body;        /* malloc'd, NUL-terminated */
+	size_t body_len;
+	bool closed;       /* the server closed the connection after it */
+};
+
+static void http_free(struct http_resp *r)
+{
+	free(r->body);
+	r->body = NULL;
+}
+
+static int tcp_connect(uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Content-Length of a response head, or -1 if absent. */
+static long content_length(const char *head)
+{
+	for (const char *p = strstr(head, "\r\n"); p; p = strstr(p + 2, "\r\n"))
+		if (strncasecmp(p + 2, "Content-Length:", 15) == 0)
+			return strtol(p + 17, NULL, 10);
+	return -1;
+}
+
+/* Value of a response header (up to its CRLF) into out; false if absent. */
+static bool http_header(const struct http_resp *r, const char *name, char *out,
+                        size_t cap)
+{
+	size_t n = strlen(name);
+	for (const char *p = strstr(r->head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
+		if (strncasecmp(p + 2, name, n) != 0 || p[2 + n] != ':')
+			continue;
+		const char *v = p + 3 + n;
+		while (*v == ' ')
+			v++;
+		const char *e = strstr(v, "\r\n");
+		size_t len = e ? (size_t)(e - v) : strlen(v);
+		if (len >= cap)
+			len = cap - 1;
+		memcpy(out, v, len);
+		out[len] = 0;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Parse one response at buf[0, len): every response of the server carries
+ * a Content-Length. Returns the bytes it takes, 0 if it is not complete
+ * yet, -1 if malformed. Fills *r (body malloc'd) when complete.
+ */
+static long http_parse(const char *buf, size_t len, struct http_resp *r)
+{
+	const char *e = memmem(buf, len, "\r\n\r\n", 4);
+	if (!e)
+		return len < sizeof r->head ? 0 : -1;
+	size_t head_len = (size_t)(e + 4 - buf);
+	if (head_len >= sizeof r->head)
+		return -1;
+	memcpy(r->head, buf, head_len);
+	r->head[head_len] = 0;
+	long clen = content_length(r->head);
+	if (clen < 0 || sscanf(r->head, "HTTP/1.%*d %d", &r->status) != 1)
+		return -1;
+	if (len < head_len + (size_t)clen)
+		return 0;
+	r->body_len = (size_t)clen;
+	r->body = malloc(r->body_len + 1);
+	if (!r->body)
+		return -1;
+	memcpy(r->body, buf + head_len, r->body_len);
+	r->body[r->body_len] = 0;
+	return (long)(head_len + r->body_len);
+}
+
+/*
+ * Read n responses from fd into r[0, n). Bytes that arrive together
+ * (pipelined responses) are split by their Content-Length. Returns 0, or
+ * -1 on a timeout, an early EOF or a malformed response.
+ */
+static int http_read_n(int fd, struct http_resp *r, int n, int timeout_ms)
+{
+	size_t cap = 65536, len = 0;
+	char *buf = malloc(cap);
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	int got = 0;
+
+	for (int i = 0; i < n; i++) {
+		memset(&r[i], 0, sizeof r[i]);
+		r[i].status = -1;
+	}
+	if (!buf)
+		return -1;
+	while (got < n) {
+		long used = http_parse(buf, len, &r[got]);
+		if (used < 0)
+			break;
+		if (used > 0) {
+			memmove(buf, buf + used, len - (size_t)used);
+			len -= (size_t)used;
+			got++;
+			continue;
+		}
+		int64_t left = (int64_t)deadline - (int64_t)now_ms();
+		if (left <= 0)
+			break;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int pr = poll(&pfd, 1, (int)left);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0)
+			break;
+		if (len == cap) {
+			char *nb = realloc(buf, cap * 2);
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t k = recv(fd, buf + len, cap - len, 0);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		len += (size_t)k;
+	}
+	free(buf);
+	if (got < n) {
+		free(r[got].body);
+		r[got].body = NULL;
+		r[got].status = -1;
+	}
+	return got == n ? 0 : -1;
+}
+
+static int http_read(int fd, struct http_resp *r, int timeout_ms)
+{
+	return http_read_n(fd, r, 1, timeout_ms);
+}
+
+/* Send raw bytes on a fresh connection and read one response. Returns
+ * the status, or -1. */
+static int http_raw(uint16_t port, const char *raw, struct http_resp *r)
+{
+	memset(r, 0, sizeof *r);
+	r->status = -1;
+	int fd = tcp_connect(port);
+	if (fd < 0)
+		return -1;
+	if (tc_send(fd, raw, strlen(raw)) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (http_read(fd, r, 5000) == 0 && !r->closed) {
+		/* Whether the server ends the connection after this response. */
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		char b;
+		r->closed = poll(&pfd, 1, 2000) == 1 && recv(fd, &b, 1, 0) <= 0;
+	}
+	close(fd);
+	return r->status;
+}
+
+static int http_method(uint16_t port, const char *method, const char *path,
+                       struct http_resp *r)
+{
+	char req[512];
+	snprintf(req, sizeof req,
+	         "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+	         method, path);
+	return http_raw(port, req, r);
+}
+
+static int http_get(uint16_t port, const char *path, struct http_resp *r)
+{
+	return http_method(port, "GET", path, r);
+}
+
+/* ---- reading a scrape ---------------------------------------------------- */
+
+/* GET /metrics; the body, malloc'd. */
+static char *scrape(void)
+{
+	struct http_resp r;
+	cr_assert_eq(http_get(S.metrics_port, "/metrics", &r), 200, "GET /metrics");
+	char *body = r.body;
+	r.body = NULL;
+	return body;
+}
+
+/* The sample line "series value": true and *v if found. series is the
+ * metric name with its labels exactly as rendered. */
+static bool sample(const char *text, const char *series, double *v)
+{
+	size_t n = strlen(series);
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, series, n) == 0 && p[n] == ' ') {
+			char *end;
+			*v = strtod(p + n + 1, &end);
+			return end != p + n + 1;
+		}
+	}
+	return false;
+}
+
+/* An integer-valued sample; fails the test if it is missing. */
+static int64_t ival(const char *text, const char *series)
+{
+	double v;
+	cr_assert(sample(text, series, &v), "series %s present", series);
+	cr_assert_eq(v, (double)(int64_t)v, "%s is an integer (%f)", series, v);
+	return (int64_t)v;
+}
+
+static double dval(const char *text, const char *series)
+{
+	double v;
+	cr_assert(sample(text, series, &v), "series %s present", series);
+	return v;
+}
+
+struct want {
+	const char *series;
+	int64_t delta;
+};
+
+/*
+ * Poll scrapes until every series has moved from base by its delta (or 5 s
+ * pass), wait a little more, then check one last scrape exactly. Returns
+ * that last scrape (malloc'd) for further checks.
+ */
+static char *expect_deltas(const char *base, const struct want *w, size_t n)
+{
+	uint64_t deadline = now_ms() + 5000;
+	for (;;) {
+		char *cur = scrape();
+		bool all = true;
+		for (size_t i = 0; i < n && all; i++) {
+			int64_t d = ival(cur, w[i].series) - ival(base, w[i].series);
+			all = w[i].delta >= 0 ? d >= w[i].delta : d <= w[i].delta;
+		}
+		free(cur);
+		if (all || now_ms() > deadline)
+			break;
+		sleep_ms(20);
+	}
+	sleep_ms(150);
+	char *cur = scrape();
+	for (size_t i = 0; i < n; i++) {
+		int64_t d = ival(cur, w[i].series) - ival(base, w[i].series);
+		cr_expect_eq(d, w[i].delta, "%s moved by %" PRId64 ", expected %" PRId64,
+		             w[i].series, d, w[i].delta);
+	}
+	return cur;
+}
+
+#define NWANT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- protocol client bookkeeping ----------------------------------------- */
+
+/* Bytes a test put on the wire in each direction, counted by the test. */
+struct wire {
+	int64_t up;     /* client to server */
+	int64_t down;   /* server to client */
+};
+
+static void send_frame(struct wire *w, int fd, uint8_t type, const void *p, size_t n)
+{
+	cr_assert_eq(tc_send_frame(fd, type, p, n), 0, "send type %#x", type);
+	w->up += FRAME_OVERHEAD + (int64_t)n;
+}
+
+/* Read one frame and expect its type (and for ERROR its code). */
+static void recv_frame(struct wire *w, int fd, uint8_t type, uint16_t code)
+{
+	cr_assert_eq(tc_read_frame(fd, &F, 5000), 0, "a frame of type %#x arrives", type);
+	cr_assert_eq(F.type, type, "type %#x, expected %#x", F.type, type);
+	if (type == FRAME_ERROR)
+		cr_assert_eq(frame_get_u16(F.payload), code, "error code %u, expected %u",
+		             frame_get_u16(F.payload), code);
+	w->down += FRAME_OVERHEAD + (int64_t)F.len;
+}
+
+static void ping(struct wire *w, int fd, uint64_t v)
+{
+	uint8_t p[8];
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+	send_frame(w, fd, FRAME_PING, p, 8);
+	recv_frame(w, fd, FRAME_PONG, 0);
+	cr_assert_eq(memcmp(F.payload, p, 8), 0, "PONG carries the PING's bytes");
+}
+
+/* ---- families ------------------------------------------------------------ */
+
+static const struct family {
+	const char *name;
+	const char *type;
+} families[] = {
+	{ "net001_connections_active", "gauge" },
+	{ "net001_connections_accepted_total", "counter" },
+	{ "net001_connections_rejected_total", "counter" },
+	{ "net001_frames_received_total", "counter" },
+	{ "net001_frames_sent_total", "counter" },
+	{ "net001_bytes_received_total", "counter" },
+	{ "net001_bytes_sent_total", "counter" },
+	{ "net001_errors_total", "counter" },
+	{ "net001_messages_per_second", "gauge" },
+	{ "net001_request_latency_seconds", "histogram" },
+	{ "net001_broadcast_deliveries_total", "counter" },
+	{ "net001_slow_consumer_closes_total", "counter" },
+	{ "net001_broadcast_queue_full_total", "counter" },
+	{ "net001_recv_enobufs_total", "counter" },
+	{ "net001_buffer_ring_free", "gauge" },
+	{ "process_resident_memory_bytes", "gauge" },
+	{ "process_virtual_memory_bytes", "gauge" },
+	{ "process_cpu_seconds_total", "counter" },
+	{ "process_open_fds", "gauge" },
+	{ "process_max_fds", "gauge" },
+	{ "process_start_time_seconds", "gauge" },
+};
+
+static const char *const rx_types[] = { "ping", "echo", "broadcast", "auth", "data" };
+static const char *const tx_types[] = { "pong", "echo_reply", "broadcast", "auth_reply",
+                                        "error" };
+static const char *const codes[] = {
+	NULL, "bad_magic", "bad_version", "bad_crc", "unsupported_type", "bad_payload",
+	"frame_too_large", "auth_required", "auth_failed", "rate_limited", "server_full",
+	"idle_timeout", "slow_consumer", "shutting_down", "internal",
+};
+
+/* Lines of text that start with prefix. */
+static int count_lines(const char *text, const char *prefix)
+{
+	int n = 0;
+	size_t len = strlen(prefix);
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		n += strncmp(p, prefix, len) == 0;
+	return n;
+}
+
+TestSuite(metrics, .timeout = 90);
+
+Test(metrics, every_family_with_type_and_help, .fini = stop_clean)
+{
+	start(two_threads);
+	struct http_resp r;
+	cr_assert_eq(http_get(S.metrics_port, "/metrics", &r), 200);
+	char ctype[128];
+	cr_assert(http_header(&r, "Content-Type", ctype, sizeof ctype));
+	cr_expect_str_eq(ctype, "text/plain; version=0.0.4; charset=utf-8");
+	const char *t = r.body;
+
+	char line[256];
+	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+		const struct family *f = &families[i];
+		snprintf(line, sizeof line, "# TYPE %s %s\n", f->name, f->type);
+		cr_expect_eq(count_lines(t, line), 1, "exactly one '%.*s'",
+		             (int)strlen(line) - 1, line);
+		cr_expect_not_null(strstr(t, line), "%s is a %s", f->name, f->type);
+		snprintf(line, sizeof line, "# HELP %s ", f->name);
+		cr_expect_eq(count_lines(t, line), 1, "one HELP for %s", f->name);
+		const char *h = strstr(t, line);
+		cr_expect(h && h[strlen(line)] != '\n' && h[strlen(line)] != 0,
+		          "%s has a non-empty HELP", f->name);
+		/* Every family has at least one sample. */
+		cr_expect_gt(count_lines(t, f->name), 0, "%s has samples", f->name);
+	}
+
+	char s[128];
+	for (size_t i = 0; i < 5; i++) {
+		snprintf(s, sizeof s, "net001_frames_received_total{type=\"%s\"}", rx_types[i]);
+		cr_expect_eq(ival(t, s), 0, "%s starts at 0", s);
+		snprintf(s, sizeof s, "net001_frames_sent_total{type=\"%s\"}", tx_types[i]);
+		cr_expect_eq(ival(t, s), 0, "%s starts at 0", s);
+	}
+	cr_expect_eq(count_lines(t, "net001_frames_received_total{"), 5);
+	cr_expect_eq(count_lines(t, "net001_frames_sent_total{"), 5);
+	for (unsigned c = 1; c <= ERR_MAX; c++) {
+		snprintf(s, sizeof s, "net001_errors_total{code=\"%s\"}", codes[c]);
+		cr_expect_eq(ival(t, s), 0, "%s present and 0", s);
+		cr_expect_str_eq(codes[c], msg_error_label(c));
+	}
+	cr_expect_eq(count_lines(t, "net001_errors_total{"), ERR_MAX, "all 14 codes");
+
+	/* Scalars of an idle server. */
+	static const char *const zero[] = {
+		"net001_connections_active", "net001_connections_accepted_total",
+		"net001_connections_rejected_total", "net001_bytes_received_total",
+		"net001_bytes_sent_total", "net001_messages_per_second",
+		"net001_broadcast_deliveries_total", "net001_slow_consumer_closes_total",
+		"net001_broadcast_queue_full_total", "net001_recv_enobufs_total",
+		"net001_request_latency_seconds_count",
+	};
+	for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++)
+		cr_expect_eq(ival(t, zero[i]), 0, "%s is 0 on an idle server", zero[i]);
+	cr_expect_eq(dval(t, "net001_request_latency_seconds_sum"), 0.0);
+
+	/* The histogram: 21 finite buckets (1 us << i) and +Inf. */
+	cr_expect_eq(count_lines(t, "net001_request_latency_seconds_bucket{le=\""), 22);
+	cr_expect_eq(ival(t, "net001_request_latency_seconds_bucket{le=\"0.000001\"}"), 0);
+	cr_expect_eq(ival(t, "net001_request_latency_seconds_bucket{le=\"1.048576\"}"), 0);
+	cr_expect_eq(ival(t, "net001_request_latency_seconds_bucket{le=\"+Inf\"}"), 0);
+
+	/* buffer_ring_free: one per core, each with buffers free at rest. */
+	cr_expect_eq(count_lines(t, "net001_buffer_ring_free{"), 2, "two cores");
+	cr_expect_gt(ival(t, "net001_buffer_ring_free{core=\"0\"}"), 0);
+	cr_expect_gt(ival(t, "net001_buffer_ring_free{core=\"1\"}"), 0);
+
+	/* The process family describes the server process itself. */
+	double rss = dval(t, "process_resident_memory_bytes");
+	cr_expect_gt(rss, 1024 * 1024.0, "rss %f", rss);
+	long kb = srv_rss_kb(&S);
+	cr_expect(rss > kb * 1024.0 / 4 && rss < kb * 1024.0 * 4,
+	          "rss %f agrees with /proc (%ld kB)", rss, kb);
+	cr_expect_geq(dval(t, "process_virtual_memory_bytes"), rss);
+	double fds = dval(t, "process_open_fds");
+	cr_expect(fds >= 3 && fds < 1000, "open fds %f", fds);
+	cr_expect_geq(dval(t, "process_max_fds"), fds);
+	cr_expect_geq(dval(t, "process_cpu_seconds_total"), 0.0);
+	double start_s = dval(t, "process_start_time_seconds");
+	double wall = (double)time(NULL);
+	cr_expect(start_s > wall - 60 && start_s <= wall + 1,
+	          "started %f s ago", wall - start_s);
+	http_free(&r);
+}
+
+/* ---- counters follow the traffic ----------------------------------------- */
+
+Test(metrics, hundred_pings, .fini = stop_clean)
+{
+	start(two_threads);
+	char *base = scrape();
+	struct wire w = { 0 };
+
+	/* Four connections (spread over both cores), 25 PINGs each, some
+	 * one by one and some pipelined in a single write. */
+	int fd[4];
+	for (int i = 0; i < 4; i++)
+		cr_assert_geq(fd[i] = tc_connect(S.port), 0);
+	for (int i = 0; i < 4; i++)
+		for (int k = 0; k < 10; k++)
+			ping(&w, fd[i], (uint64_t)(i * 100 + k));
+	uint8_t burst[15 * 20];
+	size_t n = 0;
+	for (int k = 0; k < 15; k++)
+		n += frame_encode(burst + n, FRAME_PING, "pingpong", 8);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(tc_send(fd[i], burst, n), 0);
+		w.up += (int64_t)n;
+	}
+	for (int i = 0; i < 4; i++)
+		for (int k = 0; k < 15; k++)
+			recv_frame(&w, fd[i], FRAME_PONG, 0);
+	cr_assert_eq(w.up, 100 * 20);
+	cr_assert_eq(w.down, 100 * 20);
+
+	const struct want want[] = {
+		{ "net001_frames_received_total{type=\"ping\"}", 100 },
+		{ "net001_frames_sent_total{type=\"pong\"}", 100 },
+		{ "net001_bytes_received_total", w.up },
+		{ "net001_bytes_sent_total", w.down },
+		{ "net001_connections_accepted_total", 4 },
+		{ "net001_connections_active", 4 },
+		{ "net001_request_latency_seconds_count", 100 },
+		{ "net001_frames_received_total{type=\"echo\"}", 0 },
+		{ "net001_frames_sent_total{type=\"echo_reply\"}", 0 },
+		{ "net001_frames_sent_total{type=\"error\"}", 0 },
+		{ "net001_connections_rejected_total", 0 },
+	};
+	char *mid = expect_deltas(base, want, NWANT(want));
+	cr_expect_gt(dval(mid, "net001_request_latency_seconds_sum"),
+	             dval(base, "net001_request_latency_seconds_sum"), "_sum grows");
+
+	/* Leaving: active falls back, nothing else moves. */
+	for (int i = 0; i < 4; i++)
+		close(fd[i]);
+	const struct want after[] = {
+		{ "net001_connections_active", -4 },
+		{ "net001_connections_accepted_total", 0 },
+		{ "net001_bytes_received_total", 0 },
+		{ "net001_bytes_sent_total", 0 },
+		{ "net001_frames_sent_total{type=\"error\"}", 0 },
+	};
+	free(expect_deltas(mid, after, NWANT(after)));
+	free(mid);
+	free(base);
+}
+
+static void write_auth_file(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	/* alice:sha256("s3cret") */
+	fputs("alice:1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0\n", f);
+	fclose(f);
+}
+
+static void auth(struct wire *w, int fd, const char *user, const char *token, int ok)
+{
+	uint8_t p[400];
+	int n = msg_auth_build(p, user, strlen(user), token, strlen(token));
+	cr_assert_gt(n, 0);
+	send_frame(w, fd, FRAME_AUTH, p, (size_t)n);
+	recv_frame(w, fd, FRAME_AUTH_REPLY, 0);
+	cr_assert_eq(F.payload[0], ok, "AUTH %s/%s", user, token);
+}
+
+Test(metrics, echo_broadcast_auth_data, .fini = stop_clean)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/tmp/net001-metrics-auth-%d", (int)getpid());
+	write_auth_file(path);
+	const char *const args[] = { "--threads", "2", "--auth-file", path, NULL };
+	start(args);
+	char *base = scrape();
+	struct wire w = { 0 };
+
+	/* a sends; b, c, d receive; e never authenticates. */
+	int fd[5];
+	for (int i = 0; i < 5; i++)
+		cr_assert_geq(fd[i] = tc_connect(S.port), 0);
+	int a = fd[0], e = fd[4];
+	for (int i = 0; i < 4; i++)
+		auth(&w, fd[i], "alice", "s3cret", 1);
+	auth(&w, e, "alice", "wrong", 0);
+	auth(&w, e, "nobody", "s3cret", 0);
+
+	/* ECHO of 0, 5, 3000 (answered in place when reassembled) and 65535
+	 * bytes. */
+	static const size_t esz[] = { 0, 5, 3000, 65535 };
+	uint8_t *p = malloc(65535);
+	for (size_t i = 0; i < 65535; i++)
+		p[i] = (uint8_t)(i * 7);
+	for (size_t i = 0; i < 4; i++) {
+		send_frame(&w, a, FRAME_ECHO, p, esz[i]);
+		recv_frame(&w, a, FRAME_ECHO_REPLY, 0);
+		cr_assert_eq(F.len, esz[i]);
+		cr_assert_eq(memcmp(F.payload, p, esz[i]), 0);
+	}
+
+	/* Three broadcasts reach b, c, d: nine deliveries. */
+	static const size_t bsz[] = { 5, 1000, 20000 };
+	for (size_t i = 0; i < 3; i++)
+		send_frame(&w, a, FRAME_BROADCAST, p, bsz[i]);
+	for (int r = 1; r <= 3; r++)
+		for (size_t i = 0; i < 3; i++) {
+			recv_frame(&w, fd[r], FRAME_BROADCAST, 0);
+			cr_assert_eq(F.len, bsz[i]);
+		}
+	cr_assert(tc_quiet(a, 200), "no broadcast back to the sender");
+	cr_assert(tc_quiet(e, 100), "nothing for the unauthenticated");
+
+	/* DATA gets no reply; a PING after it shows it was consumed. */
+	for (int i = 0; i < 6; i++)
+		send_frame(&w, a, FRAME_DATA, p, (size_t)(i * 10));
+	ping(&w, a, 42);
+
+	/* e may not broadcast or send DATA: AUTH_REQUIRED, not counted as
+	 * valid frames received. */
+	send_frame(&w, e, FRAME_BROADCAST, "x", 1);
+	recv_frame(&w, e, FRAME_ERROR, ERR_AUTH_REQUIRED);
+	send_frame(&w, e, FRAME_DATA, "x", 1);
+	recv_frame(&w, e, FRAME_ERROR, ERR_AUTH_REQUIRED);
+
+	const struct want want[] = {
+		{ "net001_frames_received_total{type=\"auth\"}", 6 },
+		{ "net001_frames_sent_total{type=\"auth_reply\"}", 6 },
+		{ "net001_frames_received_total{type=\"echo\"}", 4 },
+		{ "net001_frames_sent_total{type=\"echo_reply\"}", 4 },
+		{ "net001_frames_received_total{type=\"broadcast\"}", 3 },
+		{ "net001_frames_sent_total{type=\"broadcast\"}", 9 },
+		{ "net001_broadcast_deliveries_total", 9 },
+		{ "net001_frames_received_total{type=\"data\"}", 6 },
+		{ "net001_frames_received_total{type=\"ping\"}", 1 },
+		{ "net001_frames_sent_total{type=\"pong\"}", 1 },
+		{ "net001_frames_sent_total{type=\"error\"}", 2 },
+		{ "net001_errors_total{code=\"auth_required\"}", 2 },
+		{ "net001_bytes_received_total", w.up },
+		{ "net001_bytes_sent_total", w.down },
+		{ "net001_connections_accepted_total", 5 },
+		{ "net001_connections_active", 5 },
+		/* auth_reply 6, echo_reply 4, pong 1, auth_required 2 */
+		{ "net001_request_latency_seconds_count", 13 },
+	};
+	free(expect_deltas(base, want, NWANT(want)));
+	for (int i = 0; i < 5; i++)
+		close(fd[i]);
+	free(p);
+	free(base);
+	unlink(path);
+}
+
+Test(metrics, broadcast_deliveries_count_receivers, .fini = stop_clean)
+{
+	start(two_threads);
+	struct wire w = { 0 };
+	enum { NRX = 7, NB = 12 };
+	int fd[NRX + 1];
+	char *s0 = scrape();
+	for (int i = 0; i <= NRX; i++)
+		cr_assert_geq(fd[i] = tc_connect(S.port), 0);
+	/* Each receiver answers a PING first: it is open on its core. The
+	 * base for the broadcasts is a scrape that has seen all of that
+	 * (bytes are counted when the kernel reports a send, which may be
+	 * after the client read it). */
+	for (int i = 0; i <= NRX; i++)
+		ping(&w, fd[i], (uint64_t)i);
+	const struct want pings[] = {
+		{ "net001_frames_sent_total{type=\"pong\"}", NRX + 1 },
+		{ "net001_bytes_received_total", w.up },
+		{ "net001_bytes_sent_total", w.down },
+		{ "net001_connections_active", NRX + 1 },
+	};
+	char *base = expect_deltas(s0, pings, NWANT(pings));
+	free(s0);
+	w = (struct wire){ 0 };
+
+	uint8_t p[600];
+	memset(p, 0xab, sizeof p);
+	for (int k = 0; k < NB; k++)
+		send_frame(&w, fd[0], FRAME_BROADCAST, p, (size_t)(k * 50));
+	for (int i = 1; i <= NRX; i++)
+		for (int k = 0; k < NB; k++) {
+			recv_frame(&w, fd[i], FRAME_BROADCAST, 0);
+			cr_assert_eq(F.len, k * 50, "in order");
+		}
+	const struct want want[] = {
+		{ "net001_frames_received_total{type=\"broadcast\"}", NB },
+		{ "net001_broadcast_deliveries_total", NRX * NB },
+		{ "net001_frames_sent_total{type=\"broadcast\"}", NRX * NB },
+		{ "net001_bytes_received_total", w.up },
+		{ "net001_bytes_sent_total", w.down },
+		{ "net001_request_latency_seconds_count", 0 },
+	};
+	free(expect_deltas(base, want, NWANT(want)));
+	for (int i = 0; i <= NRX; i++)
+		close(fd[i]);
+	free(base);
+}
+
+Test(metrics, errors_by_code, .fini = stop_clean)
+{
+	const char *const args[] = { "--threads", "2", "--max-payload", "1000", NULL };
+	start(args);
+	char *base = scrape();
+	struct wire w = { 0 };
+	uint8_t buf[2048];
+
+	int a = tc_connect(S.port);
+	cr_assert_geq(a, 0);
+	/* 7 bad CRCs, whatever the type: the connection continues. */
+	static const uint8_t crc_types[] = { FRAME_PING, FRAME_ECHO, FRAME_BROADCAST,
+	                                     FRAME_AUTH, FRAME_DATA, 0x42, FRAME_PONG };
+	for (size_t i = 0; i < sizeof crc_types; i++) {
+		size_t n = frame_encode(buf, crc_types[i], "12345678", 8);
+		buf[n - 2] ^= 0x10;
+		cr_assert_eq(tc_send(a, buf, n), 0);
+		w.up += (int64_t)n;
+		recv_frame(&w, a, FRAME_ERROR, ERR_BAD_CRC);
+	}
+	/* 3 unsupported types, 2 bad payloads. */
+	static const uint8_t bad_types[] = { FRAME_PONG, FRAME_ERROR, 0x09 };
+	for (size_t i = 0; i < sizeof bad_types; i++) {
+		send_frame(&w, a, bad_types[i], "zz", 2);
+		recv_frame(&w, a, FRAME_ERROR, ERR_UNSUPPORTED_TYPE);
+	}
+	send_frame(&w, a, FRAME_PING, "1234567", 7);
+	recv_frame(&w, a, FRAME_ERROR, ERR_BAD_PAYLOAD);
+	send_frame(&w, a, FRAME_AUTH, "\x00zz", 3);
+	recv_frame(&w, a, FRAME_ERROR, ERR_BAD_PAYLOAD);
+	ping(&w, a, 1);
+
+	/* Closing errors, each on a connection of its own. */
+	int b = tc_connect(S.port);
+	cr_assert_eq(tc_send(b, "NOTMAGIC", 8), 0);
+	w.up += 8;
+	recv_frame(&w, b, FRAME_ERROR, ERR_BAD_MAGIC);
+	cr_assert(tc_wait_closed(b, 3000));
+	close(b);
+
+	int c = tc_connect(S.port);
+	size_t n = frame_encode(buf, FRAME_PING, "12345678", 8);
+	buf[4] = 9;
+	cr_assert_eq(tc_send(c, buf, n), 0);
+	w.up += (int64_t)n;
+	recv_frame(&w, c, FRAME_ERROR, ERR_BAD_VERSION);
+	cr_assert(tc_wait_closed(c, 3000));
+	close(c);
+
+	int d = tc_connect(S.port);
+	frame_put_header(buf, FRAME_ECHO, 1001);
+	cr_assert_eq(tc_send(d, buf, 8), 0);
+	w.up += 8;
+	recv_frame(&w, d, FRAME_ERROR, ERR_FRAME_TOO_LARGE);
+	cr_assert(tc_wait_closed(d, 3000));
+	close(d);
+
+	const struct want want[] = {
+		{ "net001_errors_total{code=\"bad_crc\"}", 7 },
+		{ "net001_errors_total{code=\"unsupported_type\"}", 3 },
+		{ "net001_errors_total{code=\"bad_payload\"}", 2 },
+		{ "net001_errors_total{code=\"bad_magic\"}", 1 },
+		{ "net001_errors_total{code=\"bad_version\"}", 1 },
+		{ "net001_errors_total{code=\"frame_too_large\"}", 1 },
+		{ "net001_errors_total{code=\"auth_required\"}", 0 },
+		{ "net001_errors_total{code=\"rate_limited\"}", 0 },
+		{ "net001_errors_total{code=\"internal\"}", 0 },
+		{ "net001_frames_sent_total{type=\"error\"}", 15 },
+		/* Refused frames are not valid frames received. */
+		{ "net001_frames_received_total{type=\"ping\"}", 1 },
+		{ "net001_frames_received_total{type=\"echo\"}", 0 },
+		{ "net001_frames_received_total{type=\"broadcast\"}", 0 },
+		{ "net001_frames_received_total{type=\"auth\"}", 0 },
+		{ "net001_frames_received_total{type=\"data\"}", 0 },
+		{ "net001_frames_sent_total{type=\"pong\"}", 1 },
+		{ "net001_bytes_received_total", w.up },
+		{ "net001_bytes_sent_total", w.down },
+		{ "net001_connections_accepted_total", 4 },
+		{ "net001_connections_active", 1 },
+	};
+	free(expect_deltas(base, want, NWANT(want)));
+	close(a);
+	free(base);
+}
+
+Test(metrics, rate_limited_counted, .fini = stop_clean)
+{
+	const char *const args[] = { "--threads", "2", "--rate-limit", "10", NULL };
+	start(args);
+	char *base = scrape();
+	int a = tc_connect(S.port);
+	uint8_t buf[30 * 20];
+	size_t n = 0;
+	for (int i = 0; i < 30; i++)
+		n += frame_encode(buf + n, FRAME_PING, "12345678", 8);
+	cr_assert_eq(tc_send(a, buf, n), 0);
+	int pongs = 0, limited = 0;
+	for (int i = 0; i < 30; i++) {
+		cr_assert_eq(tc_read_frame(a, &F, 3000), 0);
+		pongs += F.type == FRAME_PONG;
+		limited += F.type == FRAME_ERROR && frame_get_u16(F.payload) == ERR_RATE_LIMITED;
+	}
+	cr_assert_eq(pongs + limited, 30);
+	cr_assert_gt(limited, 0);
+	const struct want want[] = {
+		{ "net001_frames_received_total{type=\"ping\"}", pongs },
+		{ "net001_frames_sent_total{type=\"pong\"}", pongs },
+		{ "net001_errors_total{code=\"rate_limited\"}", limited },
+		{ "net001_frames_sent_total{type=\"error\"}", limited },
+		{ "net001_request_latency_seconds_count", 30 },
+		{ "net001_bytes_received_total", 30 * 20 },
+	};
+	free(expect_deltas(base, want, NWANT(want)));
+	close(a);
+	free(base);
+}
+
+Test(metrics, connections_accepted_active_rejected, .fini = stop_clean)
+{
+	const char *const args[] = { "--threads", "2", "--max-connections", "2", NULL };
+	start(args);
+	char *s0 = scrape();
+	struct wire w = { 0 };
+	cr_assert_eq(ival(s0, "net001_connections_active"), 0);
+
+	int a = tc_connect(S.port), b = tc_connect(S.port);
+	ping(&w, a, 1);
+	ping(&w, b, 2);
+	const struct want two[] = {
+		{ "net001_connections_accepted_total", 2 },
+		{ "net001_connections_active", 2 },
+		{ "net001_connections_rejected_total", 0 },
+	};
+	char *s1 = expect_deltas(s0, two, NWANT(two));
+
+	/* Full: the third and fourth are refused right after accept. */
+	for (int i = 0; i < 2; i++) {
+		int c = tc_connect(S.port);
+		cr_assert_geq(c, 0);
+		recv_frame(&w, c, FRAME_ERROR, ERR_SERVER_FULL);
+		cr_assert(tc_wait_closed(c, 3000));
+		close(c);
+	}
+	const struct want full[] = {
+		{ "net001_connections_rejected_total", 2 },
+		{ "net001_connections_accepted_total", 0 },
+		{ "net001_connections_active", 0 },
+		{ "net001_errors_total{code=\"server_full\"}", 2 },
+		{ "net001_frames_sent_total{type=\"error\"}", 2 },
+		{ "net001_request_latency_seconds_count", 0 },
+	};
+	char *s2 = expect_deltas(s1, full, NWANT(full));
+
+	/* One leaves, another comes in. */
+	close(a);
+	const struct want left[] = { { "net001_connections_active", -1 } };
+	char *s3 = expect_deltas(s2, left, NWANT(left));
+	int d = tc_connect(S.port);
+	ping(&w, d, 3);
+	const struct want back[] = {
+		{ "net001_connections_accepted_total", 1 },
+		{ "net001_connections_active", 1 },
+		{ "net001_connections_rejected_total", 0 },
+	};
+	char *s4 = expect_deltas(s3, back, NWANT(back));
+	cr_expect_eq(ival(s4, "net001_connections_active"), 2);
+	close(b);
+	close(d);
+	const struct want gone[] = { { "net001_connections_active", -2 } };
+	char *s5 = expect_deltas(s4, gone, NWANT(gone));
+	cr_expect_eq(ival(s5, "net001_connections_active"), 0);
+	cr_expect_eq(ival(s5, "net001_connections_accepted_total"), 3);
+	cr_expect_eq(ival(s5, "net001_connections_rejected_total"), 2);
+	free(s0);
+	free(s1);
+	free(s2);
+	free(s3);
+	free(s4);
+	free(s5);
+}
+
+Test(metrics, slow_consumer_close_counted, .fini = stop_clean)
+{
+	static const char *const args[] = { "--threads", "2", "--max-output", "200000",
+	                                    "--rate-limit", "0", "--global-rate-limit", "0",
+	                                    NULL };
+	start(args);
+	char *base = scrape();
+	int a = tc_connect_small(S.port, 4096);
+	cr_assert_geq(a, 0);
+	/* Never read; ask for far more echoes than the socket buffers hold. */
+	uint8_t *p = calloc(1, 65535);
+	bool closed = false;
+	for (int i = 0; i < 300 && !closed; i++)
+		closed = tc_send_frame(a, FRAME_ECHO, p, 65535) < 0;
+	cr_assert(closed || tc_wait_closed(a, 15000), "the server dropped the reader");
+	free(p);
+	close(a);
+
+	const struct want want[] = {
+		{ "net001_slow_consumer_closes_total", 1 },
+		{ "net001_errors_total{code=\"slow_consumer\"}", 1 },
+		{ "net001_connections_accepted_total", 1 },
+		{ "net001_connections_active", 0 },
+	};
+	char *cur = expect_deltas(base, want, NWANT(want));
+	/* Echoes before the close were counted as requests. */
+	cr_expect_gt(ival(cur, "net001_frames_received_total{type=\"echo\"}"), 0);
+	free(cur);
+	free(base);
+}
+
+/* ---- the latency histogram ------------------------------------------------ */
+
+struct hist {
+	int n;
+	double le[32];
+	int64_t cum[32];
+	int64_t inf, count;
+	double sum;
+};
+
+/* Parse net001_request_latency_seconds in rendering order. */
+static void hist_read(const char *t, struct hist *h)
+{
+	static const char pre[] = "net001_request_latency_seconds_bucket{le=\"";
+	memset(h, 0, sizeof *h);
+	h->inf = -1;
+	for (const char *p = strstr(t, pre); p; p = strstr(p + 1, pre)) {
+		const char *v = p + sizeof pre - 1;
+		const char *q = strchr(v, '"');
+		cr_assert_not_null(q);
+		cr_assert_eq(strncmp(q, "\"} ", 3), 0);
+		int64_t c = strtoll(q + 3, NULL, 10);
+		if (strncmp(v, "+Inf\"", 5) == 0) {
+			h->inf = c;
+			continue;
+		}
+		cr_assert_eq(h->inf, -1, "+Inf comes last");
+		cr_assert_lt(h->n, 32);
+		h->le[h->n] = strtod(v, NULL);
+		h->cum[h->n] = c;
+		h->n++;
+	}
+	h->count = ival(t, "net001_request_latency_seconds_count");
+	h->sum = dval(t, "net001_request_latency_seconds_sum");
+}
+
+static void hist_check(const struct hist *h)
+{
+	cr_assert_eq(h->n, 21, "21 finite buckets");
+	for (int i = 0; i < h->n; i++) {
+		double want = 1e-6 * (double)(1u << i);
+		cr_expect(h->le[i] > want * 0.999999 && h->le[i] < want * 1.000001,
+		          "bucket %d le=%g, expected %g", i, h->le[i], want);
+		if (i > 0)
+			cr_expect_geq(h->cum[i], h->cum[i - 1], "cumulative at le=%g", h->le[i]);
+	}
+	cr_expect_geq(h->inf, h->cum[h->n - 1], "+Inf >= last finite bucket");
+	cr_expect_eq(h->inf, h->count, "+Inf == _count");
+	cr_expect_geq(h->sum, 0.0);
+}
+
+Test(metrics, latency_histogram, .fini = stop_clean)
+{
+	start(two_threads);
+	char *t0 = scrape();
+	struct hist h0, h1;
+	hist_read(t0, &h0);
+	hist_check(&h0);
+	struct wire w = { 0 };
+
+	int fd[3];
+	for (int i = 0; i < 3; i++)
+		cr_assert_geq(fd[i] = tc_connect(S.port), 0);
+	int replies = 0;
+	uint8_t buf[4096];
+	for (int k = 0; k < 20; k++)
+		for (int i = 0; i < 3; i++) {
+			ping(&w, fd[i], (uint64_t)k);
+			replies++;
+		}
+	for (int k = 0; k < 10; k++) {
+		send_frame(&w, fd[k % 3], FRAME_ECHO, buf, (size_t)(k * 300));
+		recv_frame(&w, fd[k % 3], FRAME_ECHO_REPLY, 0);
+		replies++;
+	}
+	/* AUTH without an auth file: answered (failure), no close. */
+	for (int k = 0; k < 3; k++) {
+		auth(&w, fd[1], "alice", "s3cret", 0);
+		replies++;
+	}
+	/* Non-closing errors are replies too. */
+	for (int k = 0; k < 4; k++) {
+		send_frame(&w, fd[2], 0x30, "", 0);
+		recv_frame(&w, fd[2], FRAME_ERROR, ERR_UNSUPPORTED_TYPE);
+		replies++;
+	}
+	send_frame(&w, fd[0], FRAME_PING, "", 0);
+	recv_frame(&w, fd[0], FRAME_ERROR, ERR_BAD_PAYLOAD);
+	replies++;
+	for (int k = 0; k < 5; k++) {
+		size_t n = frame_encode(buf, FRAME_ECHO, "abc", 3);
+		buf[n - 1] ^= 1;
+		cr_assert_eq(tc_send(fd[1], buf, n), 0);
+		recv_frame(&w, fd[1], FRAME_ERROR, ERR_BAD_CRC);
+		replies++;
+	}
+	/* DATA and BROADCAST are not answered: no latency sample. */
+	for (int k = 0; k < 8; k++)
+		send_frame(&w, fd[0], FRAME_DATA, "d", 1);
+	send_frame(&w, fd[0], FRAME_BROADCAST, "b", 1);
+	recv_frame(&w, fd[1], FRAME_BROADCAST, 0);
+	recv_frame(&w, fd[2], FRAME_BROADCAST, 0);
+	ping(&w, fd[0], 99);
+	replies++;
+	cr_assert_eq(replies, 60 + 10 + 3 + 4 + 1 + 5 + 1);
+
+	const struct want want[] = {
+		{ "net001_request_latency_seconds_count", replies },
+		{ "net001_request_latency_seconds_bucket{le=\"+Inf\"}", replies },
+	};
+	char *t1 = expect_deltas(t0, want, NWANT(want));
+	hist_read(t1, &h1);
+	hist_check(&h1);
+	cr_expect_eq(h1.count - h0.count, replies);
+	cr_expect_gt(h1.sum, h0.sum, "_sum grows");
+	/* Each bucket only grows, and the mean is a plausible latency. */
+	for (int i = 0; i < h1.n; i++)
+		cr_expect_geq(h1.cum[i], h0.cum[i]);
+	double mean = (h1.sum - h0.sum) / (double)replies;
+	cr_expect(mean > 0 && mean < 1.0, "mean latency %g s", mean);
+	/* Over loopback nearly every reply leaves within a second. */
+	cr_expect_geq(h1.cum[20] - h0.cum[20], replies * 9 / 10);
+	for (int i = 0; i < 3; i++)
+		close(fd[i]);
+	free(t0);
+	free(t1);
+}
+
+/* ---- messages per second --------------------------------------------------- */
+
+/* messages_per_second seen by scrapes every 50 ms for ms milliseconds:
+ * each distinct run of values in order (consecutive repeats folded). */
+static int mps_watch(int64_t *vals, int cap, int ms)
+{
+	int n = 0;
+	uint64_t end = now_ms() + (uint64_t)ms;
+	while (now_ms() < end) {
+		char *t = scrape();
+		int64_t v = ival(t, "net001_messages_per_second");
+		free(t);
+		if (n == 0 || vals[n - 1] != v) {
+			if (n < cap)
+				vals[n++] = v;
+		}
+		sleep_ms(50);
+	}
+	return n;
+}
+
+Test(metrics, messages_per_second_is_last_full_second, .fini = stop_clean)
+{
+	start(two_threads);
+	enum { N = 137 };
+	int a = tc_connect(S.port), b = tc_connect(S.port);
+	cr_assert(a >= 0 && b >= 0);
+	/* Quiet first: the gauge settles at 0. */
+	int64_t v[64];
+	int n = mps_watch(v, 64, 1200);
+	cr_assert_eq(v[n - 1], 0, "0 while nothing is sent");
+
+	/* N frames in one go, split over two connections (both cores), in
+	 * a few milliseconds. The sampler reads the total at whole seconds,
+	 * so the burst is counted in one second unless a sample happens to
+	 * fall inside those milliseconds; then it is split over two seconds
+	 * and the attempt is repeated. */
+	uint8_t *buf = malloc(N * 20);
+	bool seen = false;
+	for (int attempt = 0; attempt < 3 && !seen; attempt++) {
+		size_t len = 0;
+		for (int i = 0; i < N; i++)
+			len += frame_encode(buf + len, i % 3 ? FRAME_PING : FRAME_DATA, "12345678", 8);
+		/* 80 frames on a, the rest on b. */
+		size_t cut = 80 * 20;
+		cr_assert_eq(tc_send(a, buf, cut), 0);
+		cr_assert_eq(tc_send(b, buf + cut, len - cut), 0);
+		int pongs_a = 0, pongs_b = 0;
+		for (int i = 0; i < 80; i++)
+			pongs_a += i % 3 != 0;
+		for (int i = 80; i < N; i++)
+			pongs_b += i % 3 != 0;
+		for (int i = 0; i < pongs_a; i++)
+			cr_assert_eq(tc_read_frame(a, &F, 3000), 0);
+		for (int i = 0; i < pongs_b; i++)
+			cr_assert_eq(tc_read_frame(b, &F, 3000), 0);
+
+		n = mps_watch(v, 64, 2300);
+		char seq[512] = "";
+		for (int i = 0; i < n; i++)
+			snprintf(seq + strlen(seq), sizeof seq - strlen(seq), " %" PRId64, v[i]);
+		for (int i = 0; i < n; i++)
+			seen |= v[i] == N;
+		bool split = false;
+		for (int i = 0; i + 1 < n; i++)
+			split |= v[i] > 0 && v[i + 1] > 0 && v[i] + v[i + 1] == N;
+		cr_assert(seen || split, "scrapes saw%s; expected %d in one second", seq, N);
+		/* Never more than was sent, and back to 0 once the second after
+		 * the burst has passed. */
+		for (int i = 0; i < n; i++)
+			cr_assert_leq(v[i], N, "saw%s", seq);
+		cr_assert_eq(v[n - 1], 0, "back to 0 afterwards; saw%s", seq);
+	}
+	cr_assert(seen, "the burst fell into one second in one of 3 attempts");
+	free(buf);
+	close(a);
+	close(b);
+}
+
+/* ---- promtool ---------------------------------------------------------------- */
+
+static const char *promtool_path(char *out, size_t cap)
+{
+	const char *path = getenv("PATH");
+	char dirs[4096];
+	snprintf(dirs, sizeof dirs, "%s", path ? path : "/usr/bin:/bin");
+	char *save = NULL;
+	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		snprintf(out, cap, "%s/promtool", d);
+		if (access(out, X_OK) == 0)
+			return out;
+	}
+	return NULL;
+}
+
+Test(metrics, promtool_accepts_live_scrape, .fini = stop_clean)
+{
+	char tool[512];
+	if (!promtool_path(tool, sizeof tool))
+		cr_skip_test("promtool not installed (Debian package prometheus, scripts/deps)");
+	const char *const args[] = { "--threads", "2", "--max-connections", "4", NULL };
+	start(args);
+	struct wire w = { 0 };
+
+	/* Mixed traffic so every family has non-zero values. */
+	int fd[4];
+	for (int i = 0; i < 4; i++)
+		cr_assert_geq(fd[i] = tc_connect(S.port), 0);
+	for (int i = 0; i < 4; i++)
+		ping(&w, fd[i], (uint64_t)i);
+	send_frame(&w, fd[0], FRAME_ECHO, "hello", 5);
+	recv_frame(&w, fd[0], FRAME_ECHO_REPLY, 0);
+	send_frame(&w, fd[0], FRAME_BROADCAST, "news", 4);
+	for (int i = 1; i < 4; i++)
+		recv_frame(&w, fd[i], FRAME_BROADCAST, 0);
+	auth(&w, fd[1], "u", "t", 0);
+	send_frame(&w, fd[2], FRAME_DATA, "d", 1);
+	send_frame(&w, fd[2], 0x77, "", 0);
+	recv_frame(&w, fd[2], FRAME_ERROR, ERR_UNSUPPORTED_TYPE);
+	int full = tc_connect(S.port);
+	recv_frame(&w, full, FRAME_ERROR, ERR_SERVER_FULL);
+	close(full);
+	close(fd[3]);
+	sleep_ms(1200); /* messages_per_second has a full second behind it */
+
+	struct http_resp r;
+	cr_assert_eq(http_get(S.metrics_port, "/metrics", &r), 200);
+	cr_assert_gt(ival(r.body, "net001_frames_received_total{type=\"ping\"}"), 0);
+	char in[] = "/tmp/net001-metrics-scrape-XXXXXX";
+	char out[] = "/tmp/net001-metrics-promtool-XXXXXX";
+	int in_fd = mkstemp(in), out_fd = mkstemp(out);
+	cr_assert(in_fd >= 0 && out_fd >= 0);
+	cr_assert_eq(write(in_fd, r.body, r.body_len), (ssize_t)r.body_len);
+	close(in_fd);
+	close(out_fd);
+
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		FILE *i = freopen(in, "r", stdin);
+		FILE *o = freopen(out, "w", stdout);
+		if (!i || !o || dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
+			_exit(126);
+		execl(tool, "promtool", "check", "metrics", (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	char report[4096] = "";
+	FILE *f = fopen(out, "r");
+	if (f) {
+		size_t len = fread(report, 1, sizeof report - 1, f);
+		report[len] = 0;
+		fclose(f);
+	}
+	unlink(in);
+	unlink(out);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "promtool status %d:\n%s", st,
+	          report);
+	cr_expect_str_empty(report, "promtool reported:\n%s", report);
+	http_free(&r);
+	for (int i = 0; i < 3; i++)
+		close(fd[i]);
+}
+
+/* ---- /healthz and the HTTP surface ----------------------------------------- */
+
+/* Pings on its own connection every few milliseconds until told to stop. */
+struct pinger {
+	uint16_t port;
+	atomic_bool stop;
+	atomic_int ok;
+	atomic_int failed;
+	pthread_t thread;
+};
+
+static void *pinger_main(void *arg)
+{
+	struct pinger *pg = arg;
+	int fd = tc_connect(pg->port);
+	if (fd < 0) {
+		atomic_fetch_add(&pg->failed, 1);
+		return NULL;
+	}
+	for (uint64_t i = 0; !atomic_load(&pg->stop); i++) {
+		if (tc_ping(fd, i, 2000))
+			atomic_fetch_add(&pg->ok, 1);
+		else
+			atomic_fetch_add(&pg->failed, 1);
+		struct timespec ts = { 0, 5 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	close(fd);
+	return NULL;
+}
+
+static void pinger_start(struct pinger *pg, uint16_t port)
+{
+	pg->port = port;
+	atomic_init(&pg->stop, false);
+	atomic_init(&pg->ok, 0);
+	atomic_init(&pg->failed, 0);
+	cr_assert_eq(pthread_create(&pg->thread, NULL, pinger_main, pg), 0);
+}
+
+static void pinger_stop(struct pinger *pg)
+{
+	atomic_store(&pg->stop, true);
+	pthread_join(pg->thread, NULL);
+}
+
+Test(metrics, http_surface_leaves_protocol_port_alone, .fini = stop_clean)
+{
+	start(two_threads);
+	struct pinger pg;
+	pinger_start(&pg, S.port);
+	struct http_resp r;
+	char v[128];
+
+	/* A client that sends half a request and stalls does not hold up
+	 * anyone else. */
+	int stall = tcp_connect(S.metrics_port);
+	cr_assert_geq(stall, 0);
+	cr_assert_eq(tc_send(stall, "GET /metr", 9), 0);
+
+	for (int round = 0; round < 20; round++) {
+		cr_assert_eq(http_get(S.metrics_port, "/healthz", &r), 200);
+		cr_assert_str_eq(r.body, "ok");
+		http_free(&r);
+		cr_assert_eq(http_get(S.metrics_port, "/healthz?probe=1", &r), 200);
+		http_free(&r);
+		cr_assert_eq(http_get(S.metrics_port, "/metrics?x=y", &r), 200);
+		cr_assert_not_null(strstr(r.body, "# TYPE net001_connections_active gauge"));
+		http_free(&r);
+
+		cr_assert_eq(http_get(S.metrics_port, "/", &r), 404);
+		http_free(&r);
+		cr_assert_eq(http_get(S.metrics_port, "/metricsx", &r), 404);
+		http_free(&r);
+		cr_assert_eq(http_get(S.metrics_port, "/healthz/", &r), 404);
+		http_free(&r);
+
+		static const char *const methods[] = { "POST", "PUT", "DELETE", "PATCH" };
+		cr_assert_eq(http_method(S.metrics_port, methods[round % 4], "/metrics", &r),
+		             405, "%s /metrics", methods[round % 4]);
+		cr_assert(http_header(&r, "Allow", v, sizeof v));
+		cr_assert_str_eq(v, "GET");
+		http_free(&r);
+		cr_assert_eq(http_method(S.metrics_port, "POST", "/healthz", &r), 405);
+		http_free(&r);
+
+		static const char *const bad[] = {
+			"GARBAGE\r\n\r\n",
+			"GET /metrics HTTP/1.1\r\n\r\n",           /* HTTP/1.1 without Host */
+			"GET metrics HTTP/1.1\r\nHost: x\r\n\r\n", /* not origin-form */
+			"GET /metrics HTTP/2.0\r\nHost: x\r\n\r\n",
+			"GET /metrics HTTP/1.1\nHost: x\n\n",      /* bare LF */
+			"\xde\xad\xbe\xef\x01\x01\x00\x08",        /* a NET-001 frame */
+		};
+		const char *b = bad[round % 6];
+		cr_assert_eq(http_raw(S.metrics_port, b, &r), 400, "malformed #%d", round % 6);
+		cr_assert(r.closed, "400 closes the connection");
+		http_free(&r);
+	}
+
+	/* Keep-alive and pipelining on one connection. */
+	int k = tcp_connect(S.metrics_port);
+	static const char two[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+	                          "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+	cr_assert_eq(tc_send(k, two, sizeof two - 1), 0);
+	struct http_resp rr[2];
+	cr_assert_eq(http_read_n(k, rr, 2, 5000), 0, "two pipelined responses");
+	cr_assert_eq(rr[0].status, 200);
+	cr_assert_str_eq(rr[0].body, "ok");
+	cr_assert_eq(rr[1].status, 200);
+	cr_assert_not_null(strstr(rr[1].body, "net001_frames_received_total{type=\"ping\"}"));
+	http_free(&rr[0]);
+	http_free(&rr[1]);
+	/* Still open for a third. */
+	cr_assert_eq(tc_send(k, two, 34), 0);
+	cr_assert_eq(http_read(k, &r, 5000), 0);
+	cr_assert_str_eq(r.body, "ok");
+	http_free(&r);
+	close(k);
+
+	/* The stalled client is still open (not yet timed out) or cleanly
+	 * answered 408: either way, no response was owed before. */
+	close(stall);
+	sleep_ms(100);
+	pinger_stop(&pg);
+	cr_expect_eq(atomic_load(&pg.failed), 0, "every PING answered");
+	cr_expect_gt(atomic_load(&pg.ok), 20, "the pinger kept going (%d)",
+	             atomic_load(&pg.ok));
+
+	/* The pings show up in the counters; HTTP traffic does not. */
+	char *t = scrape();
+	int64_t pings = ival(t, "net001_frames_received_total{type=\"ping\"}");
+	cr_expect_eq(pings, atomic_load(&pg.ok));
+	cr_expect_eq(ival(t, "net001_connections_accepted_total"), 1);
+	cr_expect_eq(ival(t, "net001_bytes_received_total"), pings * 20);
+	cr_expect_eq(ival(t, "net001_errors_total{code=\"bad_magic\"}"), 0);
+	free(t);
+}
+
+Test(metrics, healthz_503_while_draining, .fini = stop_if_running)
+{
+	const char *const args[] = { "--threads", "2", "--rate-limit", "0",
+	                             "--global-rate-limit", "0", NULL };
+	start(args);
+	struct http_resp r;
+	cr_assert_eq(http_get(S.metrics_port, "/healthz", &r), 200);
+	cr_assert_str_eq(r.body, "ok");
+	http_free(&r);
+
+	/* A client that never reads, with megabytes of echoes queued: the
+	 * drain waits up to 5 s for it. */
+	int slow = tc_connect_small(S.port, 4096);
+	cr_assert_geq(slow, 0);
+	uint8_t *p = calloc(1, 30000);
+	for (int i = 0; i < 40; i++)
+		cr_assert_eq(tc_send_frame(slow, FRAME_ECHO, p, 30000), 0);
+	free(p);
+	int other = tc_connect(S.port);
+	cr_assert(tc_ping(other, 1, 2000));
+	sleep_ms(300);
+
+	uint64_t t0 = now_ms();
+	cr_assert_eq(kill(S.pid, SIGTERM), 0);
+	cr_assert(tc_expect_error(other, ERR_SHUTTING_DOWN, 3000), "SHUTTING_DOWN sent");
+	cr_assert(tc_wait_closed(other, 3000));
+	close(other);
+
+	/* While draining: /healthz 503, /metrics still served. */
+	int n503 = 0, n200_after = 0, metrics_ok = 0;
+	while (now_ms() - t0 < 3500) {
+		int st = http_get(S.metrics_port, "/healthz", &r);
+		if (st == 503) {
+			n503++;
+			cr_expect_str_eq(r.body, "shutting down");
+		} else if (n503 && st == 200) {
+			n200_after++;
+		}
+		http_free(&r);
+		if (http_get(S.metrics_port, "/metrics", &r) == 200 &&
+		    strstr(r.body, "net001_errors_total{code=\"shutting_down\"}"))
+			metrics_ok++;
+		http_free(&r);
+		sleep_ms(100);
+	}
+	cr_expect_gt(n503, 10, "503 throughout the drain (%d)", n503);
+	cr_expect_eq(n200_after, 0, "never 200 again once draining");
+	cr_expect_gt(metrics_ok, 0, "metrics still served while draining");
+	cr_expect(srv_log_contains(&S, "shutting down"));
+	/* No new protocol clients while draining. */
+	int late = tc_connect(S.port);
+	if (late >= 0) {
+		cr_expect(tc_wait_closed(late, 3000), "a late client is not served");
+		close(late);
+	}
+
+	cr_assert_eq(srv_wait(&S, 12000), 0, "exit 0 after the grace period");
+	uint64_t drained = now_ms() - t0;
+	cr_expect_geq(drained, 4000, "the non-reader held the drain (%" PRIu64 " ms)", drained);
+	cr_expect_not(port_listening(S.metrics_port), "the metrics port closes at exit");
+	close(slow);
+}
+
+/* ---- the --metrics-port flag ------------------------------------------------- */
+
+Test(metrics, metrics_port_zero_is_off, .fini = stop_clean)
+{
+	const char *const args[] = { "--threads", "2", "--metrics-port", "0", NULL };
+	cr_assert_eq(srv_start(&S, args), 0);
+	int fd = tc_connect(S.port);
+	cr_assert(tc_ping(fd, 1, 2000), "the server runs");
+	close(fd);
+	cr_expect_not(port_listening((uint16_t)(S.port + 1000)), "nothing on port + 1000");
+	cr_expect(srv_log_contains(&S, "metrics off"));
+}
+
+/* Listen on a free loopback port in [10000, 31000) so it is taken; also
+ * report a free port p with p + 1000 == the taken one. */
+static int take_port(uint16_t *taken, uint16_t *below)
+{
+	unsigned seed = (unsigned)getpid() ^ (unsigned)now_ms();
+	for (int attempt = 0; attempt < 50; attempt++) {
+		uint16_t port = (uint16_t)(11000 + rand_r(&seed) % 20000);
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -1;
+		if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, 4) == 0 &&
+		    !port_listening((uint16_t)(port - 1000))) {
+			*taken = port;
+			*below = (uint16_t)(port - 1000);
+			return fd;
+		}
+		close(fd);
+	}
+	return -1;
+}
+
+Test(metrics, metrics_port_taken_exits_1)
+{
+	uint16_t taken = 0, port = 0;
+	int blocker = take_port(&taken, &port);
+	cr_assert_geq(blocker, 0, "a port to occupy");
+	char ps[8], ms[8], err[2048];
+	snprintf(ps, sizeof ps, "%u", port);
+	snprintf(ms, sizeof ms, "%u", taken);
+
+	/* Explicitly. */
+	const char *const explicit_args[] = { "--host", "127.0.0.1", "--port", ps,
+	                                      "--metrics-port", ms, "--threads", "2", NULL };
+	int st = srv_run_exit(explicit_args, NULL, err, sizeof err, 10000);
+	cr_expect_eq(st, 1, "exit 1 (got %d): %s", st, err);
+	cr_expect_not_null(strstr(err, "metrics"), "names the metrics port: %s", err);
+	cr_expect_not_null(strstr(err, ms), "names the port number: %s", err);
+	cr_expect_not_null(strstr(err, "Address already in use"), "says why: %s", err);
+	cr_expect_eq(strchr(err, '\n'), err + strlen(err) - 1, "one line: %s", err);
+
+	/* By default (port + 1000). */
+	const char *const default_args[] = { "--host", "127.0.0.1", "--port", ps,
+	                                     "--threads", "1", NULL };
+	st = srv_run_exit(default_args, NULL, err, sizeof err, 10000);
+	cr_expect_eq(st, 1, "exit 1 (got %d): %s", st, err);
+	cr_expect_not_null(strstr(err, "Address already in use"), "says why: %s", err);
+	cr_expect_not(port_listening(port), "nothing left listening on the protocol port");
+	close(blocker);
+}
