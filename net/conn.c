@@ -377,7 +377,7 @@ void conn_accepted(struct core *co, uint32_t slot)
 	bucket_init(&c->rl, cfg->rate_limit, co->now_ns);
 	open_add(co, c, slot);
 	if (cfg->idle_timeout)
-		wheel_add(&co->wheel, slot, co->now_s + cfg->idle_timeout);
+		wheel_add(&co->wheel, slot, co->now_s + cfg->idle_timeout + 1);
 	arm_recv(co, c, slot);
 }
 
@@ -469,9 +469,11 @@ void conn_on_timer(struct core *co, uint32_t slot)
 		conn_close_hard(co, c, slot);
 		return;
 	}
-	uint32_t due = c->last_frame_s + co->cfg->idle_timeout;
 	if (co->cfg->idle_timeout == 0)
 		return;
+	/* Whole seconds on both sides: one more guarantees at least the
+	 * configured time has passed. */
+	uint32_t due = c->last_frame_s + co->cfg->idle_timeout + 1;
 	if (due > co->now_s) {
 		wheel_add(&co->wheel, slot, due);
 		return;
