@@ -213,7 +213,7 @@ static void print_json(const struct report *r)
 	printf("\"messages\":%" PRIu64 ",\"msgs_per_s\":%.1f,\"mb_per_s\":%.3f,"
 	       "\"sent\":%" PRIu64 ",\"deliveries\":%" PRIu64 ",\"window_full\":%" PRIu64 ",",
 	       r->msgs, r->msgs / w, (double)c->payload_bytes / w / 1e6, c->sent,
-	       c->msgs, c->late);
+	       c->deliveries, c->late);
 	printf("\"lat_count\":%" PRIu64 ",\"lat_p50_us\":%.2f,\"lat_p90_us\":%.2f,"
 	       "\"lat_p99_us\":%.2f,\"lat_p999_us\":%.2f,\"lat_max_us\":%.2f,"
 	       "\"lat_mean_us\":%.2f,",

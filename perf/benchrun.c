@@ -712,7 +712,7 @@ static void handle_cqe(struct benchrun_worker *w, const struct io_uring_cqe *cqe
 /* Open loop: hand out the messages that have fallen due, round-robin. */
 static void schedule_due(struct benchrun_worker *w)
 {
-	if (w->rate <= 0 || w->nload == 0 || w->now < w->sh->t_start)
+	if (w->rate <= 0 || w->nload == 0 || !w->loading)
 		return;
 	uint64_t due = (uint64_t)((double)(w->now - w->sh->t_start) * w->rate / 1e9) + 1;
 	for (; w->scheduled < due; w->scheduled++) {
@@ -726,7 +726,7 @@ static void schedule_due(struct benchrun_worker *w)
 
 static uint64_t next_wake(const struct benchrun_worker *w, uint64_t limit)
 {
-	if (w->rate > 0 && w->now >= w->sh->t_start) {
+	if (w->rate > 0 && w->loading) {
 		uint64_t t = w->sh->t_start + (uint64_t)((double)w->scheduled * 1e9 / w->rate);
 		if (t < limit)
 			limit = t;
@@ -850,6 +850,7 @@ void *benchrun_worker_main(void *arg)
 	/* Load: closed-loop workers prime every window now; open-loop ones
 	 * wait for their messages to fall due. */
 	w->now = benchrun_now();
+	w->loading = true;
 	for (uint32_t i = 0; i < w->nload; i++)
 		mark_dirty(w, i);
 	while (w->now < sh->t_end)

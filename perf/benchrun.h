@@ -92,6 +92,7 @@ struct benchrun_worker {
 	uint32_t *dirty;        /* connections to refill or re-arm after a batch */
 	uint32_t ndirty;
 
+	bool loading;           /* past go: the time line is valid */
 	double rate;            /* this worker's share of --rate */
 	uint64_t scheduled;     /* open loop: messages made due so far */
 	uint32_t rr;            /* open loop: next connection to get one */
