@@ -1,0 +1,507 @@
+/*
+ * engine.c - the workers: one pinned thread per core, each owning an
+ * io_uring, a listening socket with multishot accept, a provided-buffer
+ * ring, a table of direct descriptors and the connections in it.
+ *
+ * The loop of a core (the only thread that touches its struct core):
+ *
+ *   submit what is queued and wait for at least one completion
+ *   read the clock once
+ *   walk the completions: accept, recv, send, tick, wake
+ *   return receive buffers, re-arm receives that ran out of buffers
+ *   start one send per connection with output (everything queued in it)
+ *
+ * main() talks to a core only through struct server's shared fields and
+ * an eventfd write (server_kick), which the core reads through its ring.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "engine.h"
+#include "listener.h"
+
+#define TICK_NS 1000000000LL  /* idle and linger deadlines have 1 s grain */
+#define DRAIN_GRACE_S 6u      /* after SHUTTING_DOWN: 5 s linger, then hard */
+#define WHEEL_SLOTS 128
+
+/* ---- ring helpers ------------------------------------------------------------- */
+
+void core_submit(struct core *co)
+{
+	int r;
+	do
+		r = io_uring_submit(&co->ring);
+	while (r == -EINTR);
+	/* sendmsg headers were copied by the kernel at submission. */
+	co->nscratch = 0;
+}
+
+struct io_uring_sqe *core_sqe(struct core *co)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&co->ring);
+	while (!sqe) {
+		core_submit(co);
+		sqe = io_uring_get_sqe(&co->ring);
+	}
+	return sqe;
+}
+
+void core_observe_latency(struct core *co, uint64_t ns, uint32_t count)
+{
+	uint64_t us = ns / 1000;
+	unsigned k = us ? 64 - (unsigned)__builtin_clzll(us) : 0;
+	if (k > 31)
+		k = 31;
+	co->st.lat_buckets[k] += count;
+	co->st.lat_count += count;
+	co->st.lat_sum_ns += ns * count;
+}
+
+static void arm_accept(struct core *co)
+{
+	struct io_uring_sqe *sqe = core_sqe(co);
+	/* Direct descriptors: the kernel picks a free slot of this ring's
+	 * table, so connections never use the process's fd table. */
+	io_uring_prep_multishot_accept_direct(sqe, co->listen_fd, NULL, NULL, 0);
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_ACCEPT, 0, 0));
+	co->accept_armed = true;
+}
+
+static void arm_tick(struct core *co)
+{
+	struct io_uring_sqe *sqe = core_sqe(co);
+	co->tick_ts.tv_sec = TICK_NS / 1000000000LL;
+	co->tick_ts.tv_nsec = TICK_NS % 1000000000LL;
+	io_uring_prep_timeout(sqe, &co->tick_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_TICK, 0, 0));
+}
+
+static void arm_wake(struct core *co)
+{
+	struct io_uring_sqe *sqe = core_sqe(co);
+	io_uring_prep_read(sqe, co->wake_fd, &co->wake_val, sizeof co->wake_val, 0);
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_WAKE, 0, 0));
+}
+
+/* ---- events --------------------------------------------------------------------- */
+
+static void on_accept(struct core *co, struct io_uring_cqe *cqe)
+{
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		co->accept_armed = false;
+	if (cqe->res >= 0) {
+		conn_accepted(co, (uint32_t)cqe->res);
+	} else if (cqe->res != -ECANCELED) {
+		/* -ENFILE: this core's table is full; the peer sees a reset. */
+		log_limited(&co->ll, co->now_s, LOG_WARN, "core %u: accept: %s", co->id,
+		            strerror(-cqe->res));
+	}
+	/* Re-arm now, except after a full table: the tick retries then, so
+	 * a full table does not turn into a busy loop. */
+	if (!co->accept_armed && !co->draining && cqe->res != -ENFILE)
+		arm_accept(co);
+}
+
+static void timer_fired(void *ctx, uint32_t slot)
+{
+	conn_on_timer(ctx, slot);
+}
+
+static void start_drain(struct core *co)
+{
+	co->draining = true;
+	co->drain_deadline_s = co->now_s + DRAIN_GRACE_S;
+	if (co->accept_armed) {
+		struct io_uring_sqe *sqe = core_sqe(co);
+		io_uring_prep_cancel64(sqe, ud_pack(OP_ACCEPT, 0, 0), 0);
+		io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, 0, 0));
+		co->accept_armed = false;
+	}
+	conn_drain_all(co);
+}
+
+static void on_tick(struct core *co)
+{
+	wheel_advance(&co->wheel, co->now_s, timer_fired, co);
+	if (co->draining && co->now_s >= co->drain_deadline_s)
+		conn_release_all(co);
+	if (!co->accept_armed && !co->draining)
+		arm_accept(co);
+	arm_tick(co);
+}
+
+static void on_wake(struct core *co)
+{
+	atomic_store_explicit(&co->seen_gen,
+	                      atomic_load_explicit(&co->srv->auth_gen, memory_order_acquire),
+	                      memory_order_release);
+	if (!co->draining &&
+	    atomic_load_explicit(&co->srv->state, memory_order_acquire) == SERVER_DRAINING)
+		start_drain(co);
+	arm_wake(co);
+}
+
+static void dispatch(struct core *co, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+
+	switch (ud_op(ud)) {
+	case OP_RECV:
+		conn_on_recv(co, ud_slot(ud), cqe);
+		break;
+	case OP_SEND:
+		conn_on_send(co, ud_slot(ud), cqe->res);
+		break;
+	case OP_ACCEPT:
+		on_accept(co, cqe);
+		break;
+	case OP_TICK:
+		on_tick(co);
+		break;
+	case OP_WAKE:
+		on_wake(co);
+		break;
+	case OP_IGNORE:
+		break;
+	}
+}
+
+static void core_loop(struct core *co)
+{
+	for (;;) {
+		int r = io_uring_submit_and_wait(&co->ring, 1);
+		co->nscratch = 0;
+		co->now_ns = clock_now_ns();
+		co->now_s = (uint32_t)(co->now_ns / 1000000000u);
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME)
+			log_limited(&co->ll, co->now_s, LOG_ERROR, "core %u: io_uring_enter: %s",
+			            co->id, strerror(-r));
+
+		unsigned head, n = 0;
+		struct io_uring_cqe *cqe;
+		io_uring_for_each_cqe(&co->ring, head, cqe) {
+			dispatch(co, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&co->ring, n);
+
+		bufring_flush(&co->br);
+		if (co->nnobuf)
+			conn_rearm_nobuf(co);
+		conn_flush_all(co);
+		if (co->draining && co->nlive == 0)
+			break;
+	}
+	/* Hand the last closes to the kernel. */
+	core_submit(co);
+}
+
+/* ---- setup and teardown ------------------------------------------------------------ */
+
+static int ring_init(struct core *co)
+{
+	struct io_uring_params p;
+
+	memset(&p, 0, sizeof p);
+	/* SINGLE_ISSUER: only this thread submits, so the kernel skips
+	 *   cross-thread locking; DEFER_TASKRUN: completions are produced
+	 *   only when we wait, in one batch, with no interrupts meanwhile;
+	 * CQSIZE: multishot recv and accept post many completions per
+	 *   submission, so the CQ is far larger than the SQ;
+	 * SUBMIT_ALL: one failing SQE must not hold back the rest. */
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+	          IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+	p.cq_entries = NET001_CQ_ENTRIES;
+	int r = io_uring_queue_init_params(NET001_RING_ENTRIES, &co->ring, &p);
+	if (r == -EINVAL) {
+		if (co->id == 0)
+			log_warn("io_uring: SINGLE_ISSUER/DEFER_TASKRUN refused by the kernel; "
+			         "running with COOP_TASKRUN");
+		memset(&p, 0, sizeof p);
+		p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
+		p.cq_entries = NET001_CQ_ENTRIES;
+		r = io_uring_queue_init_params(NET001_RING_ENTRIES, &co->ring, &p);
+	}
+	if (r < 0)
+		return r;
+	if (!(p.features & IORING_FEAT_NODROP) && co->id == 0)
+		log_warn("io_uring: kernel may drop completions when the CQ overflows");
+	/* Registered ring fd: io_uring_enter skips the fd table lookup. */
+	io_uring_register_ring_fd(&co->ring);
+	return 0;
+}
+
+static int core_setup(struct core *co)
+{
+	int r = ring_init(co);
+	if (r < 0) {
+		log_error("core %u: io_uring setup: %s", co->id, strerror(-r));
+		return r;
+	}
+	r = io_uring_register_files_sparse(&co->ring, co->srv->table_size);
+	if (r < 0) {
+		log_error("core %u: register %u direct descriptors: %s", co->id,
+		          co->srv->table_size, strerror(-r));
+		return r;
+	}
+	r = bufring_init(&co->br, &co->ring, 0, NET001_BUF_COUNT, NET001_BUF_SIZE);
+	if (r < 0) {
+		log_error("core %u: provided buffer ring: %s", co->id, strerror(-r));
+		return r;
+	}
+	co->now_ns = clock_now_ns();
+	co->now_s = (uint32_t)(co->now_ns / 1000000000u);
+	r = wheel_init(&co->wheel, co->srv->table_size, WHEEL_SLOTS, co->now_s);
+	if (r < 0)
+		return r;
+	bucket_init(&co->global_rl, co->global_rate, co->now_ns);
+	arm_accept(co);
+	arm_wake(co);
+	arm_tick(co);
+	core_submit(co);
+	return 0;
+}
+
+static void core_teardown(struct core *co)
+{
+	if (co->ring.ring_fd > 0) {
+		bufring_destroy(&co->br, &co->ring);
+		io_uring_queue_exit(&co->ring);
+		co->ring.ring_fd = -1;
+	}
+	wheel_destroy(&co->wheel);
+}
+
+static void *core_thread(void *arg)
+{
+	struct core *co = arg;
+	char name[16];
+
+	snprintf(name, sizeof name, "net001-core%u", co->id);
+	pthread_setname_np(pthread_self(), name);
+	if (co->cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(co->cpu, &set);
+		if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
+			log_warn("core %u: cannot pin to CPU %d", co->id, co->cpu);
+	}
+	if (core_setup(co) < 0) {
+		core_teardown(co);
+		atomic_fetch_add(&co->srv->failed, 1);
+		return NULL;
+	}
+	atomic_fetch_add(&co->srv->ready, 1);
+	core_loop(co);
+	/* The ring is SINGLE_ISSUER: its owner takes it down. */
+	core_teardown(co);
+	return NULL;
+}
+
+/* ---- the server ----------------------------------------------------------------------- */
+
+/* Direct descriptors per ring: every ring's table is bounded by
+ * RLIMIT_NOFILE on its own, so raise the soft limit to the hard one. */
+static uint32_t table_size_for(const struct config *cfg)
+{
+	struct rlimit rl;
+	uint64_t want = (uint64_t)cfg->max_connections + 64 + cfg->max_connections / 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+			getrlimit(RLIMIT_NOFILE, &rl);
+		}
+		if (rl.rlim_cur != RLIM_INFINITY && want > rl.rlim_cur)
+			want = rl.rlim_cur;
+	}
+	if (want > (1u << 20))
+		want = 1u << 20;
+	return (uint32_t)want;
+}
+
+static void core_free(struct core *co)
+{
+	if (!co)
+		return;
+	if (co->listen_fd >= 0)
+		close(co->listen_fd);
+	if (co->wake_fd >= 0)
+		close(co->wake_fd);
+	if (co->conns) {
+		for (uint32_t s = 0; s < co->srv->table_size; s++) {
+			struct conn *c = &co->conns[s];
+			while (c->out_head) {
+				struct oblk *b = c->out_head;
+				c->out_head = b->next;
+				if (b->ref)
+					rbuf_put(co, b->ref);
+				free(b);
+			}
+			if (c->rx)
+				rbuf_put(co, c->rx);
+		}
+	}
+	pool_destroy(&co->blk_pool);
+	pool_destroy(&co->ref_pool);
+	for (int i = 0; i < RBUF_CLASSES; i++)
+		pool_destroy(&co->rbuf_pool[i]);
+	free(co->conns);
+	free(co->open);
+	free(co->dirty);
+	free(co->nobuf);
+	free(co);
+}
+
+static struct core *core_new(struct server *srv, uint32_t id, int cpu, int listen_fd)
+{
+	const struct config *cfg = srv->cfg;
+	struct core *co = aligned_alloc(64, (sizeof *co + 63) & ~(size_t)63);
+	if (!co)
+		return NULL;
+	memset(co, 0, sizeof *co);
+	co->srv = srv;
+	co->cfg = cfg;
+	co->id = id;
+	co->cpu = cpu;
+	co->listen_fd = listen_fd;
+	co->wake_fd = eventfd(0, EFD_CLOEXEC);
+	co->max_payload = cfg->max_payload;
+	co->dec.max_payload = cfg->max_payload;
+	co->global_rate = cfg->global_rate_limit
+		? (cfg->global_rate_limit + srv->ncores - 1) / srv->ncores : 0;
+
+	uint32_t n = srv->table_size;
+	co->conns = calloc(n, sizeof *co->conns);
+	co->open = malloc(sizeof(uint32_t) * n);
+	co->dirty = malloc(sizeof(uint32_t) * n);
+	co->nobuf = malloc(sizeof(uint32_t) * n * 2); /* a slot's stale entry + its new one */
+
+	pool_init(&co->blk_pool, sizeof(struct oblk) + OBLK_BYTES, 1024);
+	pool_init(&co->ref_pool, sizeof(struct oblk), 65536);
+	pool_init(&co->rbuf_pool[RBUF_SMALL], sizeof(struct rbuf) + RBUF_SMALL_CAP, 4096);
+	pool_init(&co->rbuf_pool[RBUF_MID], sizeof(struct rbuf) + RBUF_MID_CAP, 1024);
+	pool_init(&co->rbuf_pool[RBUF_LARGE], sizeof(struct rbuf) + FRAME_MAX_SIZE, 128);
+
+	if (co->wake_fd < 0 || !co->conns || !co->open || !co->dirty || !co->nobuf) {
+		co->listen_fd = -1; /* the caller closes it */
+		core_free(co);
+		return NULL;
+	}
+	return co;
+}
+
+/* The CPUs this process may run on, in order; workers are pinned round-robin. */
+static int cpu_for(uint32_t i)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) != 0)
+		return -1;
+	int n = CPU_COUNT(&set);
+	if (n <= 0)
+		return -1;
+	int want = (int)(i % (uint32_t)n);
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &set) && want-- == 0)
+			return cpu;
+	return -1;
+}
+
+int server_start(struct server *srv, const struct config *cfg, char *err, size_t errlen)
+{
+	srv->cfg = cfg;
+	srv->ncores = cfg->threads;
+	srv->table_size = table_size_for(cfg);
+	atomic_store(&srv->state, SERVER_STARTING);
+
+	int *fds = calloc(srv->ncores, sizeof *fds);
+	srv->cores = calloc(srv->ncores, sizeof *srv->cores);
+	srv->threads = calloc(srv->ncores, sizeof *srv->threads);
+	if (!fds || !srv->cores || !srv->threads) {
+		free(fds);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	int r = listener_open_all(cfg->host, cfg->port, fds, srv->ncores, err, errlen);
+	if (r < 0) {
+		free(fds);
+		return r;
+	}
+	for (uint32_t i = 0; i < srv->ncores; i++) {
+		srv->cores[i] = core_new(srv, i, cpu_for(i), fds[i]);
+		if (!srv->cores[i]) {
+			for (uint32_t j = i; j < srv->ncores; j++)
+				close(fds[j]);
+			free(fds);
+			snprintf(err, errlen, "out of memory setting up core %u", i);
+			return -ENOMEM;
+		}
+	}
+	free(fds);
+
+	for (uint32_t i = 0; i < srv->ncores; i++) {
+		r = pthread_create(&srv->threads[i], NULL, core_thread, srv->cores[i]);
+		if (r != 0) {
+			snprintf(err, errlen, "start worker %u: %s", i, strerror(r));
+			srv->nstarted = i;
+			server_stop(srv);
+			return -r;
+		}
+		srv->nstarted = i + 1;
+	}
+	/* Wait for every worker to finish its ring setup. */
+	while (atomic_load(&srv->ready) + atomic_load(&srv->failed) < srv->ncores) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	if (atomic_load(&srv->failed)) {
+		snprintf(err, errlen, "io_uring setup failed on %u of %u cores (see above)",
+		         atomic_load(&srv->failed), srv->ncores);
+		server_stop(srv);
+		return -EIO;
+	}
+	atomic_store(&srv->state, SERVER_RUNNING);
+	return 0;
+}
+
+void server_kick(struct server *srv)
+{
+	for (uint32_t i = 0; i < srv->nstarted; i++) {
+		uint64_t one = 1;
+		ssize_t w = write(srv->cores[i]->wake_fd, &one, sizeof one);
+		(void)w; /* an eventfd write only fails when the counter is full */
+	}
+}
+
+void server_stop(struct server *srv)
+{
+	atomic_store(&srv->state, SERVER_DRAINING);
+	server_kick(srv);
+	for (uint32_t i = 0; i < srv->nstarted; i++)
+		pthread_join(srv->threads[i], NULL);
+	srv->nstarted = 0;
+	atomic_store(&srv->state, SERVER_STOPPED);
+}
+
+void server_free(struct server *srv)
+{
+	if (srv->cores) {
+		for (uint32_t i = 0; i < srv->ncores; i++) {
+			core_free(srv->cores[i]);
+		}
+	}
+	free(srv->cores);
+	free(srv->threads);
+	srv->cores = NULL;
+	srv->threads = NULL;
+}

@@ -1,0 +1,306 @@
+/*
+ * engine.h - the thread-per-core io_uring engine: types shared by core/
+ * (rings, loop, accept, shutdown) and net/ (connections, messages).
+ *
+ * Threads: main() owns struct server and starts one worker per core. Each
+ * struct core, and every connection, buffer and pool in it, belongs to its
+ * worker thread alone; other threads touch only the fields marked "shared".
+ *
+ * user_data of every SQE packs the operation, the connection slot and the
+ * slot's generation, so a completion for a closed and reused slot is
+ * recognised and dropped:
+ *
+ *     63      56 55          32 31                0
+ *     +---------+--------------+------------------+
+ *     |   op    |  generation  |   slot (index)   |
+ *     +---------+--------------+------------------+
+ */
+#ifndef NET001_ENGINE_H
+#define NET001_ENGINE_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "bufring.h"
+#include "config.h"   /* core/config.h: flags and environment (pulls in the generated <config.h>) */
+#include "frame.h"
+#include "log.h"
+#include "pool.h"
+#include "ratelimit.h"
+#include "wheel.h"
+
+struct config;
+struct auth_table;
+struct core;
+struct conn;
+
+/* ---- operations in user_data ------------------------------------------ */
+enum op {
+	OP_IGNORE = 0,  /* cancels, shutdowns, closes: nothing to do */
+	OP_ACCEPT,
+	OP_RECV,
+	OP_SEND,
+	OP_TICK,        /* the core's one-second timeout */
+	OP_WAKE,        /* eventfd read: main thread wants attention */
+};
+
+static inline uint64_t ud_pack(enum op op, uint32_t gen, uint32_t slot)
+{
+	return ((uint64_t)op << 56) | ((uint64_t)(gen & 0xFFFFFF) << 32) | slot;
+}
+static inline enum op ud_op(uint64_t ud) { return (enum op)(ud >> 56); }
+static inline uint32_t ud_gen(uint64_t ud) { return (uint32_t)(ud >> 32) & 0xFFFFFF; }
+static inline uint32_t ud_slot(uint64_t ud) { return (uint32_t)ud; }
+
+/* ---- shared buffers ------------------------------------------------------ */
+
+/*
+ * A reference-counted byte buffer: a reassembled request (then possibly
+ * its own reply), or one broadcast frame shared by many sends. Owned by
+ * whoever holds a reference; freed back to its core's pool by the last
+ * rbuf_put(). Core-local for now.
+ */
+struct rbuf {
+	uint32_t refs;
+	uint32_t len;      /* bytes used */
+	uint32_t cap;      /* bytes in data[] */
+	uint8_t cls;       /* pool class in struct core */
+	uint8_t data[];
+};
+
+enum { RBUF_SMALL, RBUF_MID, RBUF_LARGE, RBUF_CLASSES };
+#define RBUF_SMALL_CAP 512u
+#define RBUF_MID_CAP   4096u
+
+/*
+ * An output block: a run of bytes waiting to be sent on one connection.
+ * Either a byte block (ref == NULL: the bytes are in data[], appended in
+ * place) or a reference to [start, end) of an rbuf. Owned by the
+ * connection's output queue until the bytes are sent.
+ */
+struct oblk {
+	struct oblk *next;
+	struct rbuf *ref;
+	uint32_t start;    /* first unsent byte */
+	uint32_t end;      /* end of queued bytes */
+	uint32_t cap;      /* byte blocks: size of data[]; refs: 0 */
+	uint8_t data[];
+};
+#define OBLK_BYTES 16384u
+
+/* ---- connections ----------------------------------------------------------
+ *
+ *        accept
+ *          |
+ *          v         protocol error, SERVER_FULL, IDLE_TIMEOUT,
+ *       [OPEN] ----- SLOW_CONSUMER, AUTH_FAILED, shutdown, peer EOF --+
+ *          |                                                        |
+ *          | peer reset / send error / deadline (hard)              v
+ *          |                                          [CLOSING]: input read
+ *          |                                          and dropped, output
+ *          |                                          flushed, then
+ *          |                                          shutdown(SHUT_WR) and
+ *          |                                          wait for the peer's
+ *          |                                          EOF or the deadline
+ *          v                                                        |
+ *       [HARD]: output dropped, recv and send cancelled  <----------+ deadline
+ *          |
+ *          | no recv and no send in flight
+ *          v
+ *       close_direct, slot free (generation bumped)
+ *
+ * Flags: */
+enum conn_flag {
+	CF_OPEN     = 1u << 0,  /* slot in use */
+	CF_RECV     = 1u << 1,  /* multishot recv armed */
+	CF_SEND     = 1u << 2,  /* a send is in flight */
+	CF_CLOSING  = 1u << 3,  /* no more requests; flushing then lingering */
+	CF_HARD     = 1u << 4,  /* drop output, cancel everything, close */
+	CF_EOF      = 1u << 5,  /* peer finished sending; never re-arm recv */
+	CF_SHUT     = 1u << 6,  /* shutdown(SHUT_WR) submitted */
+	CF_AUTHED   = 1u << 7,
+	CF_DIRTY    = 1u << 8,  /* on the core's flush list */
+	CF_NOBUF    = 1u << 9,  /* waiting for buffers to re-arm recv */
+	CF_CANCEL   = 1u << 10, /* recv cancel submitted */
+	CF_REJECTED = 1u << 11, /* over --max-connections: not counted as open */
+};
+
+struct conn {
+	uint32_t gen;           /* bumped each time the slot is freed */
+	uint32_t flags;         /* enum conn_flag */
+	uint32_t last_frame_s;  /* core clock at the last complete frame */
+	uint32_t open_pos;      /* index in core->open[] while broadcast-eligible */
+	uint8_t auth_fails;
+	uint8_t pad_[3];
+	uint32_t replies;       /* replies queued since the last send (latency) */
+	uint64_t reply_t0;      /* clock of the read behind the oldest of them */
+	struct oblk *out_head;  /* output queue, oldest first */
+	struct oblk *out_tail;
+	uint64_t out_bytes;     /* queued and not yet confirmed sent */
+	uint32_t inflight;      /* bytes in the send in flight */
+	uint32_t pad2_;
+	struct rbuf *rx;        /* partial frame, only while one straddles reads */
+	struct bucket rl;       /* per-connection rate limit */
+};
+
+/* ---- per-core counters (written by the owner only, plain stores) ---------- */
+struct core_stats {
+	uint64_t accepted, rejected, closed;
+	uint64_t frames_rx[256];
+	uint64_t frames_tx[256];
+	uint64_t bytes_rx, bytes_tx;
+	uint64_t errors[16];
+	uint64_t enobufs;
+	uint64_t slow_consumer;
+	uint64_t deliveries;
+	uint64_t data_bytes;
+	uint64_t lat_count, lat_sum_ns;
+	uint64_t lat_buckets[32];       /* [k]: latency < 2^k microseconds */
+};
+
+/* ---- the data handler hook --------------------------------------------- */
+
+/*
+ * Called on the connection's core for every accepted DATA frame. payload
+ * is valid only during the call. conn_id is unique among open
+ * connections (core << 32 | slot) and may be reused after close.
+ */
+typedef void (*data_handler_fn)(void *ctx, uint64_t conn_id,
+                                const uint8_t *payload, size_t len);
+
+/* ---- the server (shared by all threads) --------------------------------- */
+
+enum server_state { SERVER_STARTING, SERVER_RUNNING, SERVER_DRAINING, SERVER_STOPPED };
+
+struct server {
+	const struct config *cfg;       /* read-only after start */
+	uint32_t ncores;
+	uint32_t table_size;            /* direct descriptors per core */
+	struct core **cores;
+	pthread_t *threads;
+	uint32_t nstarted;              /* threads running */
+	data_handler_fn data_fn;        /* set before start */
+	void *data_ctx;
+
+	/* shared: */
+	_Atomic uint32_t conns;         /* open client connections, all cores */
+	_Atomic int state;              /* enum server_state */
+	_Atomic(struct auth_table *) auth;
+	_Atomic uint64_t auth_gen;      /* bumped by each reload */
+	_Atomic uint32_t ready;         /* workers that finished setup */
+	_Atomic uint32_t failed;        /* workers that failed setup */
+};
+
+/* ---- a core ------------------------------------------------------------------ */
+
+#define CORE_SEND_SCRATCH 256   /* sendmsg headers prepared between submits */
+#define CORE_IOV_MAX      64    /* iovecs per sendmsg */
+
+struct core {
+	struct io_uring ring;
+	struct server *srv;
+	const struct config *cfg;
+	uint32_t id;
+	int cpu;                        /* pinned CPU, -1 if not pinned */
+	int listen_fd;
+	int wake_fd;                    /* eventfd; main writes, core reads */
+	uint64_t wake_val;              /* read target for wake_fd */
+	struct bufring br;
+	uint32_t max_payload;
+	struct frame_decoder dec;
+
+	struct conn *conns;             /* [srv->table_size], slot = fixed file index */
+	uint32_t *open;                 /* slots eligible for broadcast */
+	uint32_t nopen;
+	uint32_t *dirty;                /* slots with output to flush */
+	uint32_t ndirty;
+	uint32_t *nobuf;                /* slots waiting for receive buffers */
+	uint32_t nnobuf;
+	uint32_t nlive;                 /* slots in use, any state */
+
+	struct wheel wheel;
+	struct pool blk_pool, ref_pool;
+	struct pool rbuf_pool[RBUF_CLASSES];
+
+	struct bucket global_rl;
+	uint32_t global_rate;
+	uint64_t now_ns;                /* cached clock, once per iteration */
+	uint32_t now_s;
+	bool accept_armed;
+	bool tick_armed;
+	bool draining;
+	uint32_t drain_deadline_s;
+	uint64_t seen_auth_gen;
+	struct __kernel_timespec tick_ts;
+
+	struct log_limit ll;
+	struct core_stats st;
+
+	/* sendmsg headers live until their SQEs are submitted (the kernel
+	 * copies them at submission: IORING_FEAT_SUBMIT_STABLE). */
+	uint32_t nscratch;
+	struct msghdr scratch_msg[CORE_SEND_SCRATCH];
+	struct iovec scratch_iov[CORE_SEND_SCRATCH][CORE_IOV_MAX];
+
+	/* shared: */
+	_Atomic uint64_t seen_gen;      /* auth_gen this core last observed */
+};
+
+/* ---- core/engine.c ---------------------------------------------------------- */
+
+/* Open the listeners, start cfg->threads workers and return once all are
+ * serving (0), or -errno with one line in err and nothing left running. */
+int server_start(struct server *srv, const struct config *cfg, char *err, size_t errlen);
+/* Ask every worker to drain (SHUTTING_DOWN to clients) and wait for them. */
+void server_stop(struct server *srv);
+/* Wake every worker so it notices a state or auth change. */
+void server_kick(struct server *srv);
+void server_free(struct server *srv);
+
+/* An SQE, submitting first if the SQ is full. Never NULL. */
+struct io_uring_sqe *core_sqe(struct core *co);
+void core_submit(struct core *co);
+/* count replies waited ns from their read to their hand-over. */
+void core_observe_latency(struct core *co, uint64_t ns, uint32_t count);
+
+/* ---- net/conn.c --------------------------------------------------------------- */
+
+void conn_accepted(struct core *co, uint32_t slot);
+void conn_on_recv(struct core *co, uint32_t slot, struct io_uring_cqe *cqe);
+void conn_on_send(struct core *co, uint32_t slot, int res);
+void conn_on_timer(struct core *co, uint32_t slot);
+/* Close with an ERROR frame (code 0: none) sent first. */
+void conn_close(struct core *co, struct conn *c, uint32_t slot, unsigned code);
+void conn_close_hard(struct core *co, struct conn *c, uint32_t slot);
+void conn_flush_all(struct core *co);
+void conn_rearm_nobuf(struct core *co);
+void conn_drain_all(struct core *co);
+void conn_release_all(struct core *co);
+
+/* Output: append bytes (copied) or a reference; both mark the conn dirty.
+ * Return 0 or -ENOMEM. */
+int out_append(struct core *co, struct conn *c, uint32_t slot, const void *p, size_t n);
+int out_append_ref(struct core *co, struct conn *c, uint32_t slot, struct rbuf *b,
+                   uint32_t off, uint32_t len);
+/* Queue a whole frame (header, payload copied, CRC). */
+int out_frame(struct core *co, struct conn *c, uint32_t slot, uint8_t type,
+              const void *payload, uint16_t len);
+int out_error(struct core *co, struct conn *c, uint32_t slot, unsigned code);
+
+struct rbuf *rbuf_get(struct core *co, uint32_t size);
+static inline void rbuf_hold(struct rbuf *b) { b->refs++; }
+void rbuf_put(struct core *co, struct rbuf *b);
+
+/* ---- net/handler.c ------------------------------------------------------------ */
+
+/* One complete, CRC-valid frame. owner: the rbuf holding it when it was
+ * reassembled (the handler may keep a reference), NULL when it lies in a
+ * provided buffer (valid only during the call). */
+void handle_frame(struct core *co, struct conn *c, uint32_t slot,
+                  const struct frame_view *f, struct rbuf *owner);
+
+#endif

@@ -1,0 +1,122 @@
+/*
+ * main.c - net001-server: parse flags and environment, load the auth file,
+ * start the workers, then wait for signals on this (the main) thread:
+ * SIGINT/SIGTERM drain and exit 0, SIGHUP reloads the auth file.
+ *
+ * Exit status: 0 after a clean shutdown, 1 when the server cannot start
+ * (port taken, io_uring refused), 2 for a bad flag, variable or file.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "engine.h" /* pulls in the generated config.h: HAVE_MIMALLOC */
+
+#if HAVE_MIMALLOC
+#include <mimalloc.h>
+#endif
+
+/* Swap in a freshly loaded table; free the old one once every core has
+ * passed a point where it holds no pointer into it. */
+static void reload_auth(struct server *srv, const char *path)
+{
+	char err[256];
+	struct auth_table *t = NULL;
+
+	if (!path) {
+		log_info("SIGHUP: no --auth-file, nothing to reload");
+		return;
+	}
+	if (auth_load(path, &t, err, sizeof err) < 0) {
+		log_error("SIGHUP: %s; keeping the previous table", err);
+		return;
+	}
+	struct auth_table *old = atomic_exchange(&srv->auth, t);
+	uint64_t gen = atomic_fetch_add(&srv->auth_gen, 1) + 1;
+	server_kick(srv);
+	for (uint32_t i = 0; i < srv->ncores; i++) {
+		while (atomic_load_explicit(&srv->cores[i]->seen_gen, memory_order_acquire) < gen) {
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	auth_free(old);
+	log_info("SIGHUP: reloaded %s (%zu users)", path, auth_count(t));
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	char err[256];
+	int r = config_parse(&cfg, argc, argv, err, sizeof err);
+
+	if (r == 1)
+		return 0;
+	if (r < 0) {
+		fprintf(stderr, "net001-server: %s\n", err);
+		return 2;
+	}
+	log_set_debug(cfg.debug);
+	if (cfg.tls) {
+		fprintf(stderr, "net001-server: --tls: TLS is not available in this build\n");
+		config_free(&cfg);
+		return 2;
+	}
+
+	struct server srv;
+	memset(&srv, 0, sizeof srv);
+	if (cfg.auth_file) {
+		struct auth_table *t = NULL;
+		if (auth_load(cfg.auth_file, &t, err, sizeof err) < 0) {
+			fprintf(stderr, "net001-server: %s\n", err);
+			config_free(&cfg);
+			return 2;
+		}
+		atomic_store(&srv.auth, t);
+	}
+
+	/* Workers inherit this mask: signals reach only this thread. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (server_start(&srv, &cfg, err, sizeof err) < 0) {
+		fprintf(stderr, "net001-server: %s\n", err);
+		server_free(&srv);
+		auth_free(atomic_load(&srv.auth));
+		config_free(&cfg);
+		return 1;
+	}
+	log_info("listening on %s:%u: %u threads, max %u connections, %u direct "
+	         "descriptors per core%s", cfg.host, cfg.port, srv.ncores,
+	         cfg.max_connections, srv.table_size, cfg.auth_file ? ", auth on" : "");
+#if HAVE_MIMALLOC
+	log_debug("allocator: mimalloc %d", mi_version());
+#endif
+
+	for (;;) {
+		int sig = sigwaitinfo(&set, NULL);
+		if (sig == SIGHUP) {
+			reload_auth(&srv, cfg.auth_file);
+			continue;
+		}
+		if (sig == SIGINT || sig == SIGTERM) {
+			log_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+			break;
+		}
+	}
+	server_stop(&srv);
+	server_free(&srv);
+	auth_free(atomic_load(&srv.auth));
+	config_free(&cfg);
+	log_info("stopped");
+	return 0;
+}

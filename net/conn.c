@@ -1,0 +1,700 @@
+/*
+ * conn.c - one connection's life on its core: receive and frame in place,
+ * the output queue and its single in-flight send, and closing (the state
+ * diagram is in engine.h).
+ *
+ * Everything here runs on the connection's core thread.
+ *
+ * Buffer ownership, one sentence per hand-off:
+ *  - a provided buffer named by a recv completion belongs to this file
+ *    until conn_on_recv() puts it back, before returning: frames decoded
+ *    in it are views that live only during handle_frame();
+ *  - a frame that straddles reads is copied into c->rx (an rbuf), which the
+ *    connection owns; handle_frame() may take its own reference to it;
+ *  - bytes queued with out_append() are copied into byte blocks owned by
+ *    the output queue; out_append_ref() takes a reference to an rbuf that
+ *    the queue drops once those bytes are sent or the connection closes.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "clock.h"
+#include "engine.h"
+#include "msg.h"
+
+/* Graceful close: how long the peer gets to read what we send and hang up. */
+#define CLOSE_LINGER_S 5u
+#define OPEN_NONE UINT32_MAX
+
+/* ---- shared buffers ------------------------------------------------------ */
+
+struct rbuf *rbuf_get(struct core *co, uint32_t size)
+{
+	unsigned cls = size <= RBUF_SMALL_CAP ? RBUF_SMALL
+	             : size <= RBUF_MID_CAP ? RBUF_MID : RBUF_LARGE;
+	if (size > FRAME_MAX_SIZE)
+		return NULL;
+	struct rbuf *b = pool_get(&co->rbuf_pool[cls]);
+	if (!b)
+		return NULL;
+	b->refs = 1;
+	b->len = 0;
+	b->cap = (uint32_t)(co->rbuf_pool[cls].size - sizeof *b);
+	b->cls = (uint8_t)cls;
+	return b;
+}
+
+void rbuf_put(struct core *co, struct rbuf *b)
+{
+	if (--b->refs == 0)
+		pool_put(&co->rbuf_pool[b->cls], b);
+}
+
+/* ---- output queue --------------------------------------------------------- */
+
+static void mark_dirty(struct core *co, struct conn *c, uint32_t slot)
+{
+	if (c->flags & CF_DIRTY)
+		return;
+	c->flags |= CF_DIRTY;
+	co->dirty[co->ndirty++] = slot;
+}
+
+static void blk_free(struct core *co, struct oblk *b)
+{
+	if (b->ref) {
+		rbuf_put(co, b->ref);
+		pool_put(&co->ref_pool, b);
+	} else {
+		pool_put(&co->blk_pool, b);
+	}
+}
+
+static void out_link(struct conn *c, struct oblk *b)
+{
+	b->next = NULL;
+	if (c->out_tail)
+		c->out_tail->next = b;
+	else
+		c->out_head = b;
+	c->out_tail = b;
+}
+
+int out_append(struct core *co, struct conn *c, uint32_t slot, const void *p, size_t n)
+{
+	const uint8_t *src = p;
+
+	while (n) {
+		struct oblk *t = c->out_tail;
+		if (!t || t->ref || t->end == t->cap) {
+			t = pool_get(&co->blk_pool);
+			if (!t)
+				return -ENOMEM;
+			t->ref = NULL;
+			t->start = t->end = 0;
+			t->cap = OBLK_BYTES;
+			out_link(c, t);
+		}
+		size_t k = t->cap - t->end;
+		if (k > n)
+			k = n;
+		memcpy(t->data + t->end, src, k);
+		t->end += (uint32_t)k;
+		src += k;
+		n -= k;
+		c->out_bytes += k;
+	}
+	mark_dirty(co, c, slot);
+	return 0;
+}
+
+int out_append_ref(struct core *co, struct conn *c, uint32_t slot, struct rbuf *b,
+                   uint32_t off, uint32_t len)
+{
+	struct oblk *r = pool_get(&co->ref_pool);
+	if (!r)
+		return -ENOMEM;
+	rbuf_hold(b);
+	r->ref = b;
+	r->start = off;
+	r->end = off + len;
+	r->cap = 0;
+	out_link(c, r);
+	c->out_bytes += len;
+	mark_dirty(co, c, slot);
+	return 0;
+}
+
+int out_frame(struct core *co, struct conn *c, uint32_t slot, uint8_t type,
+              const void *payload, uint16_t len)
+{
+	uint8_t hdr[FRAME_HEADER_SIZE], crc[FRAME_CRC_SIZE];
+	struct oblk *t = c->out_tail;
+	size_t size = FRAME_OVERHEAD + (size_t)len;
+
+	/* Common case: the frame fits the tail block; encode it in place. */
+	if (t && !t->ref && t->cap - t->end >= size) {
+		frame_encode(t->data + t->end, type, payload, len);
+		t->end += (uint32_t)size;
+		c->out_bytes += size;
+		mark_dirty(co, c, slot);
+		return 0;
+	}
+	frame_wrap(hdr, crc, type, payload, len);
+	if (out_append(co, c, slot, hdr, sizeof hdr) < 0 ||
+	    out_append(co, c, slot, payload, len) < 0 ||
+	    out_append(co, c, slot, crc, sizeof crc) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+int out_error(struct core *co, struct conn *c, uint32_t slot, unsigned code)
+{
+	uint8_t p[MSG_ERROR_MAX];
+	size_t n = msg_error_build(p, sizeof p, (uint16_t)code, msg_error_text(code));
+	co->st.errors[code]++;
+	co->st.frames_tx[FRAME_ERROR]++;
+	return out_frame(co, c, slot, FRAME_ERROR, p, (uint16_t)n);
+}
+
+/* Mark n bytes at the head as sent, freeing what is done. */
+static void out_consume(struct core *co, struct conn *c, uint32_t n)
+{
+	c->out_bytes -= n;
+	while (n) {
+		struct oblk *b = c->out_head;
+		uint32_t k = b->end - b->start;
+		if (k > n) {
+			b->start += n;
+			return;
+		}
+		n -= k;
+		c->out_head = b->next;
+		if (!c->out_head)
+			c->out_tail = NULL;
+		blk_free(co, b);
+	}
+	/* A byte block fully sent but still the tail: free it too, so an
+	 * idle connection holds no output memory. */
+	struct oblk *b = c->out_head;
+	if (b && b == c->out_tail && b->start == b->end) {
+		c->out_head = c->out_tail = NULL;
+		blk_free(co, b);
+	}
+}
+
+/* Drop every queued byte not part of the send in flight. */
+static void out_drop_unsent(struct core *co, struct conn *c)
+{
+	uint32_t keep = (c->flags & CF_SEND) ? c->inflight : 0;
+	struct oblk **pp = &c->out_head, *last = NULL;
+
+	c->out_bytes = keep;
+	while (*pp) {
+		struct oblk *b = *pp;
+		uint32_t k = b->end - b->start;
+		if (keep == 0) {
+			*pp = b->next;
+			blk_free(co, b);
+			continue;
+		}
+		if (k > keep)
+			b->end = b->start + keep; /* bytes past the in-flight end go */
+		keep -= (k > keep ? keep : k);
+		last = b;
+		pp = &b->next;
+	}
+	c->out_tail = last;
+}
+
+static void out_free_all(struct core *co, struct conn *c)
+{
+	while (c->out_head) {
+		struct oblk *b = c->out_head;
+		c->out_head = b->next;
+		blk_free(co, b);
+	}
+	c->out_tail = NULL;
+	c->out_bytes = 0;
+}
+
+/* ---- open list (broadcast eligibility) ------------------------------------ */
+
+static void open_add(struct core *co, struct conn *c, uint32_t slot)
+{
+	c->open_pos = co->nopen;
+	co->open[co->nopen++] = slot;
+}
+
+static void open_remove(struct core *co, struct conn *c)
+{
+	if (c->open_pos == OPEN_NONE)
+		return;
+	uint32_t last = co->open[--co->nopen];
+	co->open[c->open_pos] = last;
+	co->conns[last].open_pos = c->open_pos;
+	c->open_pos = OPEN_NONE;
+}
+
+/* ---- submissions ---------------------------------------------------------- */
+
+static void arm_recv(struct core *co, struct conn *c, uint32_t slot)
+{
+	struct io_uring_sqe *sqe = core_sqe(co);
+	io_uring_prep_recv_multishot(sqe, (int)slot, NULL, 0, 0);
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+	sqe->buf_group = co->br.bgid;
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_RECV, c->gen, slot));
+	c->flags |= CF_RECV;
+}
+
+static void send_start(struct core *co, struct conn *c, uint32_t slot)
+{
+	struct io_uring_sqe *sqe;
+	struct oblk *b = c->out_head;
+	uint32_t total = 0;
+
+	if (!b->next) {
+		/* One block: a plain send, no iovec. */
+		total = b->end - b->start;
+		const uint8_t *p = b->ref ? b->ref->data + b->start : b->data + b->start;
+		sqe = core_sqe(co);
+		io_uring_prep_send(sqe, (int)slot, p, total, MSG_NOSIGNAL);
+	} else {
+		if (co->nscratch == CORE_SEND_SCRATCH)
+			core_submit(co);
+		struct msghdr *m = &co->scratch_msg[co->nscratch];
+		struct iovec *iov = co->scratch_iov[co->nscratch];
+		co->nscratch++;
+		int n = 0;
+		for (; b && n < CORE_IOV_MAX; b = b->next) {
+			uint32_t k = b->end - b->start;
+			if (!k)
+				continue;
+			iov[n].iov_base = (b->ref ? b->ref->data : b->data) + b->start;
+			iov[n].iov_len = k;
+			total += k;
+			n++;
+		}
+		memset(m, 0, sizeof *m);
+		m->msg_iov = iov;
+		m->msg_iovlen = (size_t)n;
+		sqe = core_sqe(co);
+		io_uring_prep_sendmsg(sqe, (int)slot, m, MSG_NOSIGNAL);
+	}
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_SEND, c->gen, slot));
+	c->flags |= CF_SEND;
+	c->inflight = total;
+}
+
+static void submit_shutdown(struct core *co, struct conn *c, uint32_t slot)
+{
+	struct io_uring_sqe *sqe = core_sqe(co);
+	io_uring_prep_shutdown(sqe, (int)slot, SHUT_WR);
+	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, c->gen, slot));
+	c->flags |= CF_SHUT;
+}
+
+static void submit_cancel(struct core *co, struct conn *c, uint32_t slot)
+{
+	struct io_uring_sqe *sqe = core_sqe(co);
+	/* Every request on this descriptor: the multishot recv and a send
+	 * stuck on a peer that does not read. */
+	io_uring_prep_cancel_fd(sqe, (int)slot,
+	                        IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, c->gen, slot));
+	c->flags |= CF_CANCEL;
+}
+
+/* ---- life cycle ------------------------------------------------------------- */
+
+void conn_accepted(struct core *co, uint32_t slot)
+{
+	struct conn *c = &co->conns[slot];
+	const struct config *cfg = co->cfg;
+	uint32_t gen = c->gen;
+
+	uint32_t dirty = c->flags & CF_DIRTY; /* still on this iteration's flush list */
+
+	/* A stale entry on the nobuf list is skipped: CF_NOBUF is cleared. */
+	memset(c, 0, sizeof *c);
+	c->gen = gen;
+	c->flags = CF_OPEN | dirty;
+	c->open_pos = OPEN_NONE;
+	c->last_frame_s = co->now_s;
+	co->nlive++;
+
+	uint32_t n = atomic_fetch_add_explicit(&co->srv->conns, 1, memory_order_relaxed) + 1;
+	if (n > cfg->max_connections || co->draining) {
+		atomic_fetch_sub_explicit(&co->srv->conns, 1, memory_order_relaxed);
+		c->flags |= CF_REJECTED;
+		co->st.rejected++;
+		arm_recv(co, c, slot);
+		conn_close(co, c, slot, co->draining ? ERR_SHUTTING_DOWN : ERR_SERVER_FULL);
+		log_limited(&co->ll, co->now_s, LOG_DEBUG, "core %u: slot %u rejected (%u open)",
+		            co->id, slot, n - 1);
+		return;
+	}
+	co->st.accepted++;
+	bucket_init(&c->rl, cfg->rate_limit, co->now_ns);
+	open_add(co, c, slot);
+	if (cfg->idle_timeout)
+		wheel_add(&co->wheel, slot, co->now_s + cfg->idle_timeout);
+	arm_recv(co, c, slot);
+}
+
+/* Free the slot once nothing is in flight. */
+static void conn_maybe_free(struct core *co, struct conn *c, uint32_t slot)
+{
+	if (!(c->flags & CF_HARD) || (c->flags & (CF_RECV | CF_SEND)))
+		return;
+
+	struct io_uring_sqe *sqe = core_sqe(co);
+	io_uring_prep_close_direct(sqe, slot);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, c->gen, slot));
+
+	out_free_all(co, c);
+	if (c->rx)
+		rbuf_put(co, c->rx);
+	c->rx = NULL;
+	wheel_del(&co->wheel, slot);
+	open_remove(co, c);
+	if (!(c->flags & CF_REJECTED)) {
+		atomic_fetch_sub_explicit(&co->srv->conns, 1, memory_order_relaxed);
+		co->st.closed++;
+	}
+	/* Leave CF_DIRTY/CF_NOBUF alone: the lists that hold the slot check
+	 * the generation. */
+	c->flags &= CF_DIRTY | CF_NOBUF;
+	c->gen = (c->gen + 1) & 0xFFFFFF;
+	co->nlive--;
+}
+
+void conn_close_hard(struct core *co, struct conn *c, uint32_t slot)
+{
+	c->flags |= CF_CLOSING | CF_HARD;
+	open_remove(co, c);
+	out_drop_unsent(co, c);
+	if ((c->flags & (CF_RECV | CF_SEND)) && !(c->flags & CF_CANCEL))
+		submit_cancel(co, c, slot);
+	conn_maybe_free(co, c, slot);
+}
+
+void conn_close(struct core *co, struct conn *c, uint32_t slot, unsigned code)
+{
+	if (c->flags & CF_CLOSING)
+		return;
+	c->flags |= CF_CLOSING;
+	open_remove(co, c);
+	if (c->rx) {
+		rbuf_put(co, c->rx);
+		c->rx = NULL;
+	}
+	if (code) {
+		/* A stuck reader must not keep its backlog: only what the
+		 * kernel already has stays, then the ERROR frame. */
+		if (code == ERR_SLOW_CONSUMER)
+			out_drop_unsent(co, c);
+		if (out_error(co, c, slot, code) < 0) {
+			conn_close_hard(co, c, slot);
+			return;
+		}
+	}
+	wheel_add(&co->wheel, slot, co->now_s + CLOSE_LINGER_S);
+	mark_dirty(co, c, slot);
+}
+
+/* After output drained on a closing connection: FIN, then wait for EOF. */
+static void conn_closing_progress(struct core *co, struct conn *c, uint32_t slot)
+{
+	if (!(c->flags & CF_CLOSING) || (c->flags & CF_HARD))
+		return;
+	if (c->out_bytes || (c->flags & CF_SEND))
+		return;
+	if (c->flags & CF_EOF) {
+		conn_close_hard(co, c, slot);
+		return;
+	}
+	if (!(c->flags & CF_SHUT))
+		submit_shutdown(co, c, slot);
+	if (!(c->flags & (CF_RECV | CF_NOBUF)))
+		arm_recv(co, c, slot); /* keep reading until the peer's EOF */
+}
+
+void conn_on_timer(struct core *co, uint32_t slot)
+{
+	struct conn *c = &co->conns[slot];
+	if (!(c->flags & CF_OPEN))
+		return;
+	if (c->flags & CF_CLOSING) {
+		conn_close_hard(co, c, slot);
+		return;
+	}
+	uint32_t due = c->last_frame_s + co->cfg->idle_timeout;
+	if (co->cfg->idle_timeout == 0)
+		return;
+	if (due > co->now_s) {
+		wheel_add(&co->wheel, slot, due);
+		return;
+	}
+	log_limited(&co->ll, co->now_s, LOG_DEBUG, "core %u: slot %u idle timeout", co->id, slot);
+	conn_close(co, c, slot, ERR_IDLE_TIMEOUT);
+}
+
+/* ---- input ------------------------------------------------------------------ */
+
+/* A framing error from the decoder: send it; close unless it is BAD_CRC. */
+static bool frame_error(struct core *co, struct conn *c, uint32_t slot, int err)
+{
+	unsigned code = err == FRAME_EMAGIC ? ERR_BAD_MAGIC
+	              : err == FRAME_EVERSION ? ERR_BAD_VERSION
+	              : err == FRAME_ETOOLARGE ? ERR_FRAME_TOO_LARGE : ERR_BAD_CRC;
+	if (code == ERR_BAD_CRC) {
+		if (out_error(co, c, slot, code) < 0)
+			conn_close_hard(co, c, slot);
+		return !(c->flags & CF_CLOSING);
+	}
+	log_limited(&co->ll, co->now_s, LOG_DEBUG, "core %u: slot %u %s, closing",
+	            co->id, slot, msg_error_name(code));
+	conn_close(co, c, slot, code);
+	return false;
+}
+
+/*
+ * Feed bytes into the partial frame in c->rx. Returns how many bytes of p
+ * were used; the frame, once whole, has been handled and c->rx cleared.
+ */
+static size_t rx_feed(struct core *co, struct conn *c, uint32_t slot,
+                      const uint8_t *p, size_t n)
+{
+	size_t used = 0;
+
+	for (;;) {
+		struct rbuf *rx = c->rx;
+		struct frame_view f;
+		int r = frame_decode(&co->dec, rx->data, rx->len, &f);
+
+		if (r > 0) {
+			c->rx = NULL;
+			handle_frame(co, c, slot, &f, rx);
+			rbuf_put(co, rx);
+			return used;
+		}
+		if (r < 0) {
+			c->rx = NULL;
+			rbuf_put(co, rx);
+			frame_error(co, c, slot, r);
+			return used;
+		}
+		if (used == n)
+			return used;
+
+		/* Need more: grow to the whole frame once its size is known. */
+		uint32_t want = rx->len + f.need;
+		if (want > rx->cap) {
+			struct rbuf *big = rbuf_get(co, want);
+			if (!big) {
+				conn_close(co, c, slot, ERR_INTERNAL);
+				return used;
+			}
+			memcpy(big->data, rx->data, rx->len);
+			big->len = rx->len;
+			rbuf_put(co, rx);
+			c->rx = rx = big;
+		}
+		size_t k = f.need;
+		if (k > n - used)
+			k = n - used;
+		memcpy(rx->data + rx->len, p + used, k);
+		rx->len += (uint32_t)k;
+		used += k;
+	}
+}
+
+static void conn_input(struct core *co, struct conn *c, uint32_t slot,
+                       const uint8_t *p, size_t n)
+{
+	if (c->rx) {
+		size_t k = rx_feed(co, c, slot, p, n);
+		p += k;
+		n -= k;
+	}
+	while (n && !(c->flags & CF_CLOSING)) {
+		struct frame_view f;
+		int r = frame_decode(&co->dec, p, n, &f);
+
+		if (r > 0) {
+			handle_frame(co, c, slot, &f, NULL);
+			p += r;
+			n -= (size_t)r;
+		} else if (r == FRAME_NEED_MORE) {
+			/* Straddles this read: keep the start, as small as fits. */
+			uint32_t size = n >= FRAME_HEADER_SIZE ? f.size : RBUF_SMALL_CAP;
+			struct rbuf *rx = rbuf_get(co, size);
+			if (!rx) {
+				conn_close(co, c, slot, ERR_INTERNAL);
+				return;
+			}
+			memcpy(rx->data, p, n);
+			rx->len = (uint32_t)n;
+			c->rx = rx;
+			return;
+		} else if (r == FRAME_ECRC) {
+			if (!frame_error(co, c, slot, r))
+				return;
+			p += f.size;
+			n -= f.size;
+		} else {
+			frame_error(co, c, slot, r);
+			return;
+		}
+	}
+}
+
+void conn_on_recv(struct core *co, uint32_t slot, struct io_uring_cqe *cqe)
+{
+	struct conn *c = &co->conns[slot];
+	int res = cqe->res;
+	bool has_buf = cqe->flags & IORING_CQE_F_BUFFER;
+	uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+
+	if (has_buf)
+		bufring_took(&co->br);
+	if (!(c->flags & CF_OPEN) || (c->gen & 0xFFFFFF) != ud_gen(cqe->user_data)) {
+		if (has_buf)
+			bufring_put(&co->br, bid);
+		return;
+	}
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		c->flags &= ~CF_RECV;
+
+	if (res > 0) {
+		co->st.bytes_rx += (uint64_t)res;
+		if (!(c->flags & CF_CLOSING)) {
+			conn_input(co, c, slot, bufring_addr(&co->br, bid), (size_t)res);
+		}
+		bufring_put(&co->br, bid);
+		if (!(c->flags & (CF_RECV | CF_HARD | CF_EOF | CF_NOBUF)))
+			arm_recv(co, c, slot);
+	} else if (res == 0) {
+		c->flags |= CF_EOF;
+		if (c->flags & CF_CLOSING)
+			conn_closing_progress(co, c, slot);
+		else
+			conn_close(co, c, slot, 0); /* flush replies, then close */
+	} else if (res == -ENOBUFS) {
+		co->st.enobufs++;
+		if (!(c->flags & (CF_RECV | CF_HARD | CF_NOBUF))) {
+			c->flags |= CF_NOBUF;
+			co->nobuf[co->nnobuf++] = slot;
+		}
+	} else if (res != -ECANCELED) {
+		/* Reset, timeout from the kernel, ...: nobody to talk to. */
+		c->flags |= CF_EOF;
+		conn_close_hard(co, c, slot);
+	}
+	conn_maybe_free(co, c, slot);
+}
+
+void conn_on_send(struct core *co, uint32_t slot, int res)
+{
+	struct conn *c = &co->conns[slot];
+
+	c->flags &= ~CF_SEND;
+	if (res < 0) {
+		c->inflight = 0;
+		c->flags |= CF_EOF;
+		conn_close_hard(co, c, slot);
+		conn_maybe_free(co, c, slot);
+		return;
+	}
+	co->st.bytes_tx += (uint64_t)res;
+	out_consume(co, c, (uint32_t)res);
+	c->inflight = 0;
+	if (c->flags & CF_HARD) {
+		conn_maybe_free(co, c, slot);
+		return;
+	}
+	if (c->out_bytes)
+		mark_dirty(co, c, slot);
+	else
+		conn_closing_progress(co, c, slot);
+}
+
+/* ---- once per loop iteration -------------------------------------------------- */
+
+void conn_flush_all(struct core *co)
+{
+	if (!co->ndirty)
+		return;
+	/* The replies below are handed to the kernel by the submit that
+	 * follows: the latency clock stops here. */
+	uint64_t now = clock_now_ns();
+	for (uint32_t i = 0; i < co->ndirty; i++) {
+		uint32_t slot = co->dirty[i];
+		struct conn *c = &co->conns[slot];
+		c->flags &= ~CF_DIRTY;
+		if (!(c->flags & CF_OPEN) || (c->flags & (CF_SEND | CF_HARD)))
+			continue;
+		if (c->out_bytes) {
+			send_start(co, c, slot);
+			if (c->replies) {
+				core_observe_latency(co, now - c->reply_t0, c->replies);
+				c->replies = 0;
+			}
+		} else {
+			conn_closing_progress(co, c, slot);
+		}
+	}
+	co->ndirty = 0;
+}
+
+void conn_rearm_nobuf(struct core *co)
+{
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < co->nnobuf; i++) {
+		uint32_t slot = co->nobuf[i];
+		struct conn *c = &co->conns[slot];
+		if (!(c->flags & CF_NOBUF))
+			continue;
+		if (!(c->flags & CF_OPEN) || (c->flags & CF_HARD)) {
+			c->flags &= ~CF_NOBUF;
+			continue;
+		}
+		/* Re-arm only while buffers remain, so a burst does not turn
+		 * straight back into ENOBUFS. */
+		if (bufring_free(&co->br) < 2) {
+			co->nobuf[kept++] = slot;
+			continue;
+		}
+		c->flags &= ~CF_NOBUF;
+		arm_recv(co, c, slot);
+	}
+	co->nnobuf = kept;
+}
+
+/* Shutdown: SHUTTING_DOWN to every client, then close as usual. */
+void conn_drain_all(struct core *co)
+{
+	for (uint32_t slot = 0; slot < co->srv->table_size; slot++) {
+		struct conn *c = &co->conns[slot];
+		if ((c->flags & CF_OPEN) && !(c->flags & CF_CLOSING))
+			conn_close(co, c, slot, ERR_SHUTTING_DOWN);
+	}
+}
+
+/* Last resort at the drain deadline: everything closes now. */
+void conn_release_all(struct core *co)
+{
+	for (uint32_t slot = 0; slot < co->srv->table_size; slot++) {
+		struct conn *c = &co->conns[slot];
+		if ((c->flags & CF_OPEN) && !(c->flags & CF_HARD))
+			conn_close_hard(co, c, slot);
+	}
+}

@@ -1,0 +1,231 @@
+/*
+ * handler.c - what the server does with each valid frame (PROTOCOL.md
+ * sections 2 to 4), in the check order of section 3: rate limit, type,
+ * authentication, payload shape. Magic, version, length and CRC were
+ * checked by the decoder before a frame gets here.
+ *
+ * Runs on the connection's core thread. A frame view is valid only during
+ * the call unless owner is set (then a reference to owner may be kept).
+ */
+#include <openssl/rand.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "auth.h"
+#include "engine.h"
+#include "msg.h"
+
+/* ECHO payloads at least this big are answered by rewriting the request
+ * in place (type byte and CRC) when it was reassembled: no copy at all. */
+#define ECHO_INPLACE_MIN 2048u
+
+/* A reply is queued: start its latency clock at this iteration's read. */
+static inline void reply_noted(struct core *co, struct conn *c, uint8_t type)
+{
+	if (c->replies++ == 0)
+		c->reply_t0 = co->now_ns;
+	co->st.frames_tx[type]++;
+}
+
+static void reply_error(struct core *co, struct conn *c, uint32_t slot, unsigned code)
+{
+	if (msg_error_closes(code)) {
+		conn_close(co, c, slot, code);
+		return;
+	}
+	if (c->replies++ == 0)
+		c->reply_t0 = co->now_ns;
+	if (out_error(co, c, slot, code) < 0)
+		conn_close_hard(co, c, slot);
+}
+
+/* After queueing output: a reader that lets it pile up is dropped. */
+static void check_backlog(struct core *co, struct conn *c, uint32_t slot)
+{
+	if (c->out_bytes > co->cfg->max_output && !(c->flags & CF_CLOSING)) {
+		co->st.slow_consumer++;
+		log_limited(&co->ll, co->now_s, LOG_DEBUG,
+		            "core %u: slot %u slow consumer (%llu bytes unsent)", co->id,
+		            slot, (unsigned long long)c->out_bytes);
+		conn_close(co, c, slot, ERR_SLOW_CONSUMER);
+	}
+}
+
+static bool rate_ok(struct core *co, struct conn *c)
+{
+	const struct config *cfg = co->cfg;
+	if (!bucket_take(&c->rl, cfg->rate_limit, co->now_ns))
+		return false;
+	if (!bucket_take(&co->global_rl, co->global_rate, co->now_ns)) {
+		if (cfg->rate_limit)
+			bucket_refund(&c->rl, cfg->rate_limit);
+		return false;
+	}
+	return true;
+}
+
+static void on_ping(struct core *co, struct conn *c, uint32_t slot,
+                    const struct frame_view *f)
+{
+	if (!msg_ping_ok(f->len)) {
+		reply_error(co, c, slot, ERR_BAD_PAYLOAD);
+		return;
+	}
+	co->st.frames_rx[FRAME_PING]++;
+	reply_noted(co, c, FRAME_PONG);
+	if (out_frame(co, c, slot, FRAME_PONG, f->payload, f->len) < 0)
+		conn_close_hard(co, c, slot);
+}
+
+static void on_echo(struct core *co, struct conn *c, uint32_t slot,
+                    const struct frame_view *f, struct rbuf *owner)
+{
+	int r;
+
+	co->st.frames_rx[FRAME_ECHO]++;
+	reply_noted(co, c, FRAME_ECHO_REPLY);
+	if (owner && f->len >= ECHO_INPLACE_MIN) {
+		/* The reassembled request becomes its own reply: new type
+		 * byte, CRC over the header and the payload where it lies. */
+		uint8_t *fr = owner->data;
+		fr[5] = FRAME_ECHO_REPLY;
+		frame_put_u32(fr + FRAME_HEADER_SIZE + f->len,
+		              frame_crc(0, fr, FRAME_HEADER_SIZE + (size_t)f->len));
+		r = out_append_ref(co, c, slot, owner, 0, f->size);
+	} else {
+		r = out_frame(co, c, slot, FRAME_ECHO_REPLY, f->payload, f->len);
+	}
+	if (r < 0)
+		conn_close_hard(co, c, slot);
+	else
+		check_backlog(co, c, slot);
+}
+
+static void on_broadcast(struct core *co, struct conn *c, uint32_t slot,
+                         const struct frame_view *f, struct rbuf *owner)
+{
+	bool auth_on = co->cfg->auth_file != NULL;
+	struct rbuf *b = owner;
+
+	co->st.frames_rx[FRAME_BROADCAST]++;
+	/* The request is already a valid BROADCAST frame: its bytes are
+	 * copied once (unless reassembly already did) and shared by every
+	 * delivery. */
+	if (b) {
+		rbuf_hold(b);
+	} else {
+		b = rbuf_get(co, f->size);
+		if (!b) {
+			conn_close(co, c, slot, ERR_INTERNAL);
+			return;
+		}
+		memcpy(b->data, f->frame, f->size);
+		b->len = f->size;
+	}
+	/* Backwards: a receiver closed as a slow consumer leaves the open
+	 * list by swapping in the last entry, which was already visited. */
+	for (uint32_t i = co->nopen; i-- > 0;) {
+		uint32_t s = co->open[i];
+		struct conn *r = &co->conns[s];
+		if (s == slot || (auth_on && !(r->flags & CF_AUTHED)))
+			continue;
+		if (out_append_ref(co, r, s, b, 0, f->size) < 0) {
+			conn_close_hard(co, r, s);
+			continue;
+		}
+		co->st.frames_tx[FRAME_BROADCAST]++;
+		co->st.deliveries++;
+		check_backlog(co, r, s);
+	}
+	rbuf_put(co, b);
+}
+
+static void on_auth(struct core *co, struct conn *c, uint32_t slot,
+                    const struct frame_view *f)
+{
+	struct msg_auth a;
+	uint8_t reply[MSG_AUTH_REPLY_LEN];
+	uint8_t session[MSG_SESSION_ID_LEN];
+	bool ok = false;
+
+	if (msg_auth_parse(f->payload, f->len, &a) < 0) {
+		reply_error(co, c, slot, ERR_BAD_PAYLOAD);
+		return;
+	}
+	co->st.frames_rx[FRAME_AUTH]++;
+	if (co->cfg->auth_file) {
+		const struct auth_table *t =
+			atomic_load_explicit(&co->srv->auth, memory_order_acquire);
+		ok = t && auth_check(t, a.user, a.user_len, a.token, a.token_len);
+		if (ok && RAND_bytes(session, sizeof session) != 1)
+			ok = false;
+	}
+	msg_auth_reply(reply, ok, session);
+	reply_noted(co, c, FRAME_AUTH_REPLY);
+	if (out_frame(co, c, slot, FRAME_AUTH_REPLY, reply, sizeof reply) < 0) {
+		conn_close_hard(co, c, slot);
+		return;
+	}
+	if (ok) {
+		c->flags |= CF_AUTHED;
+		return;
+	}
+	/* A failed attempt also ends an earlier success. Attempts count
+	 * only when authentication is on. */
+	c->flags &= ~CF_AUTHED;
+	if (co->cfg->auth_file && ++c->auth_fails >= 3) {
+		log_limited(&co->ll, co->now_s, LOG_DEBUG, "core %u: slot %u auth failed 3 times",
+		            co->id, slot);
+		conn_close(co, c, slot, ERR_AUTH_FAILED);
+	}
+}
+
+static void on_data(struct core *co, struct conn *c, const struct frame_view *f,
+                    uint32_t slot)
+{
+	co->st.frames_rx[FRAME_DATA]++;
+	co->st.data_bytes += f->len;
+	if (co->srv->data_fn)
+		co->srv->data_fn(co->srv->data_ctx, ((uint64_t)co->id << 32) | slot,
+		                 f->payload, f->len);
+	(void)c;
+}
+
+void handle_frame(struct core *co, struct conn *c, uint32_t slot,
+                  const struct frame_view *f, struct rbuf *owner)
+{
+	c->last_frame_s = co->now_s;
+
+	if (!rate_ok(co, c)) {
+		reply_error(co, c, slot, ERR_RATE_LIMITED);
+		return;
+	}
+	bool need_auth = co->cfg->auth_file && !(c->flags & CF_AUTHED);
+
+	switch (f->type) {
+	case FRAME_PING:
+		on_ping(co, c, slot, f);
+		break;
+	case FRAME_ECHO:
+		on_echo(co, c, slot, f, owner);
+		break;
+	case FRAME_AUTH:
+		on_auth(co, c, slot, f);
+		break;
+	case FRAME_BROADCAST:
+		if (need_auth)
+			reply_error(co, c, slot, ERR_AUTH_REQUIRED);
+		else
+			on_broadcast(co, c, slot, f, owner);
+		break;
+	case FRAME_DATA:
+		if (need_auth)
+			reply_error(co, c, slot, ERR_AUTH_REQUIRED);
+		else
+			on_data(co, c, f, slot);
+		break;
+	default:
+		reply_error(co, c, slot, ERR_UNSUPPORTED_TYPE);
+		break;
+	}
+}
