@@ -413,8 +413,11 @@ static void on_error_frame(struct benchrun_worker *w, struct bconn *c,
 		conn_close(w, c, false);
 		return;
 	}
-	/* An error that does not close answers one request in its place. */
-	if (code <= ERR_MAX && !msg_error_closes(code) && c->fcount)
+	/* An error that does not close answers one request in its place.
+	 * In closed-loop broadcast the FIFO holds only the window's PING,
+	 * and an error there most likely answers a BROADCAST: leave it. */
+	if (code <= ERR_MAX && !msg_error_closes(code) && c->fcount &&
+	    !bcast_ping(w->sh->opt))
 		fifo_pop(c);
 	mark_dirty(w, (uint32_t)(c - w->conns));
 }
