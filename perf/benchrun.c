@@ -4,12 +4,16 @@
  *
  * Connection states:
  *
- *   CONNECTING --connect ok--> [AUTH --AUTH_REPLY ok-->] READY
+ *   CONNECTING --connect ok--> [AUTH --AUTH_REPLY ok-->] [PROBE --reply-->] READY
  *        |                          |                      |
  *        +--fails--> FAILED         +--------+-------------+
  *                                            v
  *                                 CLOSED (peer closed, reset, or a
  *                                 reply that breaks framing)
+ *
+ * PROBE is for --connect-only: one PING whose reply proves the server has
+ * accepted and served the connection (a completed connect() only proves
+ * the kernel queued it), so the held connections are really open.
  *
  * Every connection has one multishot recv armed from the worker's
  * provided-buffer ring and at most one send in flight. A request window
@@ -56,7 +60,9 @@
 
 enum op { OP_CONNECT = 1, OP_RECV, OP_SEND };
 
-enum cstate { CS_IDLE, CS_CONNECTING, CS_AUTH, CS_READY, CS_FAILED, CS_CLOSED };
+enum cstate {
+	CS_IDLE, CS_CONNECTING, CS_AUTH, CS_PROBE, CS_READY, CS_FAILED, CS_CLOSED
+};
 
 struct bconn {
 	int fd;
@@ -179,7 +185,7 @@ static void conn_close(struct benchrun_worker *w, struct bconn *c, bool unexpect
 {
 	if (c->state == CS_CLOSED || c->state == CS_FAILED)
 		return;
-	if (c->state == CS_CONNECTING || c->state == CS_AUTH)
+	if (c->state == CS_CONNECTING || c->state == CS_AUTH || c->state == CS_PROBE)
 		w->settled++;
 	if (unexpected)
 		w->c.closed++;
@@ -318,7 +324,7 @@ static void on_send(struct benchrun_worker *w, uint32_t idx, int res)
 		submit_send(w, idx);
 		return;
 	}
-	if (c->state == CS_AUTH)
+	if (c->state == CS_AUTH || c->state == CS_PROBE)
 		return;
 	/* DATA gets no reply: it counts once the kernel has taken it. */
 	if (o->type == BENCH_DATA && measuring(w)) {
@@ -409,7 +415,7 @@ static void on_error_frame(struct benchrun_worker *w, struct bconn *c,
 		return;
 	}
 	w->c.errors[code <= ERR_MAX ? code : 0]++;
-	if (c->state == CS_AUTH) {
+	if (c->state == CS_AUTH || c->state == CS_PROBE) {
 		conn_close(w, c, false);
 		return;
 	}
@@ -422,6 +428,21 @@ static void on_error_frame(struct benchrun_worker *w, struct bconn *c,
 	mark_dirty(w, (uint32_t)(c - w->conns));
 }
 
+/* --connect-only: one PING, answered before the connection counts. */
+static void start_probe(struct benchrun_worker *w, struct bconn *c)
+{
+	const struct benchopt *o = w->sh->opt;
+	conn_lay_window(w, c);
+	uint64_t ts = benchrun_now();
+	stamp_frame(c->sbuf, o->payload, ts);
+	fifo_push(c, ts);
+	c->slen = frame_size(o);
+	c->soff = 0;
+	c->sframes = 0;
+	c->state = CS_PROBE;
+	submit_send(w, (uint32_t)(c - w->conns));
+}
+
 static void on_auth_reply(struct benchrun_worker *w, struct bconn *c,
                           const struct frame_view *f)
 {
@@ -430,7 +451,10 @@ static void on_auth_reply(struct benchrun_worker *w, struct bconn *c,
 		conn_close(w, c, false);
 		return;
 	}
-	conn_ready(w, c);
+	if (w->sh->opt->connect_only)
+		start_probe(w, c);
+	else
+		conn_ready(w, c);
 }
 
 /* A whole, CRC-checked frame (header already passed header_ok). */
@@ -466,6 +490,13 @@ static void on_frame(struct benchrun_worker *w, struct bconn *c,
 	}
 
 	uint64_t ts = fifo_pop(c);
+	if (c->state == CS_PROBE) {
+		if (payload_ok(w, f->payload, f->len, ts))
+			conn_ready(w, c);
+		else
+			mismatch(w, c, MM_PAYLOAD, true);
+		return;
+	}
 	if (!payload_ok(w, f->payload, f->len, ts)) {
 		mismatch(w, c, MM_PAYLOAD, false);
 	} else if (measuring(w) && !bcast_ping(o)) {
@@ -688,6 +719,8 @@ static void on_connect(struct benchrun_worker *w, uint32_t idx, int res)
 	if (o->auth_user) {
 		c->state = CS_AUTH;
 		send_auth(w, idx);
+	} else if (o->connect_only) {
+		start_probe(w, c);
 	} else {
 		conn_ready(w, c);
 	}
@@ -837,6 +870,11 @@ void *benchrun_worker_main(void *arg)
 				} else if (c->state == CS_AUTH) {
 					w->c.mismatch[MM_AUTH]++;
 					conn_close(w, c, false);
+				} else if (c->state == CS_PROBE) {
+					/* Connected, never served: not open. */
+					c->state = CS_CONNECTING;
+					connect_fail(w, c, -ETIMEDOUT);
+					shutdown(c->fd, SHUT_RDWR);
 				}
 			}
 		}
@@ -897,7 +935,7 @@ int benchrun_worker_init(struct benchrun_worker *w, struct benchrun_shared *sh,
 		c->fd = -1;
 		c->gidx = g;
 		c->receiver = rcv;
-		if (!rcv && !o->connect_only) {
+		if (!rcv) {
 			c->fcap = fcap;
 			c->fifo = calloc(fcap, sizeof *c->fifo);
 			if (!c->fifo)

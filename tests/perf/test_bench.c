@@ -193,6 +193,45 @@ Test(bench, corrupted_large_echo_is_caught, .timeout = 60)
 	cr_assert_gt(json_num(out, "mismatches"), 0, "%s", out);
 }
 
+Test(bench, connect_only_counts_served_connections, .timeout = 60)
+{
+	struct proc srv, b;
+	char out[8192], ps[8];
+	uint16_t port = start_baseline(env_path("NET001_BASELINE_URING"), NULL, &srv);
+	snprintf(ps, sizeof ps, "%u", port);
+	char *argv[] = { (char *)env_path("NET001_BENCH"), "--port", ps, "--raw-echo",
+	                 "--connect-only", "--connections", "300", "--source-addrs", "3",
+	                 "--threads", "2", "--duration", "0.5", "--warmup", "0",
+	                 "--json", NULL };
+	cr_assert_eq(spawn(argv, &b), 0);
+	int st = finish(&b, out, sizeof out);
+	stop_baseline(&srv);
+	cr_assert_eq(st, 0, "exit status %d, output: %s", st, out);
+	cr_assert_eq(json_num(out, "open_at_end"), 300, "%s", out);
+	cr_assert_eq(json_num(out, "connect_failed"), 0, "%s", out);
+}
+
+Test(bench, refused_connections_fail_the_run, .timeout = 60)
+{
+	/* A port nothing listens on: bind one, learn it, close it. */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	socklen_t len = sizeof a;
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	char out[8192], ps[8];
+	snprintf(ps, sizeof ps, "%u", ntohs(a.sin_port));
+	char *argv[] = { (char *)env_path("NET001_BENCH"), "--port", ps,
+	                 "--connections", "5", "--duration", "0.2", "--warmup", "0",
+	                 "--json", NULL };
+	struct proc b;
+	cr_assert_eq(spawn(argv, &b), 0);
+	int st = finish(&b, out, sizeof out);
+	cr_assert_eq(st, 1, "exit status %d, output: %s", st, out);
+	cr_assert_eq(json_num(out, "connect_failed"), 5, "%s", out);
+}
+
 Test(bench, bad_option_exits_2, .timeout = 30)
 {
 	char out[1024];
