@@ -76,6 +76,7 @@ struct bconn {
 	uint64_t *fifo;         /* timestamps of requests awaiting replies */
 	uint32_t fhead, fcount, fcap;
 	uint32_t backlog;       /* open loop: due, not yet sent */
+	uint64_t await_ts;      /* broadcast: last of the window, until witnessed */
 	uint8_t *sbuf;          /* request window */
 	uint32_t slen, soff;    /* bytes in the current send, bytes done */
 	uint32_t sframes;       /* frames (not counting a trailing PING) */
@@ -130,11 +131,33 @@ static uint8_t reply_type(const struct benchopt *o)
 	return o->type == BENCH_ECHO ? FRAME_ECHO_REPLY : FRAME_PONG;
 }
 
-/* Closed-loop broadcast ends each window with a PING; its PONG says the
- * server has handled (and fanned out) the window. */
-static bool bcast_ping(const struct benchopt *o)
+/*
+ * Closed-loop broadcast: a sender's next window waits until the last
+ * broadcast of its window has reached a witness, one of the receivers on
+ * the sender's own worker (sender j's witness is local receiver
+ * j % receivers), which finds it by its timestamp. That bounds what the
+ * server has queued to the receivers. A worker without receivers (or
+ * payloads too short for a timestamp) ends each window with a PING
+ * instead: its PONG says the server has handled the window, a weaker
+ * bound.
+ */
+static void mark_dirty(struct benchrun_worker *w, uint32_t idx);
+
+static bool bcast_ping(const struct benchrun_worker *w)
 {
-	return o->type == BENCH_BROADCAST && o->rate == 0;
+	return w->bflow == BENCH_FLOW_PING;
+}
+
+static void witness_check(struct benchrun_worker *w, uint32_t ridx, uint64_t ts)
+{
+	uint32_t nrecv = w->nconns - w->nload;
+	for (uint32_t j = ridx - w->nload; j < w->nload; j += nrecv) {
+		struct bconn *s = &w->conns[j];
+		if (s->await_ts == ts) {
+			s->await_ts = 0;
+			mark_dirty(w, j);
+		}
+	}
 }
 
 static struct io_uring_sqe *get_sqe(struct benchrun_worker *w)
@@ -273,7 +296,7 @@ static void conn_fill(struct benchrun_worker *w, uint32_t idx)
 	if (c->state != CS_READY || c->receiver || c->send_busy ||
 	    o->connect_only || w->now >= w->sh->t_end)
 		return;
-	if (bcast_ping(o) && c->fcount)
+	if ((bcast_ping(w) && c->fcount) || c->await_ts)
 		return;
 	k = replies ? o->pipeline - c->fcount : o->pipeline;
 	if (o->rate > 0) {
@@ -293,7 +316,9 @@ static void conn_fill(struct benchrun_worker *w, uint32_t idx)
 			fifo_push(c, ts + i);
 	}
 	c->slen = k * fs;
-	if (bcast_ping(o)) {
+	if (w->bflow == BENCH_FLOW_WITNESS)
+		c->await_ts = ts + k - 1;
+	if (bcast_ping(w)) {
 		uint8_t *p = c->sbuf + c->slen;
 		frame_put_header(p, FRAME_PING, MSG_PING_LEN);
 		stamp_frame(p, MSG_PING_LEN, ts + k);
@@ -386,7 +411,7 @@ static bool header_ok(struct benchrun_worker *w, struct bconn *c,
 		}
 		return true;
 	}
-	uint8_t want = bcast_ping(o) ? FRAME_PONG : reply_type(o);
+	uint8_t want = bcast_ping(w) ? FRAME_PONG : reply_type(o);
 	uint32_t want_len = want == FRAME_PONG ? MSG_PING_LEN : o->payload;
 	if (c->receiver || f->type != want) {
 		mismatch(w, c, MM_TYPE, true);
@@ -423,7 +448,7 @@ static void on_error_frame(struct benchrun_worker *w, struct bconn *c,
 	 * In closed-loop broadcast the FIFO holds only the window's PING,
 	 * and an error there most likely answers a BROADCAST: leave it. */
 	if (code <= ERR_MAX && !msg_error_closes(code) && c->fcount &&
-	    !bcast_ping(w->sh->opt))
+	    !bcast_ping(w))
 		fifo_pop(c);
 	mark_dirty(w, (uint32_t)(c - w->conns));
 }
@@ -461,8 +486,6 @@ static void on_auth_reply(struct benchrun_worker *w, struct bconn *c,
 static void on_frame(struct benchrun_worker *w, struct bconn *c,
                      const struct frame_view *f)
 {
-	const struct benchopt *o = w->sh->opt;
-
 	if (f->type == FRAME_ERROR) {
 		on_error_frame(w, c, f);
 		return;
@@ -477,6 +500,8 @@ static void on_frame(struct benchrun_worker *w, struct bconn *c,
 			return;
 		}
 		if (c->receiver) {
+			if (w->bflow == BENCH_FLOW_WITNESS)
+				witness_check(w, (uint32_t)(c - w->conns), get_ts(f->payload));
 			w->c.deliveries++;
 			if (measuring(w)) {
 				w->c.msgs++;
@@ -499,7 +524,7 @@ static void on_frame(struct benchrun_worker *w, struct bconn *c,
 	}
 	if (!payload_ok(w, f->payload, f->len, ts)) {
 		mismatch(w, c, MM_PAYLOAD, false);
-	} else if (measuring(w) && !bcast_ping(o)) {
+	} else if (measuring(w) && !bcast_ping(w)) {
 		w->c.msgs++;
 		w->c.payload_bytes += f->len;
 		lathist_record(&w->hist, w->now - ts);
@@ -927,7 +952,10 @@ int benchrun_worker_init(struct benchrun_worker *w, struct benchrun_shared *sh,
 	if (!w->conns || !w->dirty)
 		goto err;
 
-	uint32_t fcap = bcast_ping(o) ? 1 : o->pipeline;
+	if (o->type == BENCH_BROADCAST && o->rate == 0)
+		w->bflow = nall > nload && o->payload >= 8 ? BENCH_FLOW_WITNESS
+		                                           : BENCH_FLOW_PING;
+	uint32_t fcap = bcast_ping(w) ? 1 : o->pipeline;
 	uint32_t li = 0, ri = nload;
 	for (uint32_t g = id; g < total; g += t) {
 		bool rcv = g >= o->connections;

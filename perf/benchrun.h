@@ -93,6 +93,11 @@ struct benchrun_worker {
 	uint32_t ndirty;
 
 	bool loading;           /* past go: the time line is valid */
+	enum {
+		BENCH_FLOW_NONE,    /* not closed-loop broadcast */
+		BENCH_FLOW_WITNESS, /* window done when a local receiver has it */
+		BENCH_FLOW_PING,    /* window done when its trailing PING returns */
+	} bflow;
 	double rate;            /* this worker's share of --rate */
 	uint64_t scheduled;     /* open loop: messages made due so far */
 	uint32_t rr;            /* open loop: next connection to get one */
