@@ -147,6 +147,9 @@ static void print_text(const struct report *r)
 			printf("target rate      %.0f msg/s\n", o->rate);
 		printf("messages         %" PRIu64 "  (%.1f msg/s)   payload %.2f MB/s\n",
 		       r->msgs, r->msgs / w, (double)c->payload_bytes / w / 1e6);
+		if (c->sends)
+			printf("sent             %" PRIu64 " in %" PRIu64 " sends (%.1f frames/send)\n",
+			       c->sent, c->sends, (double)c->sent / (double)c->sends);
 		if (o->type == BENCH_BROADCAST)
 			printf("broadcasts sent  %" PRIu64 "  (%.1f/s), deliveries %.1f/s\n",
 			       c->sent, c->sent / w, c->msgs / w);
@@ -211,9 +214,10 @@ static void print_json(const struct report *r)
 	       o->raw_echo ? "true" : "false", o->connections, o->receivers, o->threads,
 	       o->pipeline, o->payload, o->rate, w, o->warmup);
 	printf("\"messages\":%" PRIu64 ",\"msgs_per_s\":%.1f,\"mb_per_s\":%.3f,"
-	       "\"sent\":%" PRIu64 ",\"deliveries\":%" PRIu64 ",\"window_full\":%" PRIu64 ",",
+	       "\"sent\":%" PRIu64 ",\"frames_per_send\":%.2f,\"deliveries\":%" PRIu64
+	       ",\"window_full\":%" PRIu64 ",",
 	       r->msgs, r->msgs / w, (double)c->payload_bytes / w / 1e6, c->sent,
-	       c->deliveries, c->late);
+	       c->sends ? (double)c->sent / (double)c->sends : 0.0, c->deliveries, c->late);
 	printf("\"lat_count\":%" PRIu64 ",\"lat_p50_us\":%.2f,\"lat_p90_us\":%.2f,"
 	       "\"lat_p99_us\":%.2f,\"lat_p999_us\":%.2f,\"lat_max_us\":%.2f,"
 	       "\"lat_mean_us\":%.2f,",
@@ -256,6 +260,7 @@ static void merge(struct report *r, const struct benchrun_worker *w)
 	d->msgs += s->msgs;
 	d->payload_bytes += s->payload_bytes;
 	d->sent += s->sent;
+	d->sends += s->sends;
 	d->deliveries += s->deliveries;
 	d->late += s->late;
 	for (int k = 0; k < MM_KINDS; k++)

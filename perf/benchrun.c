@@ -327,8 +327,10 @@ static void conn_fill(struct benchrun_worker *w, uint32_t idx)
 	}
 	c->soff = 0;
 	c->sframes = k;
-	if (measuring(w) && o->type != BENCH_DATA)
+	if (measuring(w) && o->type != BENCH_DATA) {
 		w->c.sent += k;
+		w->c.sends++;
+	}
 	submit_send(w, idx);
 }
 
@@ -355,6 +357,7 @@ static void on_send(struct benchrun_worker *w, uint32_t idx, int res)
 	if (o->type == BENCH_DATA && measuring(w)) {
 		w->c.msgs += c->sframes;
 		w->c.sent += c->sframes;
+		w->c.sends++;
 		w->c.payload_bytes += (uint64_t)c->sframes * o->payload;
 	}
 	mark_dirty(w, idx);

@@ -46,6 +46,7 @@ struct bench_counts {
 	uint64_t msgs;          /* in the window: replies, DATA sent, deliveries */
 	uint64_t payload_bytes; /* payload bytes of those msgs */
 	uint64_t sent;          /* requests (or broadcasts) sent in the window */
+	uint64_t sends;         /* send operations carrying them (batching) */
 	uint64_t deliveries;    /* broadcast frames received by receivers */
 	uint64_t late;          /* open loop: sends that waited for a full window */
 	uint64_t mismatch[MM_KINDS];
