@@ -55,17 +55,6 @@ struct io_uring_sqe *core_sqe(struct core *co)
 	return sqe;
 }
 
-void core_observe_latency(struct core *co, uint64_t ns, uint32_t count)
-{
-	uint64_t us = ns / 1000;
-	unsigned k = us ? 64 - (unsigned)__builtin_clzll(us) : 0;
-	if (k > 31)
-		k = 31;
-	co->st.lat_buckets[k] += count;
-	co->st.lat_count += count;
-	co->st.lat_sum_ns += ns * count;
-}
-
 static void arm_accept(struct core *co)
 {
 	struct io_uring_sqe *sqe = core_sqe(co);
@@ -170,6 +159,27 @@ static void dispatch(struct core *co, struct io_uring_cqe *cqe)
 	case OP_WAKE:
 		on_wake(co);
 		break;
+	case OP_XCORE:
+		break; /* bcast_poll() drains the queues every iteration */
+	case OP_NOP:
+		co->nop_armed = false;
+		break;
+	case OP_RETRY:
+		co->retry_armed = false;
+		break;
+	case OP_MSGRING:
+		/* The wake-up did not arrive: the other core may sleep on a
+		 * non-empty queue, so send it again (unless it is gone). */
+		if (!co->draining) {
+			log_limited(&co->ll, co->now_s, LOG_WARN, "core %u: MSG_RING to core %u: %s",
+			            co->id, ud_slot(ud), strerror(-cqe->res));
+			struct io_uring_sqe *sqe = core_sqe(co);
+			io_uring_prep_msg_ring(sqe, co->srv->cores[ud_slot(ud)]->ring.ring_fd, 0,
+			                       ud_pack(OP_XCORE, 0, co->id), 0);
+			sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+			io_uring_sqe_set_data64(sqe, ud);
+		}
+		break;
 	case OP_IGNORE:
 		break;
 	}
@@ -194,7 +204,10 @@ static void core_loop(struct core *co)
 		}
 		io_uring_cq_advance(&co->ring, n);
 
+		if (co->srv->ncores > 1)
+			bcast_poll(co);
 		bufring_flush(&co->br);
+		metrics_set(&co->m.buffer_ring_free, bufring_free(&co->br));
 		if (co->nnobuf)
 			conn_rearm_nobuf(co);
 		conn_flush_all(co);
@@ -301,7 +314,19 @@ static void *core_thread(void *arg)
 		return NULL;
 	}
 	atomic_fetch_add(&co->srv->ready, 1);
-	core_loop(co);
+	/* Other cores send us MSG_RINGs: start serving only once every ring
+	 * exists. */
+	while (atomic_load(&co->srv->ready) + atomic_load(&co->srv->failed) < co->srv->ncores &&
+	       atomic_load(&co->srv->state) != SERVER_DRAINING)
+		sched_yield();
+	if (!atomic_load(&co->srv->failed) && atomic_load(&co->srv->state) != SERVER_DRAINING)
+		core_loop(co);
+	/* ... and keep our ring alive until no core can message it. */
+	atomic_fetch_add(&co->srv->exited, 1);
+	while (atomic_load(&co->srv->exited) < atomic_load(&co->srv->ready)) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
 	/* The ring is SINGLE_ISSUER: its owner takes it down. */
 	core_teardown(co);
 	return NULL;
@@ -356,6 +381,7 @@ static void core_free(struct core *co)
 	pool_destroy(&co->ref_pool);
 	for (int i = 0; i < RBUF_CLASSES; i++)
 		pool_destroy(&co->rbuf_pool[i]);
+	free(co->held);
 	free(co->conns);
 	free(co->open);
 	free(co->dirty);
@@ -370,6 +396,7 @@ static struct core *core_new(struct server *srv, uint32_t id, int cpu, int liste
 	if (!co)
 		return NULL;
 	memset(co, 0, sizeof *co);
+	metrics_shard_init(&co->m);
 	co->srv = srv;
 	co->cfg = cfg;
 	co->id = id;
@@ -386,6 +413,7 @@ static struct core *core_new(struct server *srv, uint32_t id, int cpu, int liste
 	co->open = malloc(sizeof(uint32_t) * n);
 	co->dirty = malloc(sizeof(uint32_t) * n);
 	co->nobuf = malloc(sizeof(uint32_t) * n * 2); /* a slot's stale entry + its new one */
+	co->held = calloc(srv->ncores, sizeof *co->held);
 
 	pool_init(&co->blk_pool, sizeof(struct oblk) + OBLK_BYTES, 1024);
 	pool_init(&co->ref_pool, sizeof(struct oblk), 65536);
@@ -393,7 +421,10 @@ static struct core *core_new(struct server *srv, uint32_t id, int cpu, int liste
 	pool_init(&co->rbuf_pool[RBUF_MID], sizeof(struct rbuf) + RBUF_MID_CAP, 1024);
 	pool_init(&co->rbuf_pool[RBUF_LARGE], sizeof(struct rbuf) + FRAME_MAX_SIZE, 128);
 
-	if (co->wake_fd < 0 || !co->conns || !co->open || !co->dirty || !co->nobuf) {
+	pool_init(&co->rbuf_pool[RBUF_PROXY], sizeof(struct rbuf), 4096);
+
+	if (co->wake_fd < 0 || !co->conns || !co->open || !co->dirty || !co->nobuf ||
+	    !co->held) {
 		co->listen_fd = -1; /* the caller closes it */
 		core_free(co);
 		return NULL;
@@ -427,10 +458,19 @@ int server_start(struct server *srv, const struct config *cfg, char *err, size_t
 	int *fds = calloc(srv->ncores, sizeof *fds);
 	srv->cores = calloc(srv->ncores, sizeof *srv->cores);
 	srv->threads = calloc(srv->ncores, sizeof *srv->threads);
-	if (!fds || !srv->cores || !srv->threads) {
+	srv->queues = aligned_alloc(64, sizeof(struct spsc) * srv->ncores * srv->ncores);
+	if (!fds || !srv->cores || !srv->threads || !srv->queues) {
 		free(fds);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
+	}
+	memset(srv->queues, 0, sizeof(struct spsc) * srv->ncores * srv->ncores);
+	for (uint32_t i = 0; i < srv->ncores * srv->ncores; i++) {
+		if (spsc_init(&srv->queues[i], XQ_CAPACITY) < 0) {
+			free(fds);
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
 	}
 	int r = listener_open_all(cfg->host, cfg->port, fds, srv->ncores, err, errlen);
 	if (r < 0) {
@@ -495,6 +535,7 @@ void server_stop(struct server *srv)
 
 void server_free(struct server *srv)
 {
+	bcast_cleanup(srv);
 	if (srv->cores) {
 		for (uint32_t i = 0; i < srv->ncores; i++) {
 			core_free(srv->cores[i]);

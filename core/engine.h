@@ -29,8 +29,10 @@
 #include "config.h"   /* core/config.h: flags and environment (pulls in the generated <config.h>) */
 #include "frame.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 #include "ratelimit.h"
+#include "spsc.h"
 #include "wheel.h"
 
 struct config;
@@ -46,6 +48,10 @@ enum op {
 	OP_SEND,
 	OP_TICK,        /* the core's one-second timeout */
 	OP_WAKE,        /* eventfd read: main thread wants attention */
+	OP_XCORE,       /* MSG_RING from another core: its queue has items */
+	OP_MSGRING,     /* our MSG_RING failed (success CQEs are skipped) */
+	OP_RETRY,       /* timer: retry broadcasts held back by full queues */
+	OP_NOP,         /* a queue filled while we looked: do not sleep */
 };
 
 static inline uint64_t ud_pack(enum op op, uint32_t gen, uint32_t slot)
@@ -60,19 +66,34 @@ static inline uint32_t ud_slot(uint64_t ud) { return (uint32_t)ud; }
 
 /*
  * A reference-counted byte buffer: a reassembled request (then possibly
- * its own reply), or one broadcast frame shared by many sends. Owned by
- * whoever holds a reference; freed back to its core's pool by the last
- * rbuf_put(). Core-local for now.
+ * its own reply), or one broadcast frame shared by many sends.
+ *
+ * refs counts holders on one core and is touched by that core only. A
+ * broadcast frame that crosses cores is "shared": xrefs counts the cores
+ * still holding it (atomic, one decrement per core, never per delivery).
+ * Other cores hold it through a proxy, a local rbuf whose shared field
+ * points at it. The core whose refs reach zero drops its xref; the last
+ * xref returns the buffer to its origin core's pool (through the queue
+ * back to that core when another core let go last).
  */
 struct rbuf {
-	uint32_t refs;
-	uint32_t len;      /* bytes used */
-	uint32_t cap;      /* bytes in data[] */
-	uint8_t cls;       /* pool class in struct core */
+	uint32_t refs;          /* holders on the current core */
+	uint32_t len;           /* bytes used */
+	uint32_t cap;           /* bytes in data[] */
+	uint8_t cls;            /* pool class in struct core */
+	uint8_t origin;         /* core whose pool it belongs to */
+	uint8_t pad_[2];
+	_Atomic uint32_t xrefs; /* cores holding a shared buffer; 0 = core-local */
+	struct rbuf *shared;    /* proxy: the shared buffer it stands for */
 	uint8_t data[];
 };
 
-enum { RBUF_SMALL, RBUF_MID, RBUF_LARGE, RBUF_CLASSES };
+enum { RBUF_SMALL, RBUF_MID, RBUF_LARGE, RBUF_PROXY, RBUF_CLASSES };
+
+static inline const uint8_t *rbuf_data(const struct rbuf *b)
+{
+	return b->shared ? b->shared->data : b->data;
+}
 #define RBUF_SMALL_CAP 512u
 #define RBUF_MID_CAP   4096u
 
@@ -147,21 +168,6 @@ struct conn {
 	struct bucket rl;       /* per-connection rate limit */
 };
 
-/* ---- per-core counters (written by the owner only, plain stores) ---------- */
-struct core_stats {
-	uint64_t accepted, rejected, closed;
-	uint64_t frames_rx[256];
-	uint64_t frames_tx[256];
-	uint64_t bytes_rx, bytes_tx;
-	uint64_t errors[16];
-	uint64_t enobufs;
-	uint64_t slow_consumer;
-	uint64_t deliveries;
-	uint64_t data_bytes;
-	uint64_t lat_count, lat_sum_ns;
-	uint64_t lat_buckets[32];       /* [k]: latency < 2^k microseconds */
-};
-
 /* ---- the data handler hook --------------------------------------------- */
 
 /*
@@ -193,6 +199,25 @@ struct server {
 	_Atomic uint64_t auth_gen;      /* bumped by each reload */
 	_Atomic uint32_t ready;         /* workers that finished setup */
 	_Atomic uint32_t failed;        /* workers that failed setup */
+	_Atomic uint32_t exited;        /* workers out of their loop */
+
+	/* Broadcast queues: queues[src * ncores + dst] carries rbuf pointers
+	 * from core src (its only producer) to core dst (its only consumer).
+	 * The low pointer bit marks a buffer coming home to be recycled. */
+	struct spsc *queues;
+};
+
+#define XQ_CAPACITY 4096
+
+static inline struct spsc *server_queue(struct server *srv, uint32_t src, uint32_t dst)
+{
+	return &srv->queues[src * srv->ncores + dst];
+}
+
+/* Broadcasts a core could not queue yet (the queue was full), in order. */
+struct holdq {
+	void **v;
+	uint32_t head, tail, cap; /* tail - head items; cap a power of two */
 };
 
 /* ---- a core ------------------------------------------------------------------ */
@@ -226,6 +251,12 @@ struct core {
 	struct pool blk_pool, ref_pool;
 	struct pool rbuf_pool[RBUF_CLASSES];
 
+	struct holdq *held;             /* [ncores]: per destination core */
+	uint32_t nheld;                 /* items across held[] */
+	bool retry_armed;
+	bool nop_armed;
+	struct __kernel_timespec retry_ts;
+
 	struct bucket global_rl;
 	uint32_t global_rate;
 	uint64_t now_ns;                /* cached clock, once per iteration */
@@ -238,7 +269,8 @@ struct core {
 	struct __kernel_timespec tick_ts;
 
 	struct log_limit ll;
-	struct core_stats st;
+	/* shared: written by this core only, read by the metrics exporter. */
+	struct metrics_shard m;
 
 	/* sendmsg headers live until their SQEs are submitted (the kernel
 	 * copies them at submission: IORING_FEAT_SUBMIT_STABLE). */
@@ -264,8 +296,7 @@ void server_free(struct server *srv);
 /* An SQE, submitting first if the SQ is full. Never NULL. */
 struct io_uring_sqe *core_sqe(struct core *co);
 void core_submit(struct core *co);
-/* count replies waited ns from their read to their hand-over. */
-void core_observe_latency(struct core *co, uint64_t ns, uint32_t count);
+
 
 /* ---- net/conn.c --------------------------------------------------------------- */
 
@@ -277,23 +308,40 @@ void conn_on_timer(struct core *co, uint32_t slot);
 void conn_close(struct core *co, struct conn *c, uint32_t slot, unsigned code);
 void conn_close_hard(struct core *co, struct conn *c, uint32_t slot);
 void conn_flush_all(struct core *co);
+/* Close with SLOW_CONSUMER once unsent output passes --max-output. */
+void conn_check_backlog(struct core *co, struct conn *c, uint32_t slot);
 void conn_rearm_nobuf(struct core *co);
 void conn_drain_all(struct core *co);
 void conn_release_all(struct core *co);
 
-/* Output: append bytes (copied) or a reference; both mark the conn dirty.
- * Return 0 or -ENOMEM. */
-int out_append(struct core *co, struct conn *c, uint32_t slot, const void *p, size_t n);
+/* Output: a reference to [off, off + len) of b, which must be whole
+ * frames; marks the conn dirty. Returns 0 or -ENOMEM. */
 int out_append_ref(struct core *co, struct conn *c, uint32_t slot, struct rbuf *b,
                    uint32_t off, uint32_t len);
-/* Queue a whole frame (header, payload copied, CRC). */
+/* Queue a whole frame (header, payload copied, CRC). 0 or -ENOMEM. */
 int out_frame(struct core *co, struct conn *c, uint32_t slot, uint8_t type,
               const void *payload, uint16_t len);
 int out_error(struct core *co, struct conn *c, uint32_t slot, unsigned code);
 
 struct rbuf *rbuf_get(struct core *co, uint32_t size);
+/* A local stand-in for a shared buffer from another core (refs 1). */
+struct rbuf *rbuf_proxy(struct core *co, struct rbuf *shared);
 static inline void rbuf_hold(struct rbuf *b) { b->refs++; }
 void rbuf_put(struct core *co, struct rbuf *b);
+
+/* ---- net/broadcast.c --------------------------------------------------------- */
+
+/* Fan a valid BROADCAST frame from slot out to every other eligible
+ * connection on every core. owner as for handle_frame(). */
+void bcast_send(struct core *co, uint32_t slot, const struct frame_view *f,
+                struct rbuf *owner);
+/* Deliver what other cores queued for this one; retry held items. Once
+ * per loop iteration. */
+void bcast_poll(struct core *co);
+/* Drop a core-holder's reference to a shared buffer. */
+void bcast_xrelease(struct core *co, struct rbuf *s);
+/* After every worker stopped: free what is still queued. Main thread. */
+void bcast_cleanup(struct server *srv);
 
 /* ---- net/handler.c ------------------------------------------------------------ */
 

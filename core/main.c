@@ -15,6 +15,7 @@
 
 #include "auth.h"
 #include "engine.h" /* pulls in the generated config.h: HAVE_MIMALLOC */
+#include "metrics_server.h"
 
 #if HAVE_MIMALLOC
 #include <mimalloc.h>
@@ -95,9 +96,35 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	/* The exporter keeps a pointer to this array: it lives until exit. */
+	struct metrics_shard **shards = calloc(srv.ncores, sizeof *shards);
+	struct metrics_server *ms = NULL;
+	for (uint32_t i = 0; shards && i < srv.ncores; i++)
+		shards[i] = &srv.cores[i]->m;
+	if (cfg.metrics_port) {
+		struct metrics_server_config mc = {
+			.host = cfg.host,
+			.port = (uint16_t)cfg.metrics_port,
+			.shards = shards,
+			.nshards = srv.ncores,
+			.state = &srv.state,
+		};
+		r = shards ? metrics_server_start(&mc, &ms) : -ENOMEM;
+		if (r < 0) {
+			fprintf(stderr, "net001-server: metrics on %s:%u: %s\n", cfg.host,
+			        cfg.metrics_port, strerror(-r));
+			server_stop(&srv);
+			server_free(&srv);
+			free(shards);
+			auth_free(atomic_load(&srv.auth));
+			config_free(&cfg);
+			return 1;
+		}
+	}
 	log_info("listening on %s:%u: %u threads, max %u connections, %u direct "
-	         "descriptors per core%s", cfg.host, cfg.port, srv.ncores,
-	         cfg.max_connections, srv.table_size, cfg.auth_file ? ", auth on" : "");
+	         "descriptors per core%s; metrics %s%.0u", cfg.host, cfg.port, srv.ncores,
+	         cfg.max_connections, srv.table_size, cfg.auth_file ? ", auth on" : "",
+	         cfg.metrics_port ? "on port " : "off", cfg.metrics_port);
 #if HAVE_MIMALLOC
 	log_debug("allocator: mimalloc %d", mi_version());
 #endif
@@ -114,7 +141,9 @@ int main(int argc, char **argv)
 		}
 	}
 	server_stop(&srv);
+	metrics_server_stop(ms);
 	server_free(&srv);
+	free(shards);
 	auth_free(atomic_load(&srv.auth));
 	config_free(&cfg);
 	log_info("stopped");

@@ -201,10 +201,18 @@ static int read_file(const char *path, struct entry_list *l, char *err, size_t e
 		struct auth_entry e;
 		size_t n = (size_t)got;
 
+		char *p = line;
+
 		lineno++;
-		if (n && line[n - 1] == '\n')
+		if (n && p[n - 1] == '\n')
 			n--;
-		rc = parse_line(path, lineno, line, n, &e, err, errlen);
+		/* Editors on some systems start a UTF-8 file with a BOM; it
+		 * would otherwise become part of the first user's name. */
+		if (lineno == 1 && n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
+			p += 3;
+			n -= 3;
+		}
+		rc = parse_line(path, lineno, p, n, &e, err, errlen);
 		if (rc < 0)
 			goto out;
 		if (rc == 1) {

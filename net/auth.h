@@ -9,7 +9,8 @@
  * username is 1..64 bytes with no ':' and no control characters (the bytes
  * between the leading spaces and the first ':', taken as they are); the
  * digest is 64 hex digits, either case. Trailing spaces, tabs and a CR
- * (CRLF files) are ignored. A user listed twice is an error. A file with no
+ * (CRLF files) are ignored, as is a UTF-8 byte-order mark at the start of
+ * the file. A user listed twice is an error. A file with no
  * users loads (every AUTH then fails).
  *
  * Threads: auth_load and auth_free from one thread (main, or the SIGHUP

@@ -11,7 +11,7 @@
  *    in it are views that live only during handle_frame();
  *  - a frame that straddles reads is copied into c->rx (an rbuf), which the
  *    connection owns; handle_frame() may take its own reference to it;
- *  - bytes queued with out_append() are copied into byte blocks owned by
+ *  - frames queued with out_frame() are encoded into byte blocks owned by
  *    the output queue; out_append_ref() takes a reference to an rbuf that
  *    the queue drops once those bytes are sent or the connection closes.
  */
@@ -30,12 +30,8 @@
 
 /* ---- shared buffers ------------------------------------------------------ */
 
-struct rbuf *rbuf_get(struct core *co, uint32_t size)
+static struct rbuf *rbuf_new(struct core *co, unsigned cls)
 {
-	unsigned cls = size <= RBUF_SMALL_CAP ? RBUF_SMALL
-	             : size <= RBUF_MID_CAP ? RBUF_MID : RBUF_LARGE;
-	if (size > FRAME_MAX_SIZE)
-		return NULL;
 	struct rbuf *b = pool_get(&co->rbuf_pool[cls]);
 	if (!b)
 		return NULL;
@@ -43,13 +39,43 @@ struct rbuf *rbuf_get(struct core *co, uint32_t size)
 	b->len = 0;
 	b->cap = (uint32_t)(co->rbuf_pool[cls].size - sizeof *b);
 	b->cls = (uint8_t)cls;
+	b->origin = (uint8_t)co->id;
+	atomic_init(&b->xrefs, 0);
+	b->shared = NULL;
 	return b;
+}
+
+struct rbuf *rbuf_get(struct core *co, uint32_t size)
+{
+	if (size > FRAME_MAX_SIZE)
+		return NULL;
+	return rbuf_new(co, size <= RBUF_SMALL_CAP ? RBUF_SMALL
+	                  : size <= RBUF_MID_CAP ? RBUF_MID : RBUF_LARGE);
+}
+
+struct rbuf *rbuf_proxy(struct core *co, struct rbuf *shared)
+{
+	struct rbuf *p = rbuf_new(co, RBUF_PROXY);
+	if (p) {
+		p->shared = shared;
+		p->len = shared->len;
+	}
+	return p;
 }
 
 void rbuf_put(struct core *co, struct rbuf *b)
 {
-	if (--b->refs == 0)
+	if (--b->refs)
+		return;
+	if (b->shared) {
+		struct rbuf *s = b->shared;
+		pool_put(&co->rbuf_pool[RBUF_PROXY], b);
+		bcast_xrelease(co, s);
+	} else if (atomic_load_explicit(&b->xrefs, memory_order_relaxed)) {
+		bcast_xrelease(co, b); /* other cores may still hold it */
+	} else {
 		pool_put(&co->rbuf_pool[b->cls], b);
+	}
 }
 
 /* ---- output queue --------------------------------------------------------- */
@@ -82,34 +108,6 @@ static void out_link(struct conn *c, struct oblk *b)
 	c->out_tail = b;
 }
 
-int out_append(struct core *co, struct conn *c, uint32_t slot, const void *p, size_t n)
-{
-	const uint8_t *src = p;
-
-	while (n) {
-		struct oblk *t = c->out_tail;
-		if (!t || t->ref || t->end == t->cap) {
-			t = pool_get(&co->blk_pool);
-			if (!t)
-				return -ENOMEM;
-			t->ref = NULL;
-			t->start = t->end = 0;
-			t->cap = OBLK_BYTES;
-			out_link(c, t);
-		}
-		size_t k = t->cap - t->end;
-		if (k > n)
-			k = n;
-		memcpy(t->data + t->end, src, k);
-		t->end += (uint32_t)k;
-		src += k;
-		n -= k;
-		c->out_bytes += k;
-	}
-	mark_dirty(co, c, slot);
-	return 0;
-}
-
 int out_append_ref(struct core *co, struct conn *c, uint32_t slot, struct rbuf *b,
                    uint32_t off, uint32_t len)
 {
@@ -127,26 +125,40 @@ int out_append_ref(struct core *co, struct conn *c, uint32_t slot, struct rbuf *
 	return 0;
 }
 
+/*
+ * Frames never straddle blocks: every block ends on a frame boundary, so
+ * dropping whole blocks (out_drop_unsent) keeps the stream framed.
+ */
 int out_frame(struct core *co, struct conn *c, uint32_t slot, uint8_t type,
               const void *payload, uint16_t len)
 {
-	uint8_t hdr[FRAME_HEADER_SIZE], crc[FRAME_CRC_SIZE];
+	uint32_t size = FRAME_OVERHEAD + (uint32_t)len;
 	struct oblk *t = c->out_tail;
-	size_t size = FRAME_OVERHEAD + (size_t)len;
 
-	/* Common case: the frame fits the tail block; encode it in place. */
-	if (t && !t->ref && t->cap - t->end >= size) {
-		frame_encode(t->data + t->end, type, payload, len);
-		t->end += (uint32_t)size;
-		c->out_bytes += size;
-		mark_dirty(co, c, slot);
-		return 0;
+	if (size > OBLK_BYTES) {
+		/* Only with provided buffers larger than a block: a frame of
+		 * its own. */
+		struct rbuf *b = rbuf_get(co, size);
+		if (!b)
+			return -ENOMEM;
+		b->len = (uint32_t)frame_encode(b->data, type, payload, len);
+		int r = out_append_ref(co, c, slot, b, 0, b->len);
+		rbuf_put(co, b);
+		return r;
 	}
-	frame_wrap(hdr, crc, type, payload, len);
-	if (out_append(co, c, slot, hdr, sizeof hdr) < 0 ||
-	    out_append(co, c, slot, payload, len) < 0 ||
-	    out_append(co, c, slot, crc, sizeof crc) < 0)
-		return -ENOMEM;
+	if (!t || t->ref || t->cap - t->end < size) {
+		t = pool_get(&co->blk_pool);
+		if (!t)
+			return -ENOMEM;
+		t->ref = NULL;
+		t->start = t->end = 0;
+		t->cap = OBLK_BYTES;
+		out_link(c, t);
+	}
+	frame_encode(t->data + t->end, type, payload, len);
+	t->end += size;
+	c->out_bytes += size;
+	mark_dirty(co, c, slot);
 	return 0;
 }
 
@@ -154,9 +166,20 @@ int out_error(struct core *co, struct conn *c, uint32_t slot, unsigned code)
 {
 	uint8_t p[MSG_ERROR_MAX];
 	size_t n = msg_error_build(p, sizeof p, (uint16_t)code, msg_error_text(code));
-	co->st.errors[code]++;
-	co->st.frames_tx[FRAME_ERROR]++;
+	metrics_error_sent(&co->m, code);
+	metrics_frames_sent(&co->m, FRAME_ERROR, 1);
 	return out_frame(co, c, slot, FRAME_ERROR, p, (uint16_t)n);
+}
+
+void conn_check_backlog(struct core *co, struct conn *c, uint32_t slot)
+{
+	if (c->out_bytes > co->cfg->max_output && !(c->flags & CF_CLOSING)) {
+		metrics_inc(&co->m.slow_consumer_closes);
+		log_limited(&co->ll, co->now_s, LOG_DEBUG,
+		            "core %u: slot %u slow consumer (%llu bytes unsent)", co->id,
+		            slot, (unsigned long long)c->out_bytes);
+		conn_close(co, c, slot, ERR_SLOW_CONSUMER);
+	}
 }
 
 /* Mark n bytes at the head as sent, freeing what is done. */
@@ -185,11 +208,20 @@ static void out_consume(struct core *co, struct conn *c, uint32_t n)
 	}
 }
 
-/* Drop every queued byte not part of the send in flight. */
+/*
+ * Drop every queued byte not part of the send in flight, or, with none in
+ * flight, all but the rest of a block a partial send began: either way
+ * what stays ends on a frame boundary.
+ */
 static void out_drop_unsent(struct core *co, struct conn *c)
 {
-	uint32_t keep = (c->flags & CF_SEND) ? c->inflight : 0;
 	struct oblk **pp = &c->out_head, *last = NULL;
+	uint32_t keep = 0;
+
+	if (c->flags & CF_SEND)
+		keep = c->inflight;
+	else if (c->out_head && c->out_head->start > 0)
+		keep = c->out_head->end - c->out_head->start;
 
 	c->out_bytes = keep;
 	while (*pp) {
@@ -201,7 +233,7 @@ static void out_drop_unsent(struct core *co, struct conn *c)
 			continue;
 		}
 		if (k > keep)
-			b->end = b->start + keep; /* bytes past the in-flight end go */
+			b->end = b->start + keep; /* bytes queued after the send began */
 		keep -= (k > keep ? keep : k);
 		last = b;
 		pp = &b->next;
@@ -259,7 +291,7 @@ static void send_start(struct core *co, struct conn *c, uint32_t slot)
 	if (!b->next) {
 		/* One block: a plain send, no iovec. */
 		total = b->end - b->start;
-		const uint8_t *p = b->ref ? b->ref->data + b->start : b->data + b->start;
+		const uint8_t *p = (b->ref ? rbuf_data(b->ref) : b->data) + b->start;
 		sqe = core_sqe(co);
 		io_uring_prep_send(sqe, (int)slot, p, total, MSG_NOSIGNAL);
 	} else {
@@ -273,7 +305,7 @@ static void send_start(struct core *co, struct conn *c, uint32_t slot)
 			uint32_t k = b->end - b->start;
 			if (!k)
 				continue;
-			iov[n].iov_base = (b->ref ? b->ref->data : b->data) + b->start;
+			iov[n].iov_base = (uint8_t *)(b->ref ? rbuf_data(b->ref) : b->data) + b->start;
 			iov[n].iov_len = k;
 			total += k;
 			n++;
@@ -333,14 +365,15 @@ void conn_accepted(struct core *co, uint32_t slot)
 	if (n > cfg->max_connections || co->draining) {
 		atomic_fetch_sub_explicit(&co->srv->conns, 1, memory_order_relaxed);
 		c->flags |= CF_REJECTED;
-		co->st.rejected++;
+		metrics_inc(&co->m.connections_rejected);
 		arm_recv(co, c, slot);
 		conn_close(co, c, slot, co->draining ? ERR_SHUTTING_DOWN : ERR_SERVER_FULL);
 		log_limited(&co->ll, co->now_s, LOG_DEBUG, "core %u: slot %u rejected (%u open)",
 		            co->id, slot, n - 1);
 		return;
 	}
-	co->st.accepted++;
+	metrics_inc(&co->m.connections_accepted);
+	metrics_inc(&co->m.connections_active);
 	bucket_init(&c->rl, cfg->rate_limit, co->now_ns);
 	open_add(co, c, slot);
 	if (cfg->idle_timeout)
@@ -367,7 +400,7 @@ static void conn_maybe_free(struct core *co, struct conn *c, uint32_t slot)
 	open_remove(co, c);
 	if (!(c->flags & CF_REJECTED)) {
 		atomic_fetch_sub_explicit(&co->srv->conns, 1, memory_order_relaxed);
-		co->st.closed++;
+		metrics_dec(&co->m.connections_active);
 	}
 	/* Leave CF_DIRTY/CF_NOBUF alone: the lists that hold the slot check
 	 * the generation. */
@@ -575,7 +608,7 @@ void conn_on_recv(struct core *co, uint32_t slot, struct io_uring_cqe *cqe)
 		c->flags &= ~CF_RECV;
 
 	if (res > 0) {
-		co->st.bytes_rx += (uint64_t)res;
+		metrics_add(&co->m.bytes_received, (uint64_t)res);
 		if (!(c->flags & CF_CLOSING)) {
 			conn_input(co, c, slot, bufring_addr(&co->br, bid), (size_t)res);
 		}
@@ -589,7 +622,7 @@ void conn_on_recv(struct core *co, uint32_t slot, struct io_uring_cqe *cqe)
 		else
 			conn_close(co, c, slot, 0); /* flush replies, then close */
 	} else if (res == -ENOBUFS) {
-		co->st.enobufs++;
+		metrics_inc(&co->m.recv_enobufs);
 		if (!(c->flags & (CF_RECV | CF_HARD | CF_NOBUF))) {
 			c->flags |= CF_NOBUF;
 			co->nobuf[co->nnobuf++] = slot;
@@ -614,7 +647,7 @@ void conn_on_send(struct core *co, uint32_t slot, int res)
 		conn_maybe_free(co, c, slot);
 		return;
 	}
-	co->st.bytes_tx += (uint64_t)res;
+	metrics_add(&co->m.bytes_sent, (uint64_t)res);
 	out_consume(co, c, (uint32_t)res);
 	c->inflight = 0;
 	if (c->flags & CF_HARD) {
@@ -645,7 +678,7 @@ void conn_flush_all(struct core *co)
 		if (c->out_bytes) {
 			send_start(co, c, slot);
 			if (c->replies) {
-				core_observe_latency(co, now - c->reply_t0, c->replies);
+				metrics_observe_latency_n(&co->m, now - c->reply_t0, c->replies);
 				c->replies = 0;
 			}
 		} else {

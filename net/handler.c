@@ -24,7 +24,7 @@ static inline void reply_noted(struct core *co, struct conn *c, uint8_t type)
 {
 	if (c->replies++ == 0)
 		c->reply_t0 = co->now_ns;
-	co->st.frames_tx[type]++;
+	metrics_frames_sent(&co->m, type, 1);
 }
 
 static void reply_error(struct core *co, struct conn *c, uint32_t slot, unsigned code)
@@ -37,18 +37,6 @@ static void reply_error(struct core *co, struct conn *c, uint32_t slot, unsigned
 		c->reply_t0 = co->now_ns;
 	if (out_error(co, c, slot, code) < 0)
 		conn_close_hard(co, c, slot);
-}
-
-/* After queueing output: a reader that lets it pile up is dropped. */
-static void check_backlog(struct core *co, struct conn *c, uint32_t slot)
-{
-	if (c->out_bytes > co->cfg->max_output && !(c->flags & CF_CLOSING)) {
-		co->st.slow_consumer++;
-		log_limited(&co->ll, co->now_s, LOG_DEBUG,
-		            "core %u: slot %u slow consumer (%llu bytes unsent)", co->id,
-		            slot, (unsigned long long)c->out_bytes);
-		conn_close(co, c, slot, ERR_SLOW_CONSUMER);
-	}
 }
 
 static bool rate_ok(struct core *co, struct conn *c)
@@ -71,7 +59,7 @@ static void on_ping(struct core *co, struct conn *c, uint32_t slot,
 		reply_error(co, c, slot, ERR_BAD_PAYLOAD);
 		return;
 	}
-	co->st.frames_rx[FRAME_PING]++;
+	metrics_frame_received(&co->m, FRAME_PING);
 	reply_noted(co, c, FRAME_PONG);
 	if (out_frame(co, c, slot, FRAME_PONG, f->payload, f->len) < 0)
 		conn_close_hard(co, c, slot);
@@ -82,7 +70,7 @@ static void on_echo(struct core *co, struct conn *c, uint32_t slot,
 {
 	int r;
 
-	co->st.frames_rx[FRAME_ECHO]++;
+	metrics_frame_received(&co->m, FRAME_ECHO);
 	reply_noted(co, c, FRAME_ECHO_REPLY);
 	if (owner && f->len >= ECHO_INPLACE_MIN) {
 		/* The reassembled request becomes its own reply: new type
@@ -98,46 +86,15 @@ static void on_echo(struct core *co, struct conn *c, uint32_t slot,
 	if (r < 0)
 		conn_close_hard(co, c, slot);
 	else
-		check_backlog(co, c, slot);
+		conn_check_backlog(co, c, slot);
 }
 
 static void on_broadcast(struct core *co, struct conn *c, uint32_t slot,
                          const struct frame_view *f, struct rbuf *owner)
 {
-	bool auth_on = co->cfg->auth_file != NULL;
-	struct rbuf *b = owner;
-
-	co->st.frames_rx[FRAME_BROADCAST]++;
-	/* The request is already a valid BROADCAST frame: its bytes are
-	 * copied once (unless reassembly already did) and shared by every
-	 * delivery. */
-	if (b) {
-		rbuf_hold(b);
-	} else {
-		b = rbuf_get(co, f->size);
-		if (!b) {
-			conn_close(co, c, slot, ERR_INTERNAL);
-			return;
-		}
-		memcpy(b->data, f->frame, f->size);
-		b->len = f->size;
-	}
-	/* Backwards: a receiver closed as a slow consumer leaves the open
-	 * list by swapping in the last entry, which was already visited. */
-	for (uint32_t i = co->nopen; i-- > 0;) {
-		uint32_t s = co->open[i];
-		struct conn *r = &co->conns[s];
-		if (s == slot || (auth_on && !(r->flags & CF_AUTHED)))
-			continue;
-		if (out_append_ref(co, r, s, b, 0, f->size) < 0) {
-			conn_close_hard(co, r, s);
-			continue;
-		}
-		co->st.frames_tx[FRAME_BROADCAST]++;
-		co->st.deliveries++;
-		check_backlog(co, r, s);
-	}
-	rbuf_put(co, b);
+	(void)c;
+	metrics_frame_received(&co->m, FRAME_BROADCAST);
+	bcast_send(co, slot, f, owner);
 }
 
 static void on_auth(struct core *co, struct conn *c, uint32_t slot,
@@ -152,7 +109,7 @@ static void on_auth(struct core *co, struct conn *c, uint32_t slot,
 		reply_error(co, c, slot, ERR_BAD_PAYLOAD);
 		return;
 	}
-	co->st.frames_rx[FRAME_AUTH]++;
+	metrics_frame_received(&co->m, FRAME_AUTH);
 	if (co->cfg->auth_file) {
 		const struct auth_table *t =
 			atomic_load_explicit(&co->srv->auth, memory_order_acquire);
@@ -183,8 +140,7 @@ static void on_auth(struct core *co, struct conn *c, uint32_t slot,
 static void on_data(struct core *co, struct conn *c, const struct frame_view *f,
                     uint32_t slot)
 {
-	co->st.frames_rx[FRAME_DATA]++;
-	co->st.data_bytes += f->len;
+	metrics_frame_received(&co->m, FRAME_DATA);
 	if (co->srv->data_fn)
 		co->srv->data_fn(co->srv->data_ctx, ((uint64_t)co->id << 32) | slot,
 		                 f->payload, f->len);

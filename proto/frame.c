@@ -23,7 +23,7 @@ int frame_decode(const struct frame_decoder *d, const uint8_t *p, size_t n,
 	size_t have = n < 4 ? n : 4;
 
 	f->frame = p;
-	f->payload = p + FRAME_HEADER_SIZE;
+	f->payload = NULL;
 	f->size = 0;
 	f->len = 0;
 	f->type = 0;
@@ -40,6 +40,7 @@ int frame_decode(const struct frame_decoder *d, const uint8_t *p, size_t n,
 		return FRAME_NEED_MORE;
 	}
 
+	f->payload = p + FRAME_HEADER_SIZE;
 	f->type = p[5];
 	f->len = frame_get_u16(p + 6);
 	f->size = FRAME_OVERHEAD + (uint32_t)f->len;

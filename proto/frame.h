@@ -60,7 +60,8 @@ struct frame_decoder {
 /* A decoded frame: pointers into the caller's bytes, never copied. */
 struct frame_view {
 	const uint8_t *frame;   /* first byte of the magic */
-	const uint8_t *payload; /* frame + FRAME_HEADER_SIZE */
+	const uint8_t *payload; /* frame + FRAME_HEADER_SIZE; NULL before the
+	                         * header is complete */
 	uint32_t size;          /* whole frame: FRAME_OVERHEAD + len */
 	uint32_t need;          /* with FRAME_NEED_MORE: bytes still missing */
 	uint16_t len;           /* payload length */
@@ -71,12 +72,23 @@ struct frame_view {
  * Decode the frame at the start of p[0..n).
  *
  * Returns the frame size (> 0) with *f describing a valid frame;
- * FRAME_NEED_MORE with f->need = the fewest further bytes that can change
- * the answer; or a negative enum frame_status. Errors are decided in the
- * order of PROTOCOL.md section 3: magic, version, length (from the header
- * alone, before the payload arrives), CRC. A wrong magic or version is
- * reported as soon as the first wrong byte is present. With FRAME_ECRC,
- * f->size and f->type are set so the caller can skip the frame.
+ * FRAME_NEED_MORE; or a negative enum frame_status. Errors are decided in
+ * the order of PROTOCOL.md section 3: magic, version, length (from the
+ * header alone, before the payload arrives), CRC. A wrong magic or version
+ * is reported as soon as the first wrong byte is present. With
+ * FRAME_ETOOLARGE and FRAME_ECRC, f->size, f->len and f->type are set
+ * (from the header) so the caller can skip or report the frame.
+ *
+ * With FRAME_NEED_MORE, f->need is what is missing from the header (8 - n,
+ * when n < 8) or else from the whole frame (size - n). Fewer bytes than
+ * that never complete a frame, so a caller may wait for them before calling
+ * again; it then learns of a bad magic or version at the latest when the
+ * header is complete.
+ *
+ * The answer depends only on the bytes present: once it is not
+ * FRAME_NEED_MORE, more bytes behind it do not change it. f->payload is
+ * set only once the header is present (NULL before); the decoder never
+ * reads past p[n - 1].
  */
 int frame_decode(const struct frame_decoder *d, const uint8_t *p, size_t n,
                  struct frame_view *f);

@@ -107,9 +107,17 @@ size_t msg_auth_reply(uint8_t dst[MSG_AUTH_REPLY_LEN], bool ok,
 
 size_t msg_error_build(uint8_t *dst, size_t cap, uint16_t code, const char *text)
 {
+	if (cap < 2)
+		return 0;
 	size_t tlen = text ? strlen(text) : 0;
-	if (tlen > cap - 2)
+	if (tlen > cap - 2) {
 		tlen = cap - 2;
+		/* Back off over continuation bytes (10xxxxxx) to the start
+		 * of the sequence that did not fit, so the peer never gets a
+		 * half character. */
+		while (tlen && ((uint8_t)text[tlen] & 0xC0) == 0x80)
+			tlen--;
+	}
 	frame_put_u16(dst, code);
 	if (tlen)
 		memcpy(dst + 2, text, tlen);

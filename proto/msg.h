@@ -82,8 +82,10 @@ size_t msg_auth_reply(uint8_t dst[MSG_AUTH_REPLY_LEN], bool ok,
                       const uint8_t session[MSG_SESSION_ID_LEN]);
 
 /*
- * ERROR payload: u16 code then text (truncated to fit cap). dst must hold
- * cap >= 2 bytes. Returns the payload length.
+ * ERROR payload: u16 code then text (NULL for none), truncated to fit cap
+ * bytes in all. Truncation never splits a UTF-8 sequence, so a valid UTF-8
+ * text stays valid. Returns the payload length (2 + text bytes kept), or 0
+ * without writing when cap < 2.
  */
 size_t msg_error_build(uint8_t *dst, size_t cap, uint16_t code, const char *text);
 

@@ -1,4 +1,5 @@
-/* Frame codec tests: PROTOCOL.md vectors (more suites to follow). */
+/* Frame codec tests: the PROTOCOL.md vectors byte for byte, and the CRC
+ * check value. Error paths: test_frame_errors.c; streams: test_stream.c. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <stdio.h>
@@ -78,4 +79,26 @@ Test(frame, check_value)
 	cr_assert_eq(frame_crc(0, "123456789", 9), 0xCBF43926u);
 	uint32_t c = frame_crc(0, "1234", 4);
 	cr_assert_eq(frame_crc(c, "56789", 5), 0xCBF43926u, "chained CRC");
+}
+
+ParameterizedTestParameters(frame, vector_prefixes)
+{
+	return cr_make_param_array(struct vec, vectors,
+	                           sizeof vectors / sizeof vectors[0]);
+}
+
+/* Every prefix of a vector is "need more", with exactly what is missing:
+ * the rest of the header first, then the rest of the frame. */
+ParameterizedTest(struct vec *v, frame, vector_prefixes)
+{
+	uint8_t want[64];
+	size_t n = unhex(v->hex, want);
+	struct frame_view f;
+
+	for (size_t k = 0; k < n; k++) {
+		cr_assert_eq(frame_decode(NULL, want, k, &f), FRAME_NEED_MORE,
+		             "%s: prefix %zu", v->name, k);
+		size_t need = k < FRAME_HEADER_SIZE ? FRAME_HEADER_SIZE - k : n - k;
+		cr_assert_eq(f.need, need, "%s: need after %zu bytes", v->name, k);
+	}
 }

@@ -1,0 +1,410 @@
+/*
+ * metrics.c - shard reading, the exposition renderer, the rate sampler and
+ * the /proc reader. See metrics.h.
+ *
+ * Rendering writes straight into the caller's fixed buffer with bounded
+ * appends (struct out): no allocation, and a too-small buffer is reported,
+ * never overrun. Every value is formatted from integers except the two
+ * process_* values that are fractions of a second.
+ */
+#include "metrics.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+/* Largest shard count metrics_render accepts: keeps lengths inside int. */
+#define MAX_SHARDS 65536u
+
+static uint64_t load(const _Atomic uint64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+void metrics_shard_init(struct metrics_shard *s)
+{
+	/* Byte-wise zero is a valid all-zero _Atomic uint64_t on every target
+	 * we build for; memset keeps this independent of the field list. */
+	memset(s, 0, sizeof(*s));
+}
+
+uint64_t metrics_frames_received_total(struct metrics_shard *const *shards,
+                                       unsigned n)
+{
+	uint64_t total = 0;
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned t = 0; t < METRICS_RX_COUNT; t++)
+			total += load(&shards[i]->frames_received[t]);
+	return total;
+}
+
+/* ---- messages per second ------------------------------------------------- */
+
+#define NS_PER_SEC UINT64_C(1000000000)
+
+void metrics_rate_start(struct metrics_rate *r, uint64_t now_ns, uint64_t total)
+{
+	r->last_ns = now_ns;
+	r->last_total = total;
+	r->per_second = 0;
+}
+
+void metrics_rate_tick(struct metrics_rate *r, uint64_t now_ns, uint64_t total)
+{
+	if (now_ns <= r->last_ns)
+		return;
+	uint64_t elapsed = now_ns - r->last_ns;
+	/* A shard reset (metrics_shard_init while running) is the only way the
+	 * total can drop; count that second as empty rather than wrap. */
+	uint64_t delta = total >= r->last_total ? total - r->last_total : 0;
+	if (elapsed <= NS_PER_SEC + NS_PER_SEC / 2)
+		r->per_second = delta;
+	else
+		r->per_second = (uint64_t)((double)delta * (double)NS_PER_SEC /
+		                           (double)elapsed + 0.5);
+	r->last_ns = now_ns;
+	r->last_total = total;
+}
+
+/* ---- /proc/self ---------------------------------------------------------- */
+
+/* Read a small /proc file into buf (NUL-terminated). Returns its length or
+ * -errno. */
+static ssize_t read_small(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t len = 0;
+	while (len + 1 < cap) {
+		ssize_t r = read(fd, buf + len, cap - 1 - len);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int err = -errno;
+			close(fd);
+			return err;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+/* Boot time in seconds since the epoch: the "btime" line of /proc/stat. */
+static int read_btime(uint64_t *out)
+{
+	/* /proc/stat grows with the CPU count; btime follows the cpu lines, so
+	 * read it in full (64 KiB covers a few hundred CPUs). */
+	size_t cap = 65536;
+	char *buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	int err = 0;
+	ssize_t len = read_small("/proc/stat", buf, cap);
+	if (len < 0) {
+		err = (int)len;
+		goto out;
+	}
+	const char *p = strstr(buf, "\nbtime ");
+	if (!p || sscanf(p + 7, "%" SCNu64, out) != 1)
+		err = -EPROTO;
+out:
+	free(buf);
+	return err;
+}
+
+/* Entries of /proc/self/fd, not counting the one opendir holds. */
+static int count_fds(uint64_t *out)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -errno;
+	uint64_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	*out = n ? n - 1 : 0;
+	return 0;
+}
+
+int metrics_process_read(struct metrics_process *p)
+{
+	char buf[1024];
+	ssize_t len = read_small("/proc/self/stat", buf, sizeof(buf));
+	if (len < 0)
+		return (int)len;
+	/* The command name (field 2) may hold spaces and parentheses: the
+	 * fields we want follow its last ')'. */
+	const char *q = strrchr(buf, ')');
+	if (!q)
+		return -EPROTO;
+	unsigned long long utime, stime, start, vsize;
+	long long rss;
+	/* Fields 3..24: state ... utime(14) stime(15) ... starttime(22)
+	 * vsize(23) rss(24). */
+	int got = sscanf(q + 1,
+		" %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu"
+		" %*d %*d %*d %*d %*d %*d %llu %llu %lld",
+		&utime, &stime, &start, &vsize, &rss);
+	if (got != 5)
+		return -EPROTO;
+
+	long tick = sysconf(_SC_CLK_TCK);
+	long page = sysconf(_SC_PAGESIZE);
+	if (tick <= 0 || page <= 0)
+		return -EINVAL;
+
+	uint64_t btime = 0;
+	int err = read_btime(&btime);
+	if (err < 0)
+		return err;
+	uint64_t fds = 0;
+	err = count_fds(&fds);
+	if (err < 0)
+		return err;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -errno;
+
+	p->resident_bytes = rss > 0 ? (uint64_t)rss * (uint64_t)page : 0;
+	p->virtual_bytes = vsize;
+	p->cpu_seconds = (double)(utime + stime) / (double)tick;
+	p->open_fds = fds;
+	p->max_fds = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+	p->start_time_seconds = (double)btime + (double)start / (double)tick;
+	return 0;
+}
+
+/* ---- rendering ----------------------------------------------------------- */
+
+struct out {
+	char *p;
+	size_t len;
+	size_t cap;
+	bool full;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void put(struct out *o, const char *fmt, ...)
+{
+	if (o->full)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->cap - o->len) {
+		o->full = true;
+		return;
+	}
+	o->len += (size_t)n;
+}
+
+static void family(struct out *o, const char *name, const char *type,
+                   const char *help)
+{
+	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Nanoseconds as exact decimal seconds: 1500 -> "0.0000015". */
+static void put_seconds(struct out *o, uint64_t ns)
+{
+	uint64_t frac = ns % NS_PER_SEC;
+	if (frac == 0) {
+		put(o, "%" PRIu64, ns / NS_PER_SEC);
+		return;
+	}
+	char digits[10];
+	snprintf(digits, sizeof(digits), "%09" PRIu64, frac);
+	int last = 8;
+	while (digits[last] == '0')
+		last--;
+	digits[last + 1] = '\0';
+	put(o, "%" PRIu64 ".%s", ns / NS_PER_SEC, digits);
+}
+
+/* One counter or gauge without labels, summed over the shards. The field
+ * is given as a byte offset into struct metrics_shard. */
+static void scalar(struct out *o, struct metrics_shard *const *shards,
+                   unsigned n, const char *name, const char *type,
+                   const char *help, size_t offset)
+{
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < n; i++) {
+		const char *base = (const char *)shards[i];
+		sum += load((const _Atomic uint64_t *)(base + offset));
+	}
+	family(o, name, type, help);
+	put(o, "%s %" PRIu64 "\n", name, sum);
+}
+
+static const char *const rx_labels[METRICS_RX_COUNT] = {
+	[METRICS_RX_PING]      = "ping",
+	[METRICS_RX_ECHO]      = "echo",
+	[METRICS_RX_BROADCAST] = "broadcast",
+	[METRICS_RX_AUTH]      = "auth",
+	[METRICS_RX_DATA]      = "data",
+};
+
+static const char *const tx_labels[METRICS_TX_COUNT] = {
+	[METRICS_TX_PONG]       = "pong",
+	[METRICS_TX_ECHO_REPLY] = "echo_reply",
+	[METRICS_TX_BROADCAST]  = "broadcast",
+	[METRICS_TX_AUTH_REPLY] = "auth_reply",
+	[METRICS_TX_ERROR]      = "error",
+};
+
+static void latency(struct out *o, struct metrics_shard *const *shards,
+                    unsigned n)
+{
+	static const char name[] = "net001_request_latency_seconds";
+	uint64_t slots[METRICS_LAT_SLOTS] = {0};
+	uint64_t sum_ns = 0;
+	for (unsigned i = 0; i < n; i++) {
+		for (unsigned b = 0; b < METRICS_LAT_SLOTS; b++)
+			slots[b] += load(&shards[i]->latency_buckets[b]);
+		sum_ns += load(&shards[i]->latency_sum_ns);
+	}
+	family(o, name, "histogram",
+	       "Time from the read that completed a request to its reply "
+	       "being handed to the kernel.");
+	uint64_t cum = 0;
+	for (unsigned b = 0; b < METRICS_LAT_FINITE; b++) {
+		cum += slots[b];
+		put(o, "%s_bucket{le=\"", name);
+		put_seconds(o, metrics_latency_bound_ns(b));
+		put(o, "\"} %" PRIu64 "\n", cum);
+	}
+	cum += slots[METRICS_LAT_INF];
+	put(o, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+	put(o, "%s_sum ", name);
+	put_seconds(o, sum_ns);
+	put(o, "\n%s_count %" PRIu64 "\n", name, cum);
+}
+
+static void process(struct out *o, const struct metrics_process *p)
+{
+	family(o, "process_cpu_seconds_total", "counter",
+	       "Total user and system CPU time spent in seconds.");
+	put(o, "process_cpu_seconds_total %.2f\n", p->cpu_seconds);
+	family(o, "process_open_fds", "gauge", "Number of open file descriptors.");
+	put(o, "process_open_fds %" PRIu64 "\n", p->open_fds);
+	family(o, "process_max_fds", "gauge",
+	       "Maximum number of open file descriptors.");
+	put(o, "process_max_fds %" PRIu64 "\n", p->max_fds);
+	family(o, "process_virtual_memory_bytes", "gauge",
+	       "Virtual memory size in bytes.");
+	put(o, "process_virtual_memory_bytes %" PRIu64 "\n", p->virtual_bytes);
+	family(o, "process_resident_memory_bytes", "gauge",
+	       "Resident memory size in bytes.");
+	put(o, "process_resident_memory_bytes %" PRIu64 "\n", p->resident_bytes);
+	family(o, "process_start_time_seconds", "gauge",
+	       "Start time of the process since unix epoch in seconds.");
+	put(o, "process_start_time_seconds %.2f\n", p->start_time_seconds);
+}
+
+size_t metrics_render_bound(unsigned n)
+{
+	/* The fixed families measure under 9 KiB with every value at its
+	 * widest; a core's buffer_ring_free line is under 80 bytes. The
+	 * margins are checked by a test that renders maximal values. */
+	return 16384 + (size_t)n * 96;
+}
+
+#define OFF(field) offsetof(struct metrics_shard, field)
+
+int metrics_render(char *buf, size_t cap, struct metrics_shard *const *shards,
+                   unsigned n, const struct metrics_extra *extra)
+{
+	if (n > MAX_SHARDS || cap > INT32_MAX)
+		return -EINVAL;
+	struct out o = { .p = buf, .cap = cap };
+
+	scalar(&o, shards, n, "net001_connections_active", "gauge",
+	       "Open client connections.", OFF(connections_active));
+	scalar(&o, shards, n, "net001_connections_accepted_total", "counter",
+	       "Client connections accepted.", OFF(connections_accepted));
+	scalar(&o, shards, n, "net001_connections_rejected_total", "counter",
+	       "Client connections refused at accept with SERVER_FULL.",
+	       OFF(connections_rejected));
+
+	family(&o, "net001_frames_received_total", "counter",
+	       "Valid frames received from clients, by type.");
+	for (unsigned t = 0; t < METRICS_RX_COUNT; t++) {
+		uint64_t sum = 0;
+		for (unsigned i = 0; i < n; i++)
+			sum += load(&shards[i]->frames_received[t]);
+		put(&o, "net001_frames_received_total{type=\"%s\"} %" PRIu64 "\n",
+		    rx_labels[t], sum);
+	}
+	family(&o, "net001_frames_sent_total", "counter",
+	       "Frames sent to clients, by type.");
+	for (unsigned t = 0; t < METRICS_TX_COUNT; t++) {
+		uint64_t sum = 0;
+		for (unsigned i = 0; i < n; i++)
+			sum += load(&shards[i]->frames_sent[t]);
+		put(&o, "net001_frames_sent_total{type=\"%s\"} %" PRIu64 "\n",
+		    tx_labels[t], sum);
+	}
+
+	scalar(&o, shards, n, "net001_bytes_received_total", "counter",
+	       "Bytes received from clients.", OFF(bytes_received));
+	scalar(&o, shards, n, "net001_bytes_sent_total", "counter",
+	       "Bytes sent to clients.", OFF(bytes_sent));
+
+	family(&o, "net001_errors_total", "counter",
+	       "ERROR frames sent, by error code.");
+	for (unsigned c = 1; c <= ERR_MAX; c++) {
+		uint64_t sum = 0;
+		for (unsigned i = 0; i < n; i++)
+			sum += load(&shards[i]->errors[c]);
+		put(&o, "net001_errors_total{code=\"%s\"} %" PRIu64 "\n",
+		    msg_error_label(c), sum);
+	}
+
+	family(&o, "net001_messages_per_second", "gauge",
+	       "Frames received during the last full second.");
+	put(&o, "net001_messages_per_second %" PRIu64 "\n",
+	    extra ? extra->messages_per_second : 0);
+
+	latency(&o, shards, n);
+
+	scalar(&o, shards, n, "net001_broadcast_deliveries_total", "counter",
+	       "BROADCAST frames queued to receiving connections.",
+	       OFF(broadcast_deliveries));
+	scalar(&o, shards, n, "net001_slow_consumer_closes_total", "counter",
+	       "Connections closed because their unsent output passed its bound.",
+	       OFF(slow_consumer_closes));
+	scalar(&o, shards, n, "net001_broadcast_queue_full_total", "counter",
+	       "Cross-core broadcast pushes that found the queue full.",
+	       OFF(broadcast_queue_full));
+	scalar(&o, shards, n, "net001_recv_enobufs_total", "counter",
+	       "Receives that ran out of provided buffers.", OFF(recv_enobufs));
+
+	family(&o, "net001_buffer_ring_free", "gauge",
+	       "Provided receive buffers currently free, per core.");
+	for (unsigned i = 0; i < n; i++)
+		put(&o, "net001_buffer_ring_free{core=\"%u\"} %" PRIu64 "\n", i,
+		    load(&shards[i]->buffer_ring_free));
+
+	if (extra && extra->process)
+		process(&o, extra->process);
+
+	if (o.full)
+		return -ENOBUFS;
+	return (int)o.len;
+}

@@ -1,0 +1,486 @@
+/*
+ * net001-cli against a real net001-server (tests/support harness): every
+ * command, its output and exit status, authentication, server errors,
+ * timeouts against a stopped server, refused and unresolvable hosts.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "test_cli_run.h"
+
+#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+static struct srv server;
+static char port[8];
+static char auth_path[64];
+static char data_path[64];
+/* Big (64 KiB of output): static, one per role. */
+static struct cli_run run, bg;
+
+static void cleanup(void)
+{
+	if (bg.pid > 0) {
+		kill(bg.pid, SIGKILL);
+		cli_finish(&bg, 1000);
+	}
+	if (server.pid > 0) {
+		kill(server.pid, SIGCONT);
+		srv_stop(&server, 10000);
+	}
+	if (server.log_path[0])
+		unlink(server.log_path);
+	if (auth_path[0])
+		unlink(auth_path);
+	if (data_path[0])
+		unlink(data_path);
+}
+
+TestSuite(cli_srv, .fini = cleanup, .timeout = 90);
+
+static void start(const char *const *args)
+{
+	bg.pid = -1;
+	cr_assert_eq(srv_start(&server, args), 0, "server did not start");
+	snprintf(port, sizeof port, "%u", server.port);
+}
+
+static const char *write_auth_file(void)
+{
+	snprintf(auth_path, sizeof auth_path, "/tmp/net001-cli-auth-%d", (int)getpid());
+	FILE *f = fopen(auth_path, "w");
+	cr_assert_not_null(f);
+	/* alice:s3cret */
+	fprintf(f, "alice:1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0\n");
+	fclose(f);
+	return auth_path;
+}
+
+/* A file of n pseudo-random bytes. */
+static const char *write_data_file(size_t n)
+{
+	snprintf(data_path, sizeof data_path, "/tmp/net001-cli-data-%d", (int)getpid());
+	FILE *f = fopen(data_path, "w");
+	cr_assert_not_null(f);
+	unsigned x = 12345;
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		fputc((int)(x >> 16) & 0xff, f);
+	}
+	fclose(f);
+	return data_path;
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+static bool matches(const char *s, const char *pattern)
+{
+	regex_t re;
+	cr_assert_eq(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB | REG_NEWLINE), 0);
+	bool ok = regexec(&re, s, 0, NULL, 0) == 0;
+	regfree(&re);
+	return ok;
+}
+
+static void expect_ok(struct cli_run *r, const char *what)
+{
+	cr_assert_eq(r->status, 0, "%s: exit %d, stderr: %s", what, r->status, r->err);
+	cr_assert_str_eq(r->err, "", "%s: stderr: %s", what, r->err);
+}
+
+static void expect_fail(struct cli_run *r, int status, const char *err_needle)
+{
+	cr_assert_eq(r->status, status, "exit %d (wanted %d), stderr: %s", r->status,
+	             status, r->err);
+	cr_assert(strncmp(r->err, "net001-cli: ", 12) == 0, "stderr: %s", r->err);
+	cr_assert_not_null(strstr(r->err, err_needle), "'%s' not in: %s", err_needle, r->err);
+	cr_assert_eq(count(r->err, "\n"), 1, "one line: %s", r->err);
+}
+
+/* Start `listen` in the background and wait until it is ready. */
+static void start_listener(const char *const *args)
+{
+	cr_assert_eq(cli_spawn(&bg, args, NULL), 0);
+	cr_assert(cli_wait_for(&bg, "listening on", 10000), "listen did not start: %s", bg.err);
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/* SIGSTOP lands asynchronously: wait until every thread is stopped. */
+static void stop_and_wait(pid_t pid)
+{
+	cr_assert_eq(kill(pid, SIGSTOP), 0);
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+	for (int tries = 0; tries < 500; tries++) {
+		DIR *d = opendir(dir);
+		cr_assert_not_null(d);
+		bool all = true;
+		struct dirent *e;
+		while (all && (e = readdir(d))) {
+			if (e->d_name[0] == '.')
+				continue;
+			char path[sizeof dir + 256 + 8], buf[512];
+			snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
+			FILE *f = fopen(path, "r");
+			if (!f)
+				continue;
+			size_t n = fread(buf, 1, sizeof buf - 1, f);
+			fclose(f);
+			buf[n] = '\0';
+			char *rp = strrchr(buf, ')');
+			if (!rp || rp[1] != ' ' || rp[2] != 'T')
+				all = false;
+		}
+		closedir(d);
+		if (all)
+			return;
+		sleep_ms(2);
+	}
+	cr_assert_fail("server threads did not stop");
+}
+
+/* ---- ping, echo ----------------------------------------------------------- */
+
+Test(cli_srv, ping_prints_rtts_and_summary)
+{
+	start(NULL);
+	cli_run(&run, ARGS("--port", port, "ping", "-c", "3", "-i", "10"));
+	expect_ok(&run, "ping");
+	char want[64];
+	snprintf(want, sizeof want, "PONG from 127.0.0.1:%s: seq=", port);
+	cr_assert_eq(count(run.out, want), 3, "stdout: %s", run.out);
+	cr_assert(matches(run.out, "seq=1 time=[0-9]+\\.[0-9]{3} ms$"), "stdout: %s", run.out);
+	cr_assert(matches(run.out, "seq=3 time=[0-9]+\\.[0-9]{3} ms$"), "stdout: %s", run.out);
+	cr_assert(matches(run.out, "^3 sent, 3 received, 0 lost$"), "stdout: %s", run.out);
+	cr_assert(matches(run.out, "^rtt min/avg/max = [0-9.]+/[0-9.]+/[0-9.]+ ms$"),
+	          "stdout: %s", run.out);
+}
+
+Test(cli_srv, ping_until_interrupted)
+{
+	start(NULL);
+	cr_assert_eq(cli_spawn(&bg, ARGS("--port", port, "ping", "-c", "0", "-i", "50"), NULL), 0);
+	cr_assert(cli_wait_for(&bg, "seq=3 ", 10000), "stdout: %s", bg.out);
+	kill(bg.pid, SIGINT);
+	cr_assert_eq(cli_finish(&bg, 5000), 0, "SIGINT exits 0; stderr: %s", bg.err);
+	cr_assert(matches(bg.out, "^([0-9]+) sent, \\1 received, 0 lost$"), "stdout: %s", bg.out);
+	cr_assert_not_null(strstr(bg.out, "rtt min/avg/max = "));
+}
+
+Test(cli_srv, echo_prints_reply)
+{
+	start(NULL);
+	cli_run(&run, ARGS("--port", port, "echo", "hello world"));
+	expect_ok(&run, "echo");
+	cr_assert_str_eq(run.out, "hello world\n");
+	cli_run(&run, ARGS("--port", port, "echo", ""));
+	expect_ok(&run, "echo empty");
+	cr_assert_str_eq(run.out, "\n");
+	cli_run(&run, ARGS("--port", port, "echo", "--", "-n"));
+	expect_ok(&run, "echo -- -n");
+	cr_assert_str_eq(run.out, "-n\n");
+	cli_run(&run, ARGS("--host", "localhost", "--port", port, "--timeout", "2000", "echo", "x"));
+	expect_ok(&run, "echo via name");
+	cr_assert_str_eq(run.out, "x\n");
+}
+
+Test(cli_srv, ipv6_host)
+{
+	start(ARGS("--host", "::1"));
+	cli_run(&run, ARGS("--host", "::1", "--port", port, "ping"));
+	expect_ok(&run, "ping ::1");
+	char want[64];
+	snprintf(want, sizeof want, "PONG from [::1]:%s: seq=1 ", port);
+	cr_assert_not_null(strstr(run.out, want), "stdout: %s", run.out);
+}
+
+/* ---- broadcast, listen ---------------------------------------------------- */
+
+Test(cli_srv, broadcast_reaches_listener)
+{
+	start(NULL);
+	start_listener(ARGS("--port", port, "listen", "-n", "3"));
+	cli_run(&run, ARGS("--port", port, "broadcast", "one"));
+	expect_ok(&run, "broadcast one");
+	cr_assert_str_eq(run.out, "");
+	cli_run(&run, ARGS("--port", port, "broadcast", "tw\\o\nlines\x01"));
+	expect_ok(&run, "broadcast two");
+	cli_run(&run, ARGS("--port", port, "broadcast", ""));
+	expect_ok(&run, "broadcast empty");
+	cr_assert_eq(cli_finish(&bg, 10000), 0, "listen -n 3 exits 0; stderr: %s", bg.err);
+	/* One line each, '\', newline and control bytes escaped. */
+	cr_assert_str_eq(bg.out, "one\ntw\\\\o\\nlines\\x01\n\n");
+}
+
+Test(cli_srv, listen_exits_0_on_sigint)
+{
+	start(NULL);
+	start_listener(ARGS("--port", port, "listen"));
+	kill(bg.pid, SIGINT);
+	cr_assert_eq(cli_finish(&bg, 5000), 0, "stderr: %s", bg.err);
+	cr_assert_str_eq(bg.out, "");
+}
+
+Test(cli_srv, listen_keepalive_outlives_idle_timeout)
+{
+	/* The server counts idle time in whole seconds, so a timeout of 1 can
+	 * strike right after a frame: 2 leaves more than a second of grace. */
+	start(ARGS("--idle-timeout", "2"));
+	start_listener(ARGS("--port", port, "listen", "-n", "1", "-k", "300"));
+	sleep_ms(5000); /* two and a half idle timeouts */
+	cli_run(&run, ARGS("--port", port, "broadcast", "still here"));
+	expect_ok(&run, "broadcast");
+	cr_assert_eq(cli_finish(&bg, 10000), 0, "stderr: %s", bg.err);
+	cr_assert_str_eq(bg.out, "still here\n");
+}
+
+Test(cli_srv, listen_without_keepalive_is_idled_out)
+{
+	start(ARGS("--idle-timeout", "1"));
+	start_listener(ARGS("--port", port, "listen", "-k", "0"));
+	cli_finish(&bg, 10000);
+	cr_assert_eq(bg.status, 1, "stderr: %s", bg.err);
+	cr_assert_not_null(strstr(bg.err, "net001-cli: listen: server error 11 IDLE_TIMEOUT"),
+	                   "stderr: %s", bg.err);
+}
+
+Test(cli_srv, listen_reports_shutdown)
+{
+	start(NULL);
+	start_listener(ARGS("--port", port, "listen"));
+	cr_assert_eq(srv_stop(&server, 10000), 0);
+	cli_finish(&bg, 10000);
+	cr_assert_eq(bg.status, 1, "stderr: %s", bg.err);
+	cr_assert_not_null(strstr(bg.err, "net001-cli: listen: server error 13 SHUTTING_DOWN"),
+	                   "stderr: %s", bg.err);
+}
+
+/* ---- auth ----------------------------------------------------------------- */
+
+Test(cli_srv, auth_command)
+{
+	start(ARGS("--auth-file", write_auth_file()));
+	cli_run(&run, ARGS("--port", port, "auth", "alice", "s3cret"));
+	expect_ok(&run, "auth");
+	cr_assert(matches(run.out, "^OK session=[0-9a-f]{32}$"), "stdout: %s", run.out);
+	cr_assert_null(strstr(run.out, "00000000000000000000000000000000"));
+
+	cli_run(&run, ARGS("--port", port, "auth", "alice", "wrong"));
+	expect_fail(&run, 1, "auth: authentication failed for user 'alice'");
+	cr_assert_str_eq(run.out, "");
+	cli_run(&run, ARGS("--port", port, "auth", "mallory", "s3cret"));
+	expect_fail(&run, 1, "authentication failed");
+}
+
+Test(cli_srv, hash_token_makes_a_working_auth_file)
+{
+	cli_run(&run, ARGS("hash-token", "opensesame"));
+	expect_ok(&run, "hash-token");
+	snprintf(auth_path, sizeof auth_path, "/tmp/net001-cli-auth-%d", (int)getpid());
+	FILE *f = fopen(auth_path, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "carol:%s", run.out);
+	fclose(f);
+	start(ARGS("--auth-file", auth_path));
+	cli_run(&run, ARGS("--port", port, "auth", "carol", "opensesame"));
+	expect_ok(&run, "auth with hashed token");
+}
+
+Test(cli_srv, global_auth_option)
+{
+	start(ARGS("--auth-file", write_auth_file()));
+	cli_run(&run, ARGS("--port", port, "broadcast", "hi"));
+	expect_fail(&run, 1, "net001-cli: broadcast: server error 7 AUTH_REQUIRED: auth required");
+	cli_run(&run, ARGS("--port", port, "--auth", "alice:s3cret", "broadcast", "hi"));
+	expect_ok(&run, "authenticated broadcast");
+	cli_run(&run, ARGS("--port", port, "--auth", "alice:nope", "broadcast", "hi"));
+	expect_fail(&run, 1, "auth: authentication failed for user 'alice'");
+
+	/* An authenticated listener gets an authenticated broadcast. */
+	start_listener(ARGS("--port", port, "--auth", "alice:s3cret", "listen", "-n", "1"));
+	cli_run(&run, ARGS("--port", port, "--auth", "alice:s3cret", "broadcast", "secret"));
+	expect_ok(&run, "broadcast");
+	cr_assert_eq(cli_finish(&bg, 10000), 0, "stderr: %s", bg.err);
+	cr_assert_str_eq(bg.out, "secret\n");
+
+	cli_run(&run, ARGS("--port", port, "send", write_data_file(10)));
+	expect_fail(&run, 1, "send: server error 7 AUTH_REQUIRED");
+	cli_run(&run, ARGS("--port", port, "--auth", "alice:s3cret", "send", data_path));
+	expect_ok(&run, "authenticated send");
+	/* PING and ECHO need no auth. */
+	cli_run(&run, ARGS("--port", port, "echo", "free"));
+	expect_ok(&run, "echo");
+}
+
+/* ---- send ----------------------------------------------------------------- */
+
+Test(cli_srv, send_splits_into_frames)
+{
+	start(NULL);
+	static const struct { size_t bytes; const char *out; } cases[] = {
+		{ 1, "sent 1 bytes in 1 DATA frame\n" },
+		{ 65535, "sent 65535 bytes in 1 DATA frame\n" },
+		{ 65536, "sent 65536 bytes in 2 DATA frames\n" },
+		{ 200000, "sent 200000 bytes in 4 DATA frames\n" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cli_run(&run, ARGS("--port", port, "send", write_data_file(cases[i].bytes)));
+		expect_ok(&run, "send");
+		cr_assert_str_eq(run.out, cases[i].out);
+	}
+	/* stdin, empty: one empty frame. */
+	cr_assert_eq(cli_spawn(&run, ARGS("--port", port, "send", "-"), "/dev/null"), 0);
+	cli_finish(&run, 10000);
+	expect_ok(&run, "send -");
+	cr_assert_str_eq(run.out, "sent 0 bytes in 1 DATA frame\n");
+	cr_assert_eq(cli_spawn(&run, ARGS("--port", port, "send", "--", "-"),
+	                       write_data_file(70000)), 0);
+	cli_finish(&run, 10000);
+	expect_ok(&run, "send -- -");
+	cr_assert_str_eq(run.out, "sent 70000 bytes in 2 DATA frames\n");
+}
+
+/* GET /metrics from the test server; the body goes into buf. */
+static void scrape(char *buf, size_t cap)
+{
+	int fd = tc_connect(server.metrics_port);
+	cr_assert_geq(fd, 0, "metrics port");
+	const char req[] = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+	cr_assert_eq(tc_send(fd, req, sizeof req - 1), 0);
+	size_t n = 0;
+	ssize_t r;
+	while (n < cap - 1 && (r = read(fd, buf + n, cap - 1 - n)) > 0)
+		n += (size_t)r;
+	buf[n] = '\0';
+	close(fd);
+}
+
+static unsigned long long metric(const char *text, const char *name)
+{
+	size_t len = strlen(name);
+	for (const char *p = text; (p = strstr(p, name)); p += len) {
+		if ((p == text || p[-1] == '\n') && p[len] == ' ')
+			return strtoull(p + len + 1, NULL, 10);
+	}
+	cr_assert_fail("no %s in /metrics", name);
+	return 0;
+}
+
+Test(cli_srv, send_counted_by_the_server)
+{
+	start(NULL);
+	cli_run(&run, ARGS("--port", port, "send", write_data_file(200000)));
+	expect_ok(&run, "send");
+	static char text[65536];
+	scrape(text, sizeof text);
+	/* 4 DATA frames of 65535, 65535, 65535, 3395 bytes and the PING that
+	 * confirms them: 200000 + 5 * 12 + 8 bytes on the wire. */
+	cr_assert_eq(metric(text, "net001_frames_received_total{type=\"data\"}"), 4);
+	cr_assert_eq(metric(text, "net001_frames_received_total{type=\"ping\"}"), 1);
+	cr_assert_eq(metric(text, "net001_bytes_received_total"), 200068);
+}
+
+Test(cli_srv, send_frames_are_what_the_server_sees)
+{
+	/* The server refuses payloads above 1000 bytes and counts frames
+	 * against 5 a second: both show the CLI's framing from outside. */
+	start(ARGS("--max-payload", "1000", "--rate-limit", "5", "--global-rate-limit", "0"));
+	cli_run(&run, ARGS("--port", port, "send", write_data_file(1000)));
+	expect_ok(&run, "send 1000");
+	cli_run(&run, ARGS("--port", port, "send", write_data_file(1001)));
+	expect_fail(&run, 1, "send: server error 6 FRAME_TOO_LARGE");
+	cr_assert_str_eq(run.out, "");
+}
+
+Test(cli_srv, send_rate_limited)
+{
+	start(ARGS("--rate-limit", "3", "--global-rate-limit", "0"));
+	/* 4 frames and the closing PING: 5 frames against 3 tokens. */
+	cli_run(&run, ARGS("--port", port, "send", write_data_file(200000)));
+	expect_fail(&run, 1, "send: server error 9 RATE_LIMITED");
+	cli_run(&run, ARGS("--port", port, "send", write_data_file(65536)));
+	expect_ok(&run, "2 frames and the PING fit in 3 tokens");
+}
+
+/* ---- errors and failures -------------------------------------------------- */
+
+Test(cli_srv, ping_rate_limited)
+{
+	start(ARGS("--rate-limit", "3", "--global-rate-limit", "0"));
+	cli_run(&run, ARGS("--port", port, "ping", "-c", "10", "-i", "0"));
+	expect_fail(&run, 1, "net001-cli: ping: server error 9 RATE_LIMITED: rate limited");
+	cr_assert_eq(count(run.out, "PONG from"), 3, "stdout: %s", run.out);
+}
+
+Test(cli_srv, timeouts_exit_3)
+{
+	start(NULL);
+	stop_and_wait(server.pid);
+	cli_run(&run, ARGS("--port", port, "--timeout", "300", "echo", "hi"));
+	expect_fail(&run, 3, "net001-cli: echo: Timed out");
+	cli_run(&run, ARGS("--port", port, "--timeout", "300", "ping", "-c", "2", "-i", "0"));
+	cr_assert_eq(run.status, 3, "stderr: %s", run.err);
+	cr_assert_eq(count(run.out, "timeout from"), 2, "stdout: %s", run.out);
+	cr_assert(matches(run.out, "^2 sent, 0 received, 2 lost$"), "stdout: %s", run.out);
+	cr_assert_str_eq(run.err, "net001-cli: ping: 2 of 2 timed out\n");
+	cli_run(&run, ARGS("--port", port, "--timeout", "300", "broadcast", "x"));
+	expect_fail(&run, 3, "broadcast: Timed out");
+	cli_run(&run, ARGS("--port", port, "--timeout", "300", "auth", "u", "t"));
+	expect_fail(&run, 3, "auth: Timed out");
+	cli_run(&run, ARGS("--port", port, "--timeout", "300", "listen"));
+	expect_fail(&run, 3, "listen: Timed out");
+	kill(server.pid, SIGCONT);
+	cli_run(&run, ARGS("--port", port, "echo", "awake"));
+	expect_ok(&run, "echo after SIGCONT");
+}
+
+Test(cli_srv, refused_after_server_exit)
+{
+	start(NULL);
+	cr_assert_eq(srv_stop(&server, 10000), 0);
+	cli_run(&run, ARGS("--port", port, "ping"));
+	char want[96];
+	snprintf(want, sizeof want, "net001-cli: connect 127.0.0.1:%s: Connection refused\n", port);
+	cr_assert_eq(run.status, 3);
+	cr_assert_str_eq(run.err, want);
+}
+
+Test(cli_srv, bad_host_exits_3)
+{
+	cli_run(&run, ARGS("--host", "no-such-host.invalid", "--port", "5000", "ping"));
+	expect_fail(&run, 3, "net001-cli: connect no-such-host.invalid:5000: ");
+}
+
+Test(cli_srv, server_full_exits_1)
+{
+	start(ARGS("--max-connections", "1"));
+	start_listener(ARGS("--port", port, "listen"));
+	cli_run(&run, ARGS("--port", port, "echo", "hi"));
+	/* The refusal is an ERROR frame then a close; either may be seen first
+	 * by a client that is already sending. */
+	cr_assert(run.status == 1 || run.status == 3, "exit %d, stderr: %s", run.status, run.err);
+	if (run.status == 1)
+		cr_assert_not_null(strstr(run.err, "server error 10 SERVER_FULL"), "stderr: %s", run.err);
+	kill(bg.pid, SIGINT);
+	cr_assert_eq(cli_finish(&bg, 5000), 0);
+}
