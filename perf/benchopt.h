@@ -1,0 +1,64 @@
+/*
+ * benchopt.h - net001-bench command line: parsing and validation.
+ *
+ * Pure: fills a struct from argv, keeps no state, prints nothing; any
+ * thread may call it. Strings in struct benchopt point into argv (or are
+ * string literals) and live as long as argv does.
+ */
+#ifndef NET001_BENCHOPT_H
+#define NET001_BENCHOPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum bench_type {
+	BENCH_PING,
+	BENCH_ECHO,
+	BENCH_DATA,
+	BENCH_BROADCAST,
+};
+
+struct benchopt {
+	const char *host;       /* "127.0.0.1" */
+	const char *auth_user;  /* NULL: no AUTH */
+	const char *auth_token;
+	size_t auth_user_len;
+	size_t auth_token_len;
+	double duration;        /* measured window, seconds (> 0) */
+	double warmup;          /* seconds before it (>= 0) */
+	double rate;            /* msgs/s over all connections; 0 = closed loop */
+	uint32_t connections;   /* load (or held) connections */
+	uint32_t threads;
+	uint32_t pipeline;      /* requests in flight per connection */
+	uint32_t receivers;     /* broadcast listeners */
+	uint32_t payload;       /* bytes; 8 for ping, fixed */
+	uint32_t source_addrs;  /* 0: let the kernel pick the source */
+	pid_t server_pid;       /* 0: none */
+	uint16_t port;
+	enum bench_type type;
+	bool connect_only;
+	bool raw_echo;
+	bool json;
+	bool help;
+};
+
+/* Longest error message benchopt_parse writes. */
+#define BENCHOPT_ERR_MAX 160
+
+/*
+ * Parse argv into *o (defaults first). Returns 0, or -EINVAL with a
+ * one-line message (no newline) in err. With --help, returns 0 and sets
+ * o->help; other options are still checked.
+ */
+int benchopt_parse(struct benchopt *o, int argc, char **argv,
+                   char err[BENCHOPT_ERR_MAX]);
+
+/* The usage text for --help. */
+const char *benchopt_usage(void);
+
+/* "ping", "echo", "data", "broadcast". */
+const char *benchopt_type_name(enum bench_type t);
+
+#endif

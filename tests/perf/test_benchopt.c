@@ -1,0 +1,103 @@
+/* benchopt: defaults, accepted forms, and every rejection. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <string.h>
+
+#include "benchopt.h"
+
+#define MAXARGS 8
+
+/* Inline arrays: Criterion re-creates parameters in a fresh process. */
+struct bad_case {
+	char args[MAXARGS][40];
+	char err_has[40]; /* substring the error must contain */
+};
+
+static int parse(struct benchopt *o, const char (*args)[40], char *err)
+{
+	char *argv[MAXARGS + 1] = { "net001-bench" };
+	int argc = 1;
+	for (int i = 0; i < MAXARGS && args[i][0]; i++)
+		argv[argc++] = (char *)args[i];
+	return benchopt_parse(o, argc, argv, err);
+}
+
+Test(benchopt, defaults)
+{
+	struct benchopt o;
+	char err[BENCHOPT_ERR_MAX];
+	char *argv[] = { "net001-bench" };
+	cr_assert_eq(benchopt_parse(&o, 1, argv, err), 0);
+	cr_assert_str_eq(o.host, "127.0.0.1");
+	cr_assert_eq(o.port, 5000);
+	cr_assert_eq(o.type, BENCH_PING);
+	cr_assert_eq(o.payload, 8, "a PING carries 8 bytes");
+	cr_assert_eq(o.rate, 0.0);
+	cr_assert_eq(o.threads, 1);
+}
+
+Test(benchopt, accepts_both_forms)
+{
+	struct benchopt o;
+	char err[BENCHOPT_ERR_MAX];
+	char *argv[] = { "net001-bench", "--type=echo", "--payload", "65535",
+	                 "--connections=1000", "--threads", "2", "--rate", "2500.5",
+	                 "--auth", "alice:s3:cret", "--duration", "0.5", "--json" };
+	cr_assert_eq(benchopt_parse(&o, sizeof argv / sizeof argv[0], argv, err), 0, "%s", err);
+	cr_assert_eq(o.type, BENCH_ECHO);
+	cr_assert_eq(o.payload, 65535);
+	cr_assert_eq(o.connections, 1000);
+	cr_assert_eq(o.threads, 2);
+	cr_assert_float_eq(o.rate, 2500.5, 1e-9);
+	cr_assert_float_eq(o.duration, 0.5, 1e-9);
+	cr_assert(o.json);
+	cr_assert_eq(o.auth_user_len, 5);
+	cr_assert(memcmp(o.auth_user, "alice", 5) == 0);
+	cr_assert_str_eq(o.auth_token, "s3:cret", "the token may hold ':'");
+}
+
+static struct bad_case bad[] = {
+	{ { "--port", "0" }, "--port" },
+	{ { "--port", "65536" }, "--port" },
+	{ { "--port", "12ab" }, "--port" },
+	{ { "--connections", "0" }, "--connections" },
+	{ { "--connections", "-5" }, "--connections" },
+	{ { "--threads", "0" }, "--threads" },
+	{ { "--threads", "3", "--connections", "2" }, "--threads" },
+	{ { "--pipeline", "0" }, "--pipeline" },
+	{ { "--duration", "0" }, "--duration" },
+	{ { "--duration", "abc" }, "--duration" },
+	{ { "--warmup", "-1" }, "--warmup" },
+	{ { "--type", "pong" }, "--type" },
+	{ { "--receivers", "10" }, "--receivers" },
+	{ { "--payload", "65536", "--type", "echo" }, "--payload" },
+	{ { "--payload", "16" }, "8 bytes" },
+	{ { "--rate", "nan" }, "--rate" },
+	{ { "--source-addrs", "255" }, "--source-addrs" },
+	{ { "--source-addrs", "2", "--host", "10.0.0.1" }, "127" },
+	{ { "--server-pid", "0" }, "--server-pid" },
+	{ { "--auth", "nocolon" }, "USER:TOKEN" },
+	{ { "--auth", ":tok" }, "user name" },
+	{ { "--raw-echo", "--type", "data" }, "--raw-echo" },
+	{ { "--connect-only", "--rate", "5" }, "--connect-only" },
+	{ { "--bogus" }, "unknown option" },
+	{ { "stray" }, "unexpected argument" },
+	{ { "--port" }, "needs a value" },
+	{ { "--json=1" }, "takes no value" },
+};
+
+ParameterizedTestParameters(benchopt, rejects)
+{
+	return cr_make_param_array(struct bad_case, bad, sizeof bad / sizeof bad[0]);
+}
+
+ParameterizedTest(struct bad_case *c, benchopt, rejects)
+{
+	struct benchopt o;
+	char err[BENCHOPT_ERR_MAX];
+	cr_assert_eq(parse(&o, (const char (*)[40])c->args, err), -EINVAL,
+	             "accepted %s %s", c->args[0], c->args[1]);
+	cr_assert(strstr(err, c->err_has), "error '%s' lacks '%s'", err, c->err_has);
+	cr_assert(!strchr(err, '\n'), "one line");
+}
