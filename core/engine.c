@@ -29,6 +29,12 @@
 #include "engine.h"
 #include "listener.h"
 
+#if HAVE_VALGRIND_H
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 #define TICK_NS 1000000000LL  /* idle and linger deadlines have 1 s grain */
 #define DRAIN_GRACE_S 6u      /* after SHUTTING_DOWN: 5 s linger, then hard */
 #define WHEEL_SLOTS 128
@@ -185,10 +191,26 @@ static void dispatch(struct core *co, struct io_uring_cqe *cqe)
 	}
 }
 
+/* Submit, and wait for at least one completion. */
+static int core_wait(struct core *co)
+{
+	if (!co->poll_wait)
+		return io_uring_submit_and_wait(&co->ring, 1);
+	/* Under valgrind (3.19 holds its big lock across io_uring_enter, so
+	 * one sleeping worker would stall every thread): never sleep in the
+	 * kernel, yield instead. */
+	struct __kernel_timespec zero = { 0, 0 };
+	struct io_uring_cqe *cqe;
+	int r = io_uring_submit_and_wait_timeout(&co->ring, &cqe, 1, &zero, NULL);
+	if (r == -ETIME)
+		sched_yield();
+	return r;
+}
+
 static void core_loop(struct core *co)
 {
 	for (;;) {
-		int r = io_uring_submit_and_wait(&co->ring, 1);
+		int r = core_wait(co);
 		co->nscratch = 0;
 		co->now_ns = clock_now_ns();
 		co->now_s = (uint32_t)(co->now_ns / 1000000000u);
@@ -406,6 +428,7 @@ static struct core *core_new(struct server *srv, uint32_t id, int cpu, int liste
 	co->cpu = cpu;
 	co->listen_fd = listen_fd;
 	co->wake_fd = eventfd(0, EFD_CLOEXEC);
+	co->poll_wait = RUNNING_ON_VALGRIND;
 	co->max_payload = cfg->max_payload;
 	co->dec.max_payload = cfg->max_payload;
 	co->global_rate = cfg->global_rate_limit

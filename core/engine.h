@@ -261,6 +261,7 @@ struct core {
 	uint32_t global_rate;
 	uint64_t now_ns;                /* cached clock, once per iteration */
 	uint32_t now_s;
+	bool poll_wait;                 /* never block in io_uring_enter (valgrind) */
 	bool accept_armed;
 	bool tick_armed;
 	bool draining;
