@@ -596,6 +596,7 @@ void config_usage(FILE *out)
 "  --auth-file FILE         require AUTH; lines 'user:sha256hex(token)'\n"
 "                           (default: authentication off)\n"
 "  --tls                    TLS on the client port; needs --cert and --key\n"
+"                           (not implemented yet: refused with status 2)\n"
 "  --cert FILE              certificate chain (PEM)\n"
 "  --key FILE               private key (PEM)\n"
 "  --debug                  verbose logging\n"

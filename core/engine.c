@@ -431,6 +431,7 @@ static struct core *core_new(struct server *srv, uint32_t id, int cpu, int liste
 	co->poll_wait = RUNNING_ON_VALGRIND;
 	co->max_payload = cfg->max_payload;
 	co->dec.max_payload = cfg->max_payload;
+	co->pong_crc_delta = frame_crc_retype(0, FRAME_PING, FRAME_PONG, 8);
 	co->global_rate = cfg->global_rate_limit
 		? (cfg->global_rate_limit + srv->ncores - 1) / srv->ncores : 0;
 

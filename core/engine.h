@@ -257,6 +257,8 @@ struct core {
 	bool nop_armed;
 	struct __kernel_timespec retry_ts;
 
+	uint32_t pong_crc_delta;        /* PING -> PONG: CRC xor this */
+
 	struct bucket global_rl;
 	uint32_t global_rate;
 	uint64_t now_ns;                /* cached clock, once per iteration */
@@ -319,6 +321,16 @@ void conn_release_all(struct core *co);
  * frames; marks the conn dirty. Returns 0 or -ENOMEM. */
 int out_append_ref(struct core *co, struct conn *c, uint32_t slot, struct rbuf *b,
                    uint32_t off, uint32_t len);
+/* Queue the request frame f again as a reply of another type (PONG,
+ * ECHO_REPLY): one copy, and a CRC derived from the request's. */
+int out_reply(struct core *co, struct conn *c, uint32_t slot, const struct frame_view *f,
+              uint8_t type);
+
+/* CRC of a request frame fr whose type byte was `from` (CRC old) and now
+ * holds the reply type: a constant for PONG, frame_crc_retype() for big
+ * payloads, computed afresh for small ones. */
+uint32_t reply_crc(const struct core *co, const uint8_t *fr, uint32_t old, uint8_t from,
+                   uint16_t len);
 /* Queue a whole frame (header, payload copied, CRC). 0 or -ENOMEM. */
 int out_frame(struct core *co, struct conn *c, uint32_t slot, uint8_t type,
               const void *payload, uint16_t len);

@@ -126,39 +126,71 @@ int out_append_ref(struct core *co, struct conn *c, uint32_t slot, struct rbuf *
 }
 
 /*
- * Frames never straddle blocks: every block ends on a frame boundary, so
- * dropping whole blocks (out_drop_unsent) keeps the stream framed.
+ * Room for one whole frame of size bytes at the tail of the output, in a
+ * byte block (size <= OBLK_BYTES). Frames never straddle blocks: every
+ * block ends on a frame boundary, so dropping whole blocks
+ * (out_drop_unsent) keeps the stream framed. NULL when out of memory.
  */
-int out_frame(struct core *co, struct conn *c, uint32_t slot, uint8_t type,
-              const void *payload, uint16_t len)
+static uint8_t *out_reserve(struct core *co, struct conn *c, uint32_t slot, uint32_t size)
 {
-	uint32_t size = FRAME_OVERHEAD + (uint32_t)len;
 	struct oblk *t = c->out_tail;
 
-	if (size > OBLK_BYTES) {
-		/* Only with provided buffers larger than a block: a frame of
-		 * its own. */
-		struct rbuf *b = rbuf_get(co, size);
-		if (!b)
-			return -ENOMEM;
-		b->len = (uint32_t)frame_encode(b->data, type, payload, len);
-		int r = out_append_ref(co, c, slot, b, 0, b->len);
-		rbuf_put(co, b);
-		return r;
-	}
 	if (!t || t->ref || t->cap - t->end < size) {
 		t = pool_get(&co->blk_pool);
 		if (!t)
-			return -ENOMEM;
+			return NULL;
 		t->ref = NULL;
 		t->start = t->end = 0;
 		t->cap = OBLK_BYTES;
 		out_link(c, t);
 	}
-	frame_encode(t->data + t->end, type, payload, len);
+	uint8_t *p = t->data + t->end;
 	t->end += size;
 	c->out_bytes += size;
 	mark_dirty(co, c, slot);
+	return p;
+}
+
+/* A frame of its own, for the rare one bigger than a block (only with
+ * provided buffers larger than a block). */
+static int out_big_frame(struct core *co, struct conn *c, uint32_t slot, uint8_t type,
+                         const void *payload, uint16_t len)
+{
+	struct rbuf *b = rbuf_get(co, FRAME_OVERHEAD + (uint32_t)len);
+	if (!b)
+		return -ENOMEM;
+	b->len = (uint32_t)frame_encode(b->data, type, payload, len);
+	int r = out_append_ref(co, c, slot, b, 0, b->len);
+	rbuf_put(co, b);
+	return r;
+}
+
+int out_frame(struct core *co, struct conn *c, uint32_t slot, uint8_t type,
+              const void *payload, uint16_t len)
+{
+	uint32_t size = FRAME_OVERHEAD + (uint32_t)len;
+	if (size > OBLK_BYTES)
+		return out_big_frame(co, c, slot, type, payload, len);
+	uint8_t *p = out_reserve(co, c, slot, size);
+	if (!p)
+		return -ENOMEM;
+	frame_encode(p, type, payload, len);
+	return 0;
+}
+
+int out_reply(struct core *co, struct conn *c, uint32_t slot, const struct frame_view *f,
+              uint8_t type)
+{
+	if (f->size > OBLK_BYTES)
+		return out_big_frame(co, c, slot, type, f->payload, f->len);
+	uint8_t *p = out_reserve(co, c, slot, f->size);
+	if (!p)
+		return -ENOMEM;
+	/* The request with a new type byte: its CRC follows from the old. */
+	memcpy(p, f->frame, f->size);
+	p[5] = type;
+	uint8_t *crc = p + FRAME_HEADER_SIZE + f->len;
+	frame_put_u32(crc, reply_crc(co, p, frame_get_u32(crc), f->type, f->len));
 	return 0;
 }
 

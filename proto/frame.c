@@ -16,6 +16,51 @@ uint32_t frame_crc(uint32_t crc, const void *p, size_t n)
 	return crc32_gzip_refl(crc, (const unsigned char *)p, n);
 }
 
+/* Reflected CRC-32 polynomial; in this bit order x^k is 1 << (31 - k). */
+#define CRC_POLY 0xEDB88320u
+
+/* a * b modulo the CRC polynomial (carry-less, reflected). */
+static uint32_t gf2_mulmod(uint32_t a, uint32_t b)
+{
+	uint32_t m = 1u << 31, p = 0;
+
+	for (;;) {
+		if (a & m) {
+			p ^= b;
+			if ((a & (m - 1)) == 0)
+				break;
+		}
+		m >>= 1;
+		b = b & 1 ? (b >> 1) ^ CRC_POLY : b >> 1;
+	}
+	return p;
+}
+
+/* x^(8n) modulo the polynomial: the effect of n more zero bytes. */
+static uint32_t x8n_mod(uint32_t n)
+{
+	uint32_t p = 1u << 31;   /* x^0 */
+	uint32_t b = 1u << 23;   /* x^8 */
+
+	while (n) {
+		if (n & 1)
+			p = gf2_mulmod(b, p);
+		b = gf2_mulmod(b, b);
+		n >>= 1;
+	}
+	return p;
+}
+
+uint32_t frame_crc_retype(uint32_t crc, uint8_t from, uint8_t to, uint16_t len)
+{
+	/* The difference as a message: zeros but for byte 5. Its CRC minus
+	 * the CRC of zeros is the linear part; then move it past the rest. */
+	uint8_t d[6] = { 0, 0, 0, 0, 0, (uint8_t)(from ^ to) };
+	static const uint8_t z[6];
+	uint32_t lin = frame_crc(0, d, sizeof d) ^ frame_crc(0, z, sizeof z);
+	return crc ^ gf2_mulmod(x8n_mod(2u + len), lin);
+}
+
 int frame_decode(const struct frame_decoder *d, const uint8_t *p, size_t n,
                  struct frame_view *f)
 {

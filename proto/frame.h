@@ -96,6 +96,16 @@ int frame_decode(const struct frame_decoder *d, const uint8_t *p, size_t n,
 /* CRC-32/ISO-HDLC (zlib's crc32), continued from crc (0 to start). */
 uint32_t frame_crc(uint32_t crc, const void *p, size_t n);
 
+/*
+ * The CRC a frame gets when only its type byte changes from `from` to
+ * `to`, given its CRC before (crc) and its payload length. CRC-32 is
+ * affine over GF(2), so the change is the CRC of the one-byte difference
+ * carried past the 2 + len bytes that follow the type byte: a few dozen
+ * carry-less multiplications, whatever the payload size. Replies such as
+ * PONG and ECHO_REPLY differ from their request only in that byte.
+ */
+uint32_t frame_crc_retype(uint32_t crc, uint8_t from, uint8_t to, uint16_t len);
+
 /* Write the 8-byte header for a payload of len bytes. */
 void frame_put_header(uint8_t hdr[FRAME_HEADER_SIZE], uint8_t type, uint16_t len);
 
