@@ -121,6 +121,12 @@ static void start_drain(struct core *co)
 		io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, 0, 0));
 		co->accept_armed = false;
 	}
+	/* New clients are refused by the kernel from now on, instead of
+	 * waiting in a backlog nobody accepts from. */
+	if (co->listen_fd >= 0) {
+		close(co->listen_fd);
+		co->listen_fd = -1;
+	}
 	conn_drain_all(co);
 }
 
