@@ -115,11 +115,12 @@ static void start_drain(struct core *co)
 {
 	co->draining = true;
 	co->drain_deadline_s = co->now_s + DRAIN_GRACE_S;
+	/* accept_armed stays set until the cancelled accept's last CQE: the
+	 * request holds the listening socket until then. */
 	if (co->accept_armed) {
 		struct io_uring_sqe *sqe = core_sqe(co);
 		io_uring_prep_cancel64(sqe, ud_pack(OP_ACCEPT, 0, 0), 0);
 		io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, 0, 0));
-		co->accept_armed = false;
 	}
 	/* New clients are refused by the kernel from now on, instead of
 	 * waiting in a backlog nobody accepts from. */
@@ -239,7 +240,9 @@ static void core_loop(struct core *co)
 		if (co->nnobuf)
 			conn_rearm_nobuf(co);
 		conn_flush_all(co);
-		if (co->draining && co->nlive == 0)
+		/* Done when every connection is closed and the accept is gone
+		 * (so no listening socket outlives the process). */
+		if (co->draining && co->nlive == 0 && !co->accept_armed)
 			break;
 	}
 	/* Hand the last closes to the kernel. */
