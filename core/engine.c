@@ -400,9 +400,9 @@ static void core_free(struct core *co)
 	if (co->conns) {
 		for (uint32_t s = 0; s < co->srv->table_size; s++) {
 			struct conn *c = &co->conns[s];
-			while (c->out_head) {
-				struct oblk *b = c->out_head;
-				c->out_head = b->next;
+			while (c->out.head) {
+				struct oblk *b = c->out.head;
+				c->out.head = b->next;
 				if (b->ref)
 					rbuf_put(co, b->ref);
 				free(b);
@@ -416,6 +416,7 @@ static void core_free(struct core *co)
 	for (int i = 0; i < RBUF_CLASSES; i++)
 		pool_destroy(&co->rbuf_pool[i]);
 	free(co->held);
+	free(co->tls_plain);
 	free(co->conns);
 	free(co->open);
 	free(co->dirty);
@@ -441,6 +442,8 @@ static struct core *core_new(struct server *srv, uint32_t id, int cpu, int liste
 	co->max_payload = cfg->max_payload;
 	co->dec.max_payload = cfg->max_payload;
 	co->pong_crc_delta = frame_crc_retype(0, FRAME_PING, FRAME_PONG, 8);
+	co->tls = srv->tls;
+	co->tls_plain = srv->tls ? malloc(TLS_PLAIN_MAX) : NULL;
 	co->global_rate = cfg->global_rate_limit
 		? (cfg->global_rate_limit + srv->ncores - 1) / srv->ncores : 0;
 
@@ -460,7 +463,7 @@ static struct core *core_new(struct server *srv, uint32_t id, int cpu, int liste
 	pool_init(&co->rbuf_pool[RBUF_PROXY], sizeof(struct rbuf), 4096);
 
 	if (co->wake_fd < 0 || !co->conns || !co->open || !co->dirty || !co->nobuf ||
-	    !co->held) {
+	    !co->held || (srv->tls && !co->tls_plain)) {
 		co->listen_fd = -1; /* the caller closes it */
 		core_free(co);
 		return NULL;
