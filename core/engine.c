@@ -504,8 +504,15 @@ int server_start(struct server *srv, const struct config *cfg, char *err, size_t
 		return -ENOMEM;
 	}
 	memset(srv->queues, 0, sizeof(struct spsc) * srv->ncores * srv->ncores);
-	for (uint32_t i = 0; i < srv->ncores * srv->ncores; i++) {
-		if (spsc_init(&srv->queues[i], XQ_CAPACITY) < 0) {
+	/* n^2 queues: up to XQ_CAPACITY slots each, fewer on big machines so
+	 * their slots stay within XQ_BUDGET bytes (a full queue is only
+	 * back-pressure, never a loss). */
+	uint64_t nq = (uint64_t)srv->ncores * srv->ncores;
+	uint32_t cap = XQ_CAPACITY;
+	while (cap > 16 && nq * cap * sizeof(void *) > XQ_BUDGET)
+		cap /= 2;
+	for (uint32_t i = 0; i < nq; i++) {
+		if (spsc_init(&srv->queues[i], cap) < 0) {
 			free(fds);
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;

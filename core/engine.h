@@ -83,8 +83,8 @@ struct rbuf {
 	uint32_t len;           /* bytes used */
 	uint32_t cap;           /* bytes in data[] */
 	uint8_t cls;            /* pool class in struct core */
-	uint8_t origin;         /* core whose pool it belongs to */
-	uint8_t pad_[2];
+	uint8_t pad_;
+	uint16_t origin;        /* core whose pool it belongs to (< 1024) */
 	_Atomic uint32_t xrefs; /* cores holding a shared buffer; 0 = core-local */
 	struct rbuf *shared;    /* proxy: the shared buffer it stands for */
 	uint8_t data[];
@@ -223,6 +223,7 @@ struct server {
 };
 
 #define XQ_CAPACITY 4096
+#define XQ_BUDGET   (32u << 20)   /* bytes of queue slots, all pairs together */
 
 static inline struct spsc *server_queue(struct server *srv, uint32_t src, uint32_t dst)
 {

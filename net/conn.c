@@ -41,7 +41,7 @@ static struct rbuf *rbuf_new(struct core *co, unsigned cls)
 	b->len = 0;
 	b->cap = (uint32_t)(co->rbuf_pool[cls].size - sizeof *b);
 	b->cls = (uint8_t)cls;
-	b->origin = (uint8_t)co->id;
+	b->origin = (uint16_t)co->id;
 	atomic_init(&b->xrefs, 0);
 	b->shared = NULL;
 	return b;
