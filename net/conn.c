@@ -871,6 +871,9 @@ void conn_flush_all(struct core *co)
 
 void conn_rearm_nobuf(struct core *co)
 {
+	/* One receive per free buffer, in arrival order: re-arming them all
+	 * would only turn straight back into ENOBUFS for most. */
+	uint32_t budget = bufring_free(&co->br);
 	uint32_t kept = 0;
 	for (uint32_t i = 0; i < co->nnobuf; i++) {
 		uint32_t slot = co->nobuf[i];
@@ -881,12 +884,11 @@ void conn_rearm_nobuf(struct core *co)
 			c->flags &= ~CF_NOBUF;
 			continue;
 		}
-		/* Re-arm only while buffers remain, so a burst does not turn
-		 * straight back into ENOBUFS. */
-		if (bufring_free(&co->br) < 2) {
+		if (budget == 0) {
 			co->nobuf[kept++] = slot;
 			continue;
 		}
+		budget--;
 		c->flags &= ~CF_NOBUF;
 		arm_recv(co, c, slot);
 	}
