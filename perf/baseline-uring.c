@@ -16,7 +16,6 @@
  * it cleanly (exit 0).
  */
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -25,13 +24,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <liburing.h>
 
+#include "baseline.h"
 #include "pbufring.h"
 
 #define RING_ENTRIES 4096
@@ -226,44 +225,6 @@ static void on_send(struct server *s, struct uconn *c, int res)
 		send_head(s, c);
 }
 
-static int listen_on(const char *host, uint16_t port)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
-	char ps[8];
-	snprintf(ps, sizeof ps, "%u", port);
-	int ret = getaddrinfo(host, ps, &hints, &res);
-	if (ret != 0) {
-		fprintf(stderr, "baseline-uring: --host %s: %s\n", host, gai_strerror(ret));
-		return -EINVAL;
-	}
-	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int one = 1;
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
-		ret = -errno;
-		fprintf(stderr, "baseline-uring: listen on %s:%u: %s\n", host, port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
-		return ret;
-	}
-	freeaddrinfo(res);
-	return fd;
-}
-
-static int parse_u64(const char *v, uint64_t min, uint64_t max, uint64_t *out)
-{
-	if (!v || *v < '0' || *v > '9')
-		return -EINVAL;
-	char *end;
-	errno = 0;
-	unsigned long long x = strtoull(v, &end, 10);
-	if (errno || *end || x < min || x > max)
-		return -EINVAL;
-	*out = x;
-	return 0;
-}
-
 static int ring_setup(struct server *s)
 {
 	struct io_uring_params p = { 0 };
@@ -284,57 +245,25 @@ static int ring_setup(struct server *s)
 
 int main(int argc, char **argv)
 {
-	const char *host = "127.0.0.1";
-	uint64_t port = 7001, corrupt = 0;
+	struct baseline_opt o = { .host = "127.0.0.1", .port = 7001 };
 	struct server *s;
 	int status = 1, ret;
 	struct signalfd_siginfo si;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(a, "--help") == 0) {
-			printf("usage: baseline-uring [--host ADDR] [--port N] [--corrupt N]\n"
-			       "raw echo server (io_uring, one thread); default 127.0.0.1:7001\n");
-			return 0;
-		} else if (strcmp(a, "--host") == 0 && v) {
-			host = v;
-			i++;
-		} else if (strcmp(a, "--port") == 0) {
-			if (parse_u64(v, 1, 65535, &port)) {
-				fprintf(stderr, "baseline-uring: --port: expected 1..65535\n");
-				return 2;
-			}
-			i++;
-		} else if (strcmp(a, "--corrupt") == 0) {
-			if (parse_u64(v, 1, UINT32_MAX, &corrupt)) {
-				fprintf(stderr, "baseline-uring: --corrupt: expected a count >= 1\n");
-				return 2;
-			}
-			i++;
-		} else {
-			fprintf(stderr, "baseline-uring: unknown or incomplete option '%s'\n", a);
-			return 2;
-		}
-	}
+	if (baseline_parse(&o, argc, argv, "baseline-uring", "io_uring, one thread") < 0)
+		return 2;
+	if (o.help)
+		return 0;
 
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
 	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	baseline_prepare(&mask);
 
 	s = calloc(1, sizeof *s);
 	if (!s) {
 		fprintf(stderr, "baseline-uring: out of memory\n");
 		return 1;
 	}
-	s->corrupt = corrupt;
+	s->corrupt = o.corrupt;
 	s->lfd = s->sfd = -1;
 	ret = ring_setup(s);
 	if (ret < 0) {
@@ -348,14 +277,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	s->sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	s->lfd = listen_on(host, (uint16_t)port);
+	s->lfd = baseline_listen("baseline-uring", o.host, o.port, 0);
 	if (s->sfd < 0 || s->lfd < 0)
 		goto out;
 	arm_accept(s);
 	struct io_uring_sqe *sqe = get_sqe(s);
 	io_uring_prep_read(sqe, s->sfd, &si, sizeof si, 0);
 	io_uring_sqe_set_data64(sqe, ud(OP_SIGNAL, NULL));
-	printf("listening on %s:%u\n", host, (unsigned)port);
+	printf("listening on %s:%u\n", o.host, (unsigned)o.port);
 	fflush(stdout);
 
 	while (!s->stop) {
