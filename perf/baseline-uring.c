@@ -31,7 +31,7 @@
 #include <liburing.h>
 
 #include "baseline.h"
-#include "pbufring.h"
+#include "bufring.h"
 
 #define RING_ENTRIES 4096
 #define CQ_ENTRIES   65536
@@ -56,7 +56,7 @@ struct uconn {
 
 struct server {
 	struct io_uring ring;
-	struct pbufring br;
+	struct bufring br;
 	int lfd, sfd;
 	uint64_t corrupt, replies;
 	uint32_t buf_len[BUF_COUNT];   /* bytes received into each buffer */
@@ -102,7 +102,7 @@ static void send_head(struct server *s, struct uconn *c)
 {
 	uint16_t bid = c->head;
 	struct io_uring_sqe *sqe = get_sqe(s);
-	io_uring_prep_send(sqe, c->fd, pbufring_buf(&s->br, bid) + c->off,
+	io_uring_prep_send(sqe, c->fd, bufring_addr(&s->br, bid) + c->off,
 	                   s->buf_len[bid] - c->off, MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, ud(OP_SEND, c));
 	c->send_busy = true;
@@ -117,7 +117,7 @@ static void conn_maybe_free(struct server *s, struct uconn *c)
 	while (c->head != NO_BID) {
 		uint16_t bid = c->head;
 		c->head = s->next_bid[bid];
-		pbufring_put(&s->br, bid);
+		bufring_put(&s->br, bid);
 	}
 	if (c->prev)
 		c->prev->next = c->next;
@@ -167,12 +167,13 @@ static void on_recv(struct server *s, struct uconn *c, const struct io_uring_cqe
 		c->recv_armed = false;
 	if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
 		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		bufring_took(&s->br);
 		if (c->closing) {
-			pbufring_put(&s->br, bid);
+			bufring_put(&s->br, bid);
 		} else {
 			s->buf_len[bid] = (uint32_t)cqe->res;
 			if (s->corrupt && ++s->replies % s->corrupt == 0)
-				pbufring_buf(&s->br, bid)[cqe->res - 1] ^= 0xFF;
+				bufring_addr(&s->br, bid)[cqe->res - 1] ^= 0xFF;
 			s->next_bid[bid] = NO_BID;
 			if (c->head == NO_BID)
 				c->head = bid;
@@ -219,7 +220,7 @@ static void on_send(struct server *s, struct uconn *c, int res)
 	c->head = s->next_bid[bid];
 	if (c->head == NO_BID)
 		c->tail = NO_BID;
-	pbufring_put(&s->br, bid);
+	bufring_put(&s->br, bid);
 	c->off = 0;
 	if (c->head != NO_BID)
 		send_head(s, c);
@@ -271,7 +272,7 @@ int main(int argc, char **argv)
 		free(s);
 		return 1;
 	}
-	ret = pbufring_init(&s->br, &s->ring, BGID, BUF_COUNT, BUF_SIZE);
+	ret = bufring_init(&s->br, &s->ring, BGID, BUF_COUNT, BUF_SIZE);
 	if (ret < 0) {
 		fprintf(stderr, "baseline-uring: buffer ring: %s\n", strerror(-ret));
 		goto out;
@@ -315,7 +316,7 @@ int main(int argc, char **argv)
 			seen++;
 		}
 		io_uring_cq_advance(&s->ring, seen);
-		pbufring_publish(&s->br);
+		bufring_flush(&s->br);
 		/* Buffers came back: wake the connections that ran dry. */
 		while (s->stalled) {
 			struct uconn *c = s->stalled;
@@ -332,7 +333,7 @@ out:
 	/* Exiting the ring cancels what is in flight; then nothing names the
 	 * connections or the buffers any more. */
 	io_uring_queue_exit(&s->ring);
-	pbufring_free(&s->br, NULL);
+	bufring_destroy(&s->br, NULL);
 	while (s->conns) {
 		struct uconn *c = s->conns;
 		s->conns = c->next;

@@ -629,9 +629,10 @@ static void on_recv(struct benchrun_worker *w, uint32_t idx,
 
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		bufring_took(&w->br);
 		if (cqe->res > 0 && c->state != CS_CLOSED)
-			conn_input(w, c, pbufring_buf(&w->br, bid), (size_t)cqe->res);
-		pbufring_put(&w->br, bid);
+			conn_input(w, c, bufring_addr(&w->br, bid), (size_t)cqe->res);
+		bufring_put(&w->br, bid);
 	}
 	if (!more)
 		c->recv_armed = false;
@@ -838,7 +839,7 @@ static void turn(struct benchrun_worker *w, uint64_t wake_at)
 		seen++;
 	}
 	io_uring_cq_advance(&w->ring, seen);
-	pbufring_publish(&w->br);
+	bufring_flush(&w->br);
 	schedule_due(w);
 }
 
@@ -864,7 +865,7 @@ static int worker_setup(struct benchrun_worker *w)
 		return ret;
 	}
 	w->ring_ok = true;
-	ret = pbufring_init(&w->br, &w->ring, BGID, BUF_COUNT, BUF_SIZE);
+	ret = bufring_init(&w->br, &w->ring, BGID, BUF_COUNT, BUF_SIZE);
 	if (ret < 0) {
 		snprintf(w->errmsg, sizeof w->errmsg, "buffer ring: %s", strerror(-ret));
 		return ret;
@@ -985,7 +986,7 @@ void benchrun_worker_free(struct benchrun_worker *w)
 		/* Exiting the ring cancels every request still in flight,
 		 * so the buffers and descriptors below are ours again. */
 		io_uring_queue_exit(&w->ring);
-		pbufring_free(&w->br, NULL);
+		bufring_destroy(&w->br, NULL);
 		w->ring_ok = false;
 	}
 	for (uint32_t i = 0; w->conns && i < w->nconns; i++) {
