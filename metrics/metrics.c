@@ -74,11 +74,9 @@ void metrics_rate_tick(struct metrics_rate *r, uint64_t now_ns, uint64_t total)
 	r->last_total = total;
 }
 
-/* ---- /proc/self ---------------------------------------------------------- */
+/* ---- /proc --------------------------------------------------------------- */
 
-/* Read a small /proc file into buf (NUL-terminated). Returns its length or
- * -errno. */
-static ssize_t read_small(const char *path, char *buf, size_t cap)
+ssize_t metrics_proc_read(const char *path, char *buf, size_t cap)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -112,7 +110,7 @@ static int read_btime(uint64_t *out)
 	if (!buf)
 		return -ENOMEM;
 	int err = 0;
-	ssize_t len = read_small("/proc/stat", buf, cap);
+	ssize_t len = metrics_proc_read("/proc/stat", buf, cap);
 	if (len < 0) {
 		err = (int)len;
 		goto out;
@@ -141,10 +139,14 @@ static int count_fds(uint64_t *out)
 	return 0;
 }
 
-int metrics_process_read(struct metrics_process *p)
+int metrics_proc_stat(pid_t pid, struct metrics_proc_stat *st)
 {
-	char buf[1024];
-	ssize_t len = read_small("/proc/self/stat", buf, sizeof(buf));
+	char path[32], buf[1024];
+	if (pid)
+		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	else
+		snprintf(path, sizeof path, "/proc/self/stat");
+	ssize_t len = metrics_proc_read(path, buf, sizeof(buf));
 	if (len < 0)
 		return (int)len;
 	/* The command name (field 2) may hold spaces and parentheses: the
@@ -162,6 +164,20 @@ int metrics_process_read(struct metrics_process *p)
 		&utime, &stime, &start, &vsize, &rss);
 	if (got != 5)
 		return -EPROTO;
+	st->utime = utime;
+	st->stime = stime;
+	st->start_ticks = start;
+	st->vsize = vsize;
+	st->rss_pages = rss;
+	return 0;
+}
+
+int metrics_process_read(struct metrics_process *p)
+{
+	struct metrics_proc_stat st;
+	int err = metrics_proc_stat(0, &st);
+	if (err < 0)
+		return err;
 
 	long tick = sysconf(_SC_CLK_TCK);
 	long page = sysconf(_SC_PAGESIZE);
@@ -169,7 +185,7 @@ int metrics_process_read(struct metrics_process *p)
 		return -EINVAL;
 
 	uint64_t btime = 0;
-	int err = read_btime(&btime);
+	err = read_btime(&btime);
 	if (err < 0)
 		return err;
 	uint64_t fds = 0;
@@ -180,12 +196,12 @@ int metrics_process_read(struct metrics_process *p)
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -errno;
 
-	p->resident_bytes = rss > 0 ? (uint64_t)rss * (uint64_t)page : 0;
-	p->virtual_bytes = vsize;
-	p->cpu_seconds = (double)(utime + stime) / (double)tick;
+	p->resident_bytes = st.rss_pages > 0 ? (uint64_t)st.rss_pages * (uint64_t)page : 0;
+	p->virtual_bytes = st.vsize;
+	p->cpu_seconds = (double)(st.utime + st.stime) / (double)tick;
 	p->open_fds = fds;
 	p->max_fds = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
-	p->start_time_seconds = (double)btime + (double)start / (double)tick;
+	p->start_time_seconds = (double)btime + (double)st.start_ticks / (double)tick;
 	return 0;
 }
 

@@ -445,6 +445,26 @@ Test(process, reads_proc_self)
 		close(fds[i]);
 }
 
+Test(process, reads_stat_of_a_pid)
+{
+	struct metrics_proc_stat self, mine, parent;
+	cr_assert_eq(metrics_proc_stat(0, &self), 0);
+	cr_assert_eq(metrics_proc_stat(getpid(), &mine), 0);
+	cr_expect_eq(mine.start_ticks, self.start_ticks, "pid 0 is this process");
+	cr_expect_gt(mine.rss_pages, 0);
+	cr_expect_gt(mine.vsize, 0);
+	cr_assert_eq(metrics_proc_stat(getppid(), &parent), 0);
+	cr_expect_leq(parent.start_ticks, mine.start_ticks, "the parent started first");
+	/* Above any pid_max (at most 2^22): no such process. */
+	cr_expect_eq(metrics_proc_stat(INT32_MAX, &parent), -ENOENT);
+
+	char buf[8];
+	cr_expect_eq(metrics_proc_read("/proc/self/stat", buf, sizeof buf), 7,
+	             "cut to the buffer");
+	cr_expect_eq(strlen(buf), 7);
+	cr_expect_eq(metrics_proc_read("/proc/nonexistent", buf, sizeof buf), -ENOENT);
+}
+
 Test(render, bound_holds_for_widest_values)
 {
 	const unsigned n = 1024;
