@@ -200,7 +200,8 @@ int http_method(uint16_t port, const char *method, const char *path,
 	snprintf(req, sizeof(req),
 	         "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
 	         method, path);
-	return http_request(port, req, strlen(req), r, NULL);
+	bool closed;
+	return http_request(port, req, strlen(req), r, &closed);
 }
 
 int http_get(uint16_t port, const char *path, struct http_resp *r)

@@ -57,7 +57,9 @@ int http_request(uint16_t port, const void *raw, size_t len, struct http_resp *r
                  bool *closed);
 
 /* One request on a fresh connection: METHOD path HTTP/1.1 with Host and
- * Connection: close. Returns the status, -1 on failure. */
+ * Connection: close; after the response, waits for the server to close
+ * (up to the receive timeout) like any client that asked for that.
+ * Returns the status, -1 on failure. */
 int http_method(uint16_t port, const char *method, const char *path,
                 struct http_resp *r);
 
