@@ -32,12 +32,7 @@ static void cleanup(void)
 		kill(bg.pid, SIGKILL);
 		cli_finish(&bg, 1000);
 	}
-	if (server.pid > 0) {
-		kill(server.pid, SIGCONT);
-		srv_stop(&server, 10000);
-	}
-	if (server.log_path[0])
-		unlink(server.log_path);
+	srv_cleanup(&server);
 	if (auth_path[0])
 		unlink(auth_path);
 	if (data_path[0])

@@ -27,12 +27,7 @@ static char auth_path[64];
 
 static void stop_server(void)
 {
-	if (server.pid > 0) {
-		kill(server.pid, SIGCONT);
-		srv_stop(&server, 10000);
-	}
-	if (server.log_path[0])
-		unlink(server.log_path);
+	srv_cleanup(&server);
 	if (auth_path[0])
 		unlink(auth_path);
 }

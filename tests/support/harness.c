@@ -258,6 +258,16 @@ int srv_freeze(const struct srv *s, int timeout_ms)
 	return 0;
 }
 
+void srv_cleanup(struct srv *s)
+{
+	if (s->pid > 0) {
+		kill(s->pid, SIGCONT);
+		srv_stop(s, 10000);
+	}
+	if (s->log_path[0])
+		unlink(s->log_path);
+}
+
 bool srv_log_contains(const struct srv *s, const char *needle)
 {
 	FILE *f = fopen(s->log_path, "r");
