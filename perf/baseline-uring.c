@@ -32,6 +32,7 @@
 
 #include "baseline.h"
 #include "bufring.h"
+#include "perfring.h"
 
 #define RING_ENTRIES 4096
 #define CQ_ENTRIES   65536
@@ -71,26 +72,16 @@ static inline uint64_t ud(enum op op, struct uconn *c)
 	return (uint64_t)(uintptr_t)c | (uint64_t)op;
 }
 
-static struct io_uring_sqe *get_sqe(struct server *s)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
-	if (!sqe) {
-		io_uring_submit(&s->ring);
-		sqe = io_uring_get_sqe(&s->ring);
-	}
-	return sqe;
-}
-
 static void arm_accept(struct server *s)
 {
-	struct io_uring_sqe *sqe = get_sqe(s);
+	struct io_uring_sqe *sqe = perfring_sqe(&s->ring);
 	io_uring_prep_multishot_accept(sqe, s->lfd, NULL, NULL, SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, ud(OP_ACCEPT, NULL));
 }
 
 static void arm_recv(struct server *s, struct uconn *c)
 {
-	struct io_uring_sqe *sqe = get_sqe(s);
+	struct io_uring_sqe *sqe = perfring_sqe(&s->ring);
 	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
@@ -101,7 +92,7 @@ static void arm_recv(struct server *s, struct uconn *c)
 static void send_head(struct server *s, struct uconn *c)
 {
 	uint16_t bid = c->head;
-	struct io_uring_sqe *sqe = get_sqe(s);
+	struct io_uring_sqe *sqe = perfring_sqe(&s->ring);
 	io_uring_prep_send(sqe, c->fd, bufring_addr(&s->br, bid) + c->off,
 	                   s->buf_len[bid] - c->off, MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, ud(OP_SEND, c));
@@ -226,24 +217,6 @@ static void on_send(struct server *s, struct uconn *c, int res)
 		send_head(s, c);
 }
 
-static int ring_setup(struct server *s)
-{
-	struct io_uring_params p = { 0 };
-	/* One thread submits and reaps: let the kernel skip cross-thread
-	 * work and run task work only when we wait. */
-	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER |
-	          IORING_SETUP_DEFER_TASKRUN;
-	p.cq_entries = CQ_ENTRIES;
-	int ret = io_uring_queue_init_params(RING_ENTRIES, &s->ring, &p);
-	if (ret == -EINVAL) {
-		memset(&p, 0, sizeof p);
-		p.flags = IORING_SETUP_CQSIZE;
-		p.cq_entries = CQ_ENTRIES;
-		ret = io_uring_queue_init_params(RING_ENTRIES, &s->ring, &p);
-	}
-	return ret;
-}
-
 int main(int argc, char **argv)
 {
 	struct baseline_opt o = { .host = "127.0.0.1", .port = 7001 };
@@ -266,7 +239,7 @@ int main(int argc, char **argv)
 	}
 	s->corrupt = o.corrupt;
 	s->lfd = s->sfd = -1;
-	ret = ring_setup(s);
+	ret = perfring_init(&s->ring, RING_ENTRIES, CQ_ENTRIES);
 	if (ret < 0) {
 		fprintf(stderr, "baseline-uring: io_uring: %s\n", strerror(-ret));
 		free(s);
@@ -282,7 +255,7 @@ int main(int argc, char **argv)
 	if (s->sfd < 0 || s->lfd < 0)
 		goto out;
 	arm_accept(s);
-	struct io_uring_sqe *sqe = get_sqe(s);
+	struct io_uring_sqe *sqe = perfring_sqe(&s->ring);
 	io_uring_prep_read(sqe, s->sfd, &si, sizeof si, 0);
 	io_uring_sqe_set_data64(sqe, ud(OP_SIGNAL, NULL));
 	printf("listening on %s:%u\n", o.host, (unsigned)o.port);
