@@ -253,19 +253,26 @@ static void put_seconds(struct out *o, uint64_t ns)
 	put(o, "%" PRIu64 ".%s", ns / NS_PER_SEC, digits);
 }
 
-/* One counter or gauge without labels, summed over the shards. The field
- * is given as a byte offset into struct metrics_shard. */
-static void scalar(struct out *o, struct metrics_shard *const *shards,
-                   unsigned n, const char *name, const char *type,
-                   const char *help, size_t offset)
+/* One field summed over the shards, given as a byte offset into struct
+ * metrics_shard. */
+static uint64_t sum_at(struct metrics_shard *const *shards, unsigned n,
+                       size_t offset)
 {
 	uint64_t sum = 0;
 	for (unsigned i = 0; i < n; i++) {
 		const char *base = (const char *)shards[i];
 		sum += load((const _Atomic uint64_t *)(base + offset));
 	}
+	return sum;
+}
+
+/* One counter or gauge without labels, summed over the shards. */
+static void scalar(struct out *o, struct metrics_shard *const *shards,
+                   unsigned n, const char *name, const char *type,
+                   const char *help, size_t offset)
+{
 	family(o, name, type, help);
-	put(o, "%s %" PRIu64 "\n", name, sum);
+	put(o, "%s %" PRIu64 "\n", name, sum_at(shards, n, offset));
 }
 
 static const char *const rx_labels[METRICS_RX_COUNT] = {
@@ -342,6 +349,8 @@ size_t metrics_render_bound(unsigned n)
 }
 
 #define OFF(field) offsetof(struct metrics_shard, field)
+/* Element i of an array field (every field is an _Atomic uint64_t). */
+#define OFF_AT(field, i) (OFF(field) + (size_t)(i) * sizeof(_Atomic uint64_t))
 
 int metrics_render(char *buf, size_t cap, struct metrics_shard *const *shards,
                    unsigned n, const struct metrics_extra *extra)
@@ -360,22 +369,14 @@ int metrics_render(char *buf, size_t cap, struct metrics_shard *const *shards,
 
 	family(&o, "net001_frames_received_total", "counter",
 	       "Valid frames received from clients, by type.");
-	for (unsigned t = 0; t < METRICS_RX_COUNT; t++) {
-		uint64_t sum = 0;
-		for (unsigned i = 0; i < n; i++)
-			sum += load(&shards[i]->frames_received[t]);
+	for (unsigned t = 0; t < METRICS_RX_COUNT; t++)
 		put(&o, "net001_frames_received_total{type=\"%s\"} %" PRIu64 "\n",
-		    rx_labels[t], sum);
-	}
+		    rx_labels[t], sum_at(shards, n, OFF_AT(frames_received, t)));
 	family(&o, "net001_frames_sent_total", "counter",
 	       "Frames sent to clients, by type.");
-	for (unsigned t = 0; t < METRICS_TX_COUNT; t++) {
-		uint64_t sum = 0;
-		for (unsigned i = 0; i < n; i++)
-			sum += load(&shards[i]->frames_sent[t]);
+	for (unsigned t = 0; t < METRICS_TX_COUNT; t++)
 		put(&o, "net001_frames_sent_total{type=\"%s\"} %" PRIu64 "\n",
-		    tx_labels[t], sum);
-	}
+		    tx_labels[t], sum_at(shards, n, OFF_AT(frames_sent, t)));
 
 	scalar(&o, shards, n, "net001_bytes_received_total", "counter",
 	       "Bytes received from clients.", OFF(bytes_received));
@@ -384,13 +385,9 @@ int metrics_render(char *buf, size_t cap, struct metrics_shard *const *shards,
 
 	family(&o, "net001_errors_total", "counter",
 	       "ERROR frames sent, by error code.");
-	for (unsigned c = 1; c <= ERR_MAX; c++) {
-		uint64_t sum = 0;
-		for (unsigned i = 0; i < n; i++)
-			sum += load(&shards[i]->errors[c]);
+	for (unsigned c = 1; c <= ERR_MAX; c++)
 		put(&o, "net001_errors_total{code=\"%s\"} %" PRIu64 "\n",
-		    msg_error_label(c), sum);
-	}
+		    msg_error_label(c), sum_at(shards, n, OFF_AT(errors, c)));
 
 	family(&o, "net001_messages_per_second", "gauge",
 	       "Frames received during the last full second.");
