@@ -400,9 +400,9 @@ static void core_free(struct core *co)
 	if (co->conns) {
 		for (uint32_t s = 0; s < co->srv->table_size; s++) {
 			struct conn *c = &co->conns[s];
-			while (c->out_head) {
-				struct oblk *b = c->out_head;
-				c->out_head = b->next;
+			while (c->out.head) {
+				struct oblk *b = c->out.head;
+				c->out.head = b->next;
 				if (b->ref)
 					rbuf_put(co, b->ref);
 				free(b);
@@ -416,6 +416,7 @@ static void core_free(struct core *co)
 	for (int i = 0; i < RBUF_CLASSES; i++)
 		pool_destroy(&co->rbuf_pool[i]);
 	free(co->held);
+	free(co->tls_plain);
 	free(co->conns);
 	free(co->open);
 	free(co->dirty);
@@ -441,6 +442,8 @@ static struct core *core_new(struct server *srv, uint32_t id, int cpu, int liste
 	co->max_payload = cfg->max_payload;
 	co->dec.max_payload = cfg->max_payload;
 	co->pong_crc_delta = frame_crc_retype(0, FRAME_PING, FRAME_PONG, 8);
+	co->tls = srv->tls;
+	co->tls_plain = srv->tls ? malloc(TLS_PLAIN_MAX) : NULL;
 	co->global_rate = cfg->global_rate_limit
 		? (cfg->global_rate_limit + srv->ncores - 1) / srv->ncores : 0;
 
@@ -460,7 +463,7 @@ static struct core *core_new(struct server *srv, uint32_t id, int cpu, int liste
 	pool_init(&co->rbuf_pool[RBUF_PROXY], sizeof(struct rbuf), 4096);
 
 	if (co->wake_fd < 0 || !co->conns || !co->open || !co->dirty || !co->nobuf ||
-	    !co->held) {
+	    !co->held || (srv->tls && !co->tls_plain)) {
 		co->listen_fd = -1; /* the caller closes it */
 		core_free(co);
 		return NULL;
@@ -501,8 +504,15 @@ int server_start(struct server *srv, const struct config *cfg, char *err, size_t
 		return -ENOMEM;
 	}
 	memset(srv->queues, 0, sizeof(struct spsc) * srv->ncores * srv->ncores);
-	for (uint32_t i = 0; i < srv->ncores * srv->ncores; i++) {
-		if (spsc_init(&srv->queues[i], XQ_CAPACITY) < 0) {
+	/* n^2 queues: up to XQ_CAPACITY slots each, fewer on big machines so
+	 * their slots stay within XQ_BUDGET bytes (a full queue is only
+	 * back-pressure, never a loss). */
+	uint64_t nq = (uint64_t)srv->ncores * srv->ncores;
+	uint32_t cap = XQ_CAPACITY;
+	while (cap > 16 && nq * cap * sizeof(void *) > XQ_BUDGET)
+		cap /= 2;
+	for (uint32_t i = 0; i < nq; i++) {
+		if (spsc_init(&srv->queues[i], cap) < 0) {
 			free(fds);
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;

@@ -37,6 +37,8 @@
 
 struct config;
 struct auth_table;
+struct tls_ctx;
+struct tls_conn;
 struct core;
 struct conn;
 
@@ -81,8 +83,8 @@ struct rbuf {
 	uint32_t len;           /* bytes used */
 	uint32_t cap;           /* bytes in data[] */
 	uint8_t cls;            /* pool class in struct core */
-	uint8_t origin;         /* core whose pool it belongs to */
-	uint8_t pad_[2];
+	uint8_t pad_;
+	uint16_t origin;        /* core whose pool it belongs to (< 1024) */
 	_Atomic uint32_t xrefs; /* cores holding a shared buffer; 0 = core-local */
 	struct rbuf *shared;    /* proxy: the shared buffer it stands for */
 	uint8_t data[];
@@ -112,6 +114,19 @@ struct oblk {
 	uint8_t data[];
 };
 #define OBLK_BYTES 16384u
+
+/* A queue of output blocks, oldest first. */
+struct outq {
+	struct oblk *head;
+	struct oblk *tail;
+	uint64_t bytes;         /* queued and not yet confirmed sent */
+};
+
+/* A TLS session and the records waiting for the wire (net/tls.h). */
+struct conn_tls {
+	struct tls_conn *s;
+	struct outq tx;         /* ciphertext; the send queue of a TLS conn */
+};
 
 /* ---- connections ----------------------------------------------------------
  *
@@ -159,9 +174,8 @@ struct conn {
 	uint8_t pad_[3];
 	uint32_t replies;       /* replies queued since the last send (latency) */
 	uint64_t reply_t0;      /* clock of the read behind the oldest of them */
-	struct oblk *out_head;  /* output queue, oldest first */
-	struct oblk *out_tail;
-	uint64_t out_bytes;     /* queued and not yet confirmed sent */
+	struct outq out;        /* frames to send (plaintext under TLS) */
+	struct conn_tls *tls;   /* NULL unless --tls */
 	uint32_t inflight;      /* bytes in the send in flight */
 	uint32_t pad2_;
 	struct rbuf *rx;        /* partial frame, only while one straddles reads */
@@ -191,6 +205,7 @@ struct server {
 	uint32_t nstarted;              /* threads running */
 	data_handler_fn data_fn;        /* set before start */
 	void *data_ctx;
+	struct tls_ctx *tls;            /* set before start when --tls */
 
 	/* shared: */
 	_Atomic uint32_t conns;         /* open client connections, all cores */
@@ -208,6 +223,7 @@ struct server {
 };
 
 #define XQ_CAPACITY 4096
+#define XQ_BUDGET   (32u << 20)   /* bytes of queue slots, all pairs together */
 
 static inline struct spsc *server_queue(struct server *srv, uint32_t src, uint32_t dst)
 {
@@ -222,6 +238,7 @@ struct holdq {
 
 /* ---- a core ------------------------------------------------------------------ */
 
+#define TLS_PLAIN_MAX     16384 /* one TLS record's plaintext */
 #define CORE_SEND_SCRATCH 256   /* sendmsg headers prepared between submits */
 #define CORE_IOV_MAX      64    /* iovecs per sendmsg */
 
@@ -258,6 +275,8 @@ struct core {
 	struct __kernel_timespec retry_ts;
 
 	uint32_t pong_crc_delta;        /* PING -> PONG: CRC xor this */
+	struct tls_ctx *tls;            /* NULL unless --tls (shared, read-only) */
+	uint8_t *tls_plain;             /* TLS_PLAIN_MAX bytes of decrypted input */
 
 	struct bucket global_rl;
 	uint32_t global_rate;

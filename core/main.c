@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "engine.h" /* pulls in the generated config.h: HAVE_MIMALLOC */
 #include "metrics_server.h"
+#include "tls.h"
 
 #if HAVE_MIMALLOC
 #include <mimalloc.h>
@@ -62,18 +63,19 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_debug(cfg.debug);
-	if (cfg.tls) {
-		fprintf(stderr, "net001-server: --tls: TLS is not available in this build\n");
-		config_free(&cfg);
-		return 2;
-	}
 
 	struct server srv;
 	memset(&srv, 0, sizeof srv);
+	if (cfg.tls && tls_ctx_new(cfg.cert, cfg.key, &srv.tls, err, sizeof err) < 0) {
+		fprintf(stderr, "net001-server: %s\n", err);
+		config_free(&cfg);
+		return 2;
+	}
 	if (cfg.auth_file) {
 		struct auth_table *t = NULL;
 		if (auth_load(cfg.auth_file, &t, err, sizeof err) < 0) {
 			fprintf(stderr, "net001-server: %s\n", err);
+			tls_ctx_free(srv.tls);
 			config_free(&cfg);
 			return 2;
 		}
@@ -93,6 +95,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "net001-server: %s\n", err);
 		server_free(&srv);
 		auth_free(atomic_load(&srv.auth));
+		tls_ctx_free(srv.tls);
 		config_free(&cfg);
 		return 1;
 	}
@@ -117,13 +120,15 @@ int main(int argc, char **argv)
 			server_free(&srv);
 			free(shards);
 			auth_free(atomic_load(&srv.auth));
+			tls_ctx_free(srv.tls);
 			config_free(&cfg);
 			return 1;
 		}
 	}
 	log_info("listening on %s:%u: %u threads, max %u connections, %u direct "
-	         "descriptors per core%s; metrics %s%.0u", cfg.host, cfg.port, srv.ncores,
+	         "descriptors per core%s%s; metrics %s%.0u", cfg.host, cfg.port, srv.ncores,
 	         cfg.max_connections, srv.table_size, cfg.auth_file ? ", auth on" : "",
+	         srv.tls ? ", TLS" : "",
 	         cfg.metrics_port ? "on port " : "off", cfg.metrics_port);
 #if HAVE_MIMALLOC
 	log_debug("allocator: mimalloc %d", mi_version());
@@ -145,6 +150,7 @@ int main(int argc, char **argv)
 	server_free(&srv);
 	free(shards);
 	auth_free(atomic_load(&srv.auth));
+	tls_ctx_free(srv.tls);
 	config_free(&cfg);
 	log_info("stopped");
 	return 0;

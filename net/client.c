@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -194,6 +195,10 @@ int n1c_connect(struct n1c **out, const char *host, uint16_t port, int timeout_m
 	};
 	struct addrinfo *res = NULL;
 	errno = 0;
+	/* "localhost" is the loopback address by definition (RFC 6761), even
+	 * on a system without /etc/hosts. */
+	if (strcasecmp(host, "localhost") == 0)
+		host = "127.0.0.1";
 	int g = getaddrinfo(host, service, &hints, &res);
 	if (g != 0)
 		return gai_err(g);

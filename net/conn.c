@@ -17,12 +17,14 @@
  */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "clock.h"
 #include "engine.h"
 #include "msg.h"
+#include "tls.h"
 
 /* Graceful close: how long the peer gets to read what we send and hang up. */
 #define CLOSE_LINGER_S 5u
@@ -39,7 +41,7 @@ static struct rbuf *rbuf_new(struct core *co, unsigned cls)
 	b->len = 0;
 	b->cap = (uint32_t)(co->rbuf_pool[cls].size - sizeof *b);
 	b->cls = (uint8_t)cls;
-	b->origin = (uint8_t)co->id;
+	b->origin = (uint16_t)co->id;
 	atomic_init(&b->xrefs, 0);
 	b->shared = NULL;
 	return b;
@@ -98,14 +100,14 @@ static void blk_free(struct core *co, struct oblk *b)
 	}
 }
 
-static void out_link(struct conn *c, struct oblk *b)
+static void outq_link(struct outq *q, struct oblk *b)
 {
 	b->next = NULL;
-	if (c->out_tail)
-		c->out_tail->next = b;
+	if (q->tail)
+		q->tail->next = b;
 	else
-		c->out_head = b;
-	c->out_tail = b;
+		q->head = b;
+	q->tail = b;
 }
 
 int out_append_ref(struct core *co, struct conn *c, uint32_t slot, struct rbuf *b,
@@ -119,8 +121,8 @@ int out_append_ref(struct core *co, struct conn *c, uint32_t slot, struct rbuf *
 	r->start = off;
 	r->end = off + len;
 	r->cap = 0;
-	out_link(c, r);
-	c->out_bytes += len;
+	outq_link(&c->out, r);
+	c->out.bytes += len;
 	mark_dirty(co, c, slot);
 	return 0;
 }
@@ -131,9 +133,9 @@ int out_append_ref(struct core *co, struct conn *c, uint32_t slot, struct rbuf *
  * block ends on a frame boundary, so dropping whole blocks
  * (out_drop_unsent) keeps the stream framed. NULL when out of memory.
  */
-static uint8_t *out_reserve(struct core *co, struct conn *c, uint32_t slot, uint32_t size)
+static uint8_t *outq_reserve(struct core *co, struct outq *q, uint32_t size)
 {
-	struct oblk *t = c->out_tail;
+	struct oblk *t = q->tail;
 
 	if (!t || t->ref || t->cap - t->end < size) {
 		t = pool_get(&co->blk_pool);
@@ -142,12 +144,19 @@ static uint8_t *out_reserve(struct core *co, struct conn *c, uint32_t slot, uint
 		t->ref = NULL;
 		t->start = t->end = 0;
 		t->cap = OBLK_BYTES;
-		out_link(c, t);
+		outq_link(q, t);
 	}
 	uint8_t *p = t->data + t->end;
 	t->end += size;
-	c->out_bytes += size;
-	mark_dirty(co, c, slot);
+	q->bytes += size;
+	return p;
+}
+
+static uint8_t *out_reserve(struct core *co, struct conn *c, uint32_t slot, uint32_t size)
+{
+	uint8_t *p = outq_reserve(co, &c->out, size);
+	if (p)
+		mark_dirty(co, c, slot);
 	return p;
 }
 
@@ -205,37 +214,38 @@ int out_error(struct core *co, struct conn *c, uint32_t slot, unsigned code)
 
 void conn_check_backlog(struct core *co, struct conn *c, uint32_t slot)
 {
-	if (c->out_bytes > co->cfg->max_output && !(c->flags & CF_CLOSING)) {
+	uint64_t n = c->out.bytes + (c->tls ? c->tls->tx.bytes : 0);
+	if (n > co->cfg->max_output && !(c->flags & CF_CLOSING)) {
 		metrics_inc(&co->m.slow_consumer_closes);
 		log_limited(&co->ll, co->now_s, LOG_DEBUG,
 		            "core %u: slot %u slow consumer (%llu bytes unsent)", co->id,
-		            slot, (unsigned long long)c->out_bytes);
+		            slot, (unsigned long long)n);
 		conn_close(co, c, slot, ERR_SLOW_CONSUMER);
 	}
 }
 
-/* Mark n bytes at the head as sent, freeing what is done. */
-static void out_consume(struct core *co, struct conn *c, uint32_t n)
+/* Mark n bytes at the head as sent (or taken), freeing what is done. */
+static void outq_consume(struct core *co, struct outq *q, uint32_t n)
 {
-	c->out_bytes -= n;
+	q->bytes -= n;
 	while (n) {
-		struct oblk *b = c->out_head;
+		struct oblk *b = q->head;
 		uint32_t k = b->end - b->start;
 		if (k > n) {
 			b->start += n;
 			return;
 		}
 		n -= k;
-		c->out_head = b->next;
-		if (!c->out_head)
-			c->out_tail = NULL;
+		q->head = b->next;
+		if (!q->head)
+			q->tail = NULL;
 		blk_free(co, b);
 	}
 	/* A byte block fully sent but still the tail: free it too, so an
 	 * idle connection holds no output memory. */
-	struct oblk *b = c->out_head;
-	if (b && b == c->out_tail && b->start == b->end) {
-		c->out_head = c->out_tail = NULL;
+	struct oblk *b = q->head;
+	if (b && b == q->tail && b->start == b->end) {
+		q->head = q->tail = NULL;
 		blk_free(co, b);
 	}
 }
@@ -247,15 +257,21 @@ static void out_consume(struct core *co, struct conn *c, uint32_t n)
  */
 static void out_drop_unsent(struct core *co, struct conn *c)
 {
-	struct oblk **pp = &c->out_head, *last = NULL;
+	struct outq *q = &c->out;
+	struct oblk **pp = &q->head, *last = NULL;
 	uint32_t keep = 0;
 
-	if (c->flags & CF_SEND)
+	/* With TLS the plaintext queue is never being sent (its bytes are
+	 * encrypted into tls->tx first), so all of it can go: what was
+	 * already encrypted stays, and the stream of records stays whole. */
+	if (c->tls)
+		keep = 0;
+	else if (c->flags & CF_SEND)
 		keep = c->inflight;
-	else if (c->out_head && c->out_head->start > 0)
-		keep = c->out_head->end - c->out_head->start;
+	else if (q->head && q->head->start > 0)
+		keep = q->head->end - q->head->start;
 
-	c->out_bytes = keep;
+	q->bytes = keep;
 	while (*pp) {
 		struct oblk *b = *pp;
 		uint32_t k = b->end - b->start;
@@ -270,18 +286,18 @@ static void out_drop_unsent(struct core *co, struct conn *c)
 		last = b;
 		pp = &b->next;
 	}
-	c->out_tail = last;
+	q->tail = last;
 }
 
-static void out_free_all(struct core *co, struct conn *c)
+static void outq_free(struct core *co, struct outq *q)
 {
-	while (c->out_head) {
-		struct oblk *b = c->out_head;
-		c->out_head = b->next;
+	while (q->head) {
+		struct oblk *b = q->head;
+		q->head = b->next;
 		blk_free(co, b);
 	}
-	c->out_tail = NULL;
-	c->out_bytes = 0;
+	q->tail = NULL;
+	q->bytes = 0;
 }
 
 /* ---- open list (broadcast eligibility) ------------------------------------ */
@@ -314,10 +330,22 @@ static void arm_recv(struct core *co, struct conn *c, uint32_t slot)
 	c->flags |= CF_RECV;
 }
 
+/* What goes on the wire: the frames, or under TLS the records. */
+static struct outq *sendq(struct conn *c)
+{
+	return c->tls ? &c->tls->tx : &c->out;
+}
+
+/* Everything not yet confirmed sent. */
+static uint64_t unsent(const struct conn *c)
+{
+	return c->out.bytes + (c->tls ? c->tls->tx.bytes : 0);
+}
+
 static void send_start(struct core *co, struct conn *c, uint32_t slot)
 {
 	struct io_uring_sqe *sqe;
-	struct oblk *b = c->out_head;
+	struct oblk *b = sendq(c)->head;
 	uint32_t total = 0;
 
 	if (!b->next) {
@@ -375,6 +403,97 @@ static void submit_cancel(struct core *co, struct conn *c, uint32_t slot)
 	c->flags |= CF_CANCEL;
 }
 
+/* ---- TLS ----------------------------------------------------------------------- */
+
+static void conn_input(struct core *co, struct conn *c, uint32_t slot,
+                       const uint8_t *p, size_t n);
+
+/* Records, handshake messages and alerts waiting in the session go to the
+ * send queue. 0, or -ENOMEM. */
+static int tls_drain(struct core *co, struct conn *c)
+{
+	struct tls_conn *s = c->tls->s;
+	size_t n;
+
+	while ((n = tls_pending(s)) > 0) {
+		uint32_t k = n > OBLK_BYTES ? OBLK_BYTES : (uint32_t)n;
+		uint8_t *p = outq_reserve(co, &c->tls->tx, k);
+		if (!p)
+			return -ENOMEM;
+		size_t got = tls_take(s, p, k);
+		if (got < k) { /* cannot happen with a memory BIO; keep counts right */
+			c->tls->tx.tail->end -= k - (uint32_t)got;
+			c->tls->tx.bytes -= k - got;
+			break;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Before a send: encrypt every queued frame (one record per block, so a
+ * pipeline of replies costs one record, not one per frame), and after the
+ * last of a closing connection's frames, its close_notify. Nothing is
+ * encrypted while the handshake is still going. Returns 0, or -EPROTO
+ * after closing the connection hard.
+ */
+static int tls_seal(struct core *co, struct conn *c, uint32_t slot)
+{
+	struct tls_conn *s = c->tls->s;
+
+	if (tls_ready(s)) {
+		while (c->out.head) {
+			struct oblk *b = c->out.head;
+			uint32_t k = b->end - b->start;
+			const uint8_t *p = (b->ref ? rbuf_data(b->ref) : b->data) + b->start;
+			if (k && tls_write(s, p, k) < 0) {
+				conn_close_hard(co, c, slot);
+				return -EPROTO;
+			}
+			outq_consume(co, &c->out, k);
+			if (c->out.head == b) /* an emptied tail block stays */
+				break;
+		}
+		if ((c->flags & CF_CLOSING) && !c->out.bytes)
+			tls_close_notify(s);
+	}
+	if (tls_drain(co, c) < 0) {
+		conn_close_hard(co, c, slot);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Decrypt what arrived and feed the frames in it to conn_input(). */
+static void tls_input(struct core *co, struct conn *c, uint32_t slot,
+                      const uint8_t *p, size_t n)
+{
+	struct tls_conn *s = c->tls->s;
+
+	if (tls_feed(s, p, n) < 0) {
+		conn_close_hard(co, c, slot);
+		return;
+	}
+	while (!(c->flags & CF_CLOSING)) {
+		int k = tls_read(s, co->tls_plain, TLS_PLAIN_MAX);
+		if (k > 0) {
+			conn_input(co, c, slot, co->tls_plain, (size_t)k);
+			continue;
+		}
+		if (k < 0) {
+			/* A failed handshake or a bad record: what the session
+			 * has to say (an alert) goes out, then the close. */
+			log_limited(&co->ll, co->now_s, LOG_DEBUG, "core %u: slot %u TLS %s",
+			            co->id, slot, k == -EPIPE ? "close_notify" : "failure");
+			conn_close(co, c, slot, 0);
+		}
+		break;
+	}
+	/* Handshake replies must leave even when no frame was answered. */
+	if (tls_pending(s))
+		mark_dirty(co, c, slot);
+}
+
 /* ---- life cycle ------------------------------------------------------------- */
 
 void conn_accepted(struct core *co, uint32_t slot)
@@ -406,6 +525,19 @@ void conn_accepted(struct core *co, uint32_t slot)
 	}
 	metrics_inc(&co->m.connections_accepted);
 	metrics_inc(&co->m.connections_active);
+	if (co->tls) {
+		c->tls = calloc(1, sizeof *c->tls);
+		if (c->tls && !(c->tls->s = tls_conn_new(co->tls))) {
+			free(c->tls);
+			c->tls = NULL;
+		}
+		if (!c->tls) {
+			log_limited(&co->ll, co->now_s, LOG_ERROR, "core %u: TLS session: out of memory",
+			            co->id);
+			conn_close_hard(co, c, slot);
+			return;
+		}
+	}
 	bucket_init(&c->rl, cfg->rate_limit, co->now_ns);
 	open_add(co, c, slot);
 	if (cfg->idle_timeout)
@@ -424,7 +556,13 @@ static void conn_maybe_free(struct core *co, struct conn *c, uint32_t slot)
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, c->gen, slot));
 
-	out_free_all(co, c);
+	outq_free(co, &c->out);
+	if (c->tls) {
+		outq_free(co, &c->tls->tx);
+		tls_conn_free(c->tls->s);
+		free(c->tls);
+		c->tls = NULL;
+	}
 	if (c->rx)
 		rbuf_put(co, c->rx);
 	c->rx = NULL;
@@ -480,7 +618,7 @@ static void conn_closing_progress(struct core *co, struct conn *c, uint32_t slot
 {
 	if (!(c->flags & CF_CLOSING) || (c->flags & CF_HARD))
 		return;
-	if (c->out_bytes || (c->flags & CF_SEND))
+	if (unsent(c) || (c->flags & CF_SEND))
 		return;
 	if (c->flags & CF_EOF) {
 		conn_close_hard(co, c, slot);
@@ -647,7 +785,11 @@ void conn_on_recv(struct core *co, uint32_t slot, struct io_uring_cqe *cqe)
 	if (res > 0) {
 		metrics_add(&co->m.bytes_received, (uint64_t)res);
 		if (!(c->flags & CF_CLOSING)) {
-			conn_input(co, c, slot, bufring_addr(&co->br, bid), (size_t)res);
+			const uint8_t *p = bufring_addr(&co->br, bid);
+			if (c->tls)
+				tls_input(co, c, slot, p, (size_t)res);
+			else
+				conn_input(co, c, slot, p, (size_t)res);
 		}
 		bufring_put(&co->br, bid);
 		if (!(c->flags & (CF_RECV | CF_HARD | CF_EOF | CF_NOBUF)))
@@ -685,13 +827,13 @@ void conn_on_send(struct core *co, uint32_t slot, int res)
 		return;
 	}
 	metrics_add(&co->m.bytes_sent, (uint64_t)res);
-	out_consume(co, c, (uint32_t)res);
+	outq_consume(co, sendq(c), (uint32_t)res);
 	c->inflight = 0;
 	if (c->flags & CF_HARD) {
 		conn_maybe_free(co, c, slot);
 		return;
 	}
-	if (c->out_bytes)
+	if (unsent(c))
 		mark_dirty(co, c, slot);
 	else
 		conn_closing_progress(co, c, slot);
@@ -712,7 +854,9 @@ void conn_flush_all(struct core *co)
 		c->flags &= ~CF_DIRTY;
 		if (!(c->flags & CF_OPEN) || (c->flags & (CF_SEND | CF_HARD)))
 			continue;
-		if (c->out_bytes) {
+		if (c->tls && tls_seal(co, c, slot) < 0)
+			continue;
+		if (sendq(c)->bytes) {
 			send_start(co, c, slot);
 			if (c->replies) {
 				metrics_observe_latency_n(&co->m, now - c->reply_t0, c->replies);
@@ -727,6 +871,9 @@ void conn_flush_all(struct core *co)
 
 void conn_rearm_nobuf(struct core *co)
 {
+	/* One receive per free buffer, in arrival order: re-arming them all
+	 * would only turn straight back into ENOBUFS for most. */
+	uint32_t budget = bufring_free(&co->br);
 	uint32_t kept = 0;
 	for (uint32_t i = 0; i < co->nnobuf; i++) {
 		uint32_t slot = co->nobuf[i];
@@ -737,12 +884,11 @@ void conn_rearm_nobuf(struct core *co)
 			c->flags &= ~CF_NOBUF;
 			continue;
 		}
-		/* Re-arm only while buffers remain, so a burst does not turn
-		 * straight back into ENOBUFS. */
-		if (bufring_free(&co->br) < 2) {
+		if (budget == 0) {
 			co->nobuf[kept++] = slot;
 			continue;
 		}
+		budget--;
 		c->flags &= ~CF_NOBUF;
 		arm_recv(co, c, slot);
 	}

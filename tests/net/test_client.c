@@ -836,6 +836,7 @@ Test(client, ipv6_literal_and_host_name)
 	peer_join(p);
 	peer_free(p);
 
+	/* A host name ("localhost" works even without /etc/hosts). */
 	p = peer_start(script_echo_once);
 	r = n1c_connect(&c, "localhost", p->port, 2000);
 	cr_assert_eq(r, 0, "connect localhost: %s", n1c_strerror(r));

@@ -1,0 +1,172 @@
+/*
+ * tls.c - see tls.h.
+ */
+#include "tls.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct tls_ctx {
+	SSL_CTX *ssl;
+};
+
+struct tls_conn {
+	SSL *ssl;
+	BIO *in;   /* ciphertext from the peer; owned by ssl */
+	BIO *out;  /* ciphertext for the peer; owned by ssl */
+	bool notified;
+};
+
+int tls_ctx_new(const char *cert, const char *key, struct tls_ctx **out,
+                char *err, size_t errlen)
+{
+	struct tls_ctx *c = calloc(1, sizeof *c);
+	char why[160] = "out of memory";
+
+	*out = NULL;
+	if (!c)
+		goto fail;
+	c->ssl = SSL_CTX_new(TLS_server_method());
+	if (!c->ssl)
+		goto fail_ssl;
+	SSL_CTX_set_min_proto_version(c->ssl, TLS1_2_VERSION);
+	/* Idle connections give their record buffers back. */
+	SSL_CTX_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+	if (SSL_CTX_use_certificate_chain_file(c->ssl, cert) != 1) {
+		ERR_error_string_n(ERR_get_error(), why, sizeof why);
+		snprintf(err, errlen, "--cert %s: %s", cert, why);
+		goto fail_ctx;
+	}
+	if (SSL_CTX_use_PrivateKey_file(c->ssl, key, SSL_FILETYPE_PEM) != 1) {
+		ERR_error_string_n(ERR_get_error(), why, sizeof why);
+		snprintf(err, errlen, "--key %s: %s", key, why);
+		goto fail_ctx;
+	}
+	if (SSL_CTX_check_private_key(c->ssl) != 1) {
+		snprintf(err, errlen, "--key %s does not match --cert %s", key, cert);
+		goto fail_ctx;
+	}
+	*out = c;
+	return 0;
+
+fail_ssl:
+	ERR_error_string_n(ERR_get_error(), why, sizeof why);
+fail:
+	snprintf(err, errlen, "TLS setup: %s", why);
+fail_ctx:
+	ERR_clear_error();
+	tls_ctx_free(c);
+	return -EINVAL;
+}
+
+void tls_ctx_free(struct tls_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	SSL_CTX_free(ctx->ssl);
+	free(ctx);
+}
+
+struct tls_conn *tls_conn_new(struct tls_ctx *ctx)
+{
+	struct tls_conn *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->ssl = SSL_new(ctx->ssl);
+	t->in = BIO_new(BIO_s_mem());
+	t->out = BIO_new(BIO_s_mem());
+	if (!t->ssl || !t->in || !t->out) {
+		BIO_free(t->in);
+		BIO_free(t->out);
+		SSL_free(t->ssl);
+		free(t);
+		return NULL;
+	}
+	/* An empty memory BIO means "try again", not end of file. */
+	BIO_set_mem_eof_return(t->in, -1);
+	BIO_set_mem_eof_return(t->out, -1);
+	SSL_set_bio(t->ssl, t->in, t->out);
+	SSL_set_accept_state(t->ssl);
+	return t;
+}
+
+void tls_conn_free(struct tls_conn *t)
+{
+	if (!t)
+		return;
+	SSL_free(t->ssl); /* frees both BIOs */
+	free(t);
+}
+
+int tls_feed(struct tls_conn *t, const void *p, size_t n)
+{
+	while (n) {
+		int k = BIO_write(t->in, p, n > INT_MAX ? INT_MAX : (int)n);
+		if (k <= 0)
+			return -ENOMEM;
+		p = (const uint8_t *)p + k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+int tls_read(struct tls_conn *t, void *dst, size_t cap)
+{
+	int k = SSL_read(t->ssl, dst, cap > INT_MAX ? INT_MAX : (int)cap);
+	if (k > 0)
+		return k;
+	switch (SSL_get_error(t->ssl, k)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		return 0;
+	case SSL_ERROR_ZERO_RETURN:
+		return -EPIPE;
+	default:
+		ERR_clear_error();
+		return -EPROTO;
+	}
+}
+
+int tls_write(struct tls_conn *t, const void *p, size_t n)
+{
+	while (n) {
+		int k = SSL_write(t->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
+		if (k <= 0) {
+			/* Memory BIOs never push back: anything else is fatal. */
+			ERR_clear_error();
+			return -EPROTO;
+		}
+		p = (const uint8_t *)p + k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+void tls_close_notify(struct tls_conn *t)
+{
+	if (t->notified || !SSL_is_init_finished(t->ssl))
+		return;
+	t->notified = true;
+	SSL_shutdown(t->ssl);
+	ERR_clear_error();
+}
+
+size_t tls_pending(const struct tls_conn *t)
+{
+	return BIO_ctrl_pending(t->out);
+}
+
+size_t tls_take(struct tls_conn *t, void *dst, size_t cap)
+{
+	int k = BIO_read(t->out, dst, cap > INT_MAX ? INT_MAX : (int)cap);
+	return k > 0 ? (size_t)k : 0;
+}
+
+bool tls_ready(const struct tls_conn *t)
+{
+	return SSL_is_init_finished(t->ssl);
+}

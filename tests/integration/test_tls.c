@@ -1,0 +1,298 @@
+/*
+ * --tls: the protocol over TLS 1.2+, the server's TLS running in user space
+ * over its rings. The test makes its own self-signed certificate.
+ */
+#include <criterion/criterion.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "harness.h"
+#include "msg.h"
+
+static struct srv S;
+static char cert_path[64], key_path[64];
+
+/* A P-256 key and a self-signed certificate for CN=localhost. */
+static void make_cert(void)
+{
+	snprintf(cert_path, sizeof cert_path, "/tmp/net001-tls-%d.crt", (int)getpid());
+	snprintf(key_path, sizeof key_path, "/tmp/net001-tls-%d.key", (int)getpid());
+	EVP_PKEY *pkey = EVP_EC_gen("P-256");
+	cr_assert_not_null(pkey);
+	X509 *x = X509_new();
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, pkey);
+	X509_NAME *name = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost",
+	                           -1, -1, 0);
+	X509_set_issuer_name(x, name);
+	cr_assert_gt(X509_sign(x, pkey, EVP_sha256()), 0);
+	FILE *f = fopen(cert_path, "w");
+	PEM_write_X509(f, x);
+	fclose(f);
+	f = fopen(key_path, "w");
+	PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL);
+	fclose(f);
+	X509_free(x);
+	EVP_PKEY_free(pkey);
+}
+
+static void drop_cert(void)
+{
+	unlink(cert_path);
+	unlink(key_path);
+}
+
+static void start_tls(const char *threads)
+{
+	make_cert();
+	const char *const args[] = { "--threads", threads, "--tls", "--cert", cert_path,
+	                             "--key", key_path, "--rate-limit", "0",
+	                             "--global-rate-limit", "0", NULL };
+	cr_assert_eq(srv_start(&S, args), 0, "server starts with --tls");
+}
+
+static void stop_clean(void)
+{
+	cr_assert_eq(srv_stop(&S, 15000), 0, "server exits 0 after SIGTERM");
+	drop_cert();
+}
+
+struct tc {
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+};
+
+/* A TLS client with a 5 s receive timeout; NULL ssl when the handshake fails. */
+static struct tc tls_connect(uint16_t port)
+{
+	struct tc t = { .fd = tc_connect(port) };
+	cr_assert_geq(t.fd, 0);
+	struct timeval tv = { 5, 0 };
+	setsockopt(t.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	t.ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_verify(t.ctx, SSL_VERIFY_NONE, NULL);
+	t.ssl = SSL_new(t.ctx);
+	SSL_set_fd(t.ssl, t.fd);
+	if (SSL_connect(t.ssl) != 1) {
+		ERR_clear_error();
+		SSL_free(t.ssl);
+		t.ssl = NULL;
+	}
+	return t;
+}
+
+static void tls_close(struct tc *t)
+{
+	if (t->ssl)
+		SSL_free(t->ssl);
+	SSL_CTX_free(t->ctx);
+	close(t->fd);
+}
+
+static void tls_send(struct tc *t, const void *p, size_t n)
+{
+	cr_assert_eq(SSL_write(t->ssl, p, (int)n), (int)n);
+}
+
+static void tls_send_frame(struct tc *t, uint8_t type, const void *payload, size_t len)
+{
+	uint8_t *buf = malloc(FRAME_OVERHEAD + len);
+	size_t n = frame_encode(buf, type, payload, (uint16_t)len);
+	tls_send(t, buf, n);
+	free(buf);
+}
+
+/* Read exactly n bytes; false on close, error or timeout. */
+static bool tls_read_full(struct tc *t, uint8_t *p, size_t n)
+{
+	while (n) {
+		int k = SSL_read(t->ssl, p, (int)n);
+		if (k <= 0) {
+			ERR_clear_error();
+			return false;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+static bool tls_read_frame(struct tc *t, struct tc_frame *f)
+{
+	uint8_t hdr[8], crc[4];
+	if (!tls_read_full(t, hdr, 8) || frame_get_u32(hdr) != FRAME_MAGIC)
+		return false;
+	f->type = hdr[5];
+	f->len = frame_get_u16(hdr + 6);
+	if (!tls_read_full(t, f->payload, f->len) || !tls_read_full(t, crc, 4))
+		return false;
+	return frame_crc(frame_crc(0, hdr, 8), f->payload, f->len) == frame_get_u32(crc);
+}
+
+static struct tc_frame F;
+
+TestSuite(tls, .timeout = 60);
+
+Test(tls, ping_echo_and_pipelining, .fini = stop_clean)
+{
+	start_tls("2");
+	struct tc t = tls_connect(S.port);
+	cr_assert_not_null(t.ssl, "handshake");
+	cr_assert_geq(SSL_version(t.ssl), TLS1_2_VERSION);
+
+	tls_send_frame(&t, FRAME_PING, "12345678", 8);
+	cr_assert(tls_read_frame(&t, &F));
+	cr_assert_eq(F.type, FRAME_PONG);
+	cr_assert_arr_eq(F.payload, "12345678", 8);
+
+	uint8_t *p = malloc(65535);
+	for (size_t i = 0; i < 65535; i++)
+		p[i] = (uint8_t)(i * 13 + 1);
+	static const size_t lens[] = { 0, 100, 3000, 65535 };
+	for (size_t i = 0; i < 4; i++) {
+		tls_send_frame(&t, FRAME_ECHO, p, lens[i]);
+		cr_assert(tls_read_frame(&t, &F), "ECHO reply of %zu", lens[i]);
+		cr_assert_eq(F.type, FRAME_ECHO_REPLY);
+		cr_assert_eq(F.len, lens[i]);
+		cr_assert_arr_eq(F.payload, p, lens[i]);
+	}
+
+	/* 500 pipelined PINGs in one write, answered in order. */
+	uint8_t *buf = malloc(500 * 20);
+	for (int i = 0; i < 500; i++) {
+		uint8_t ts[8] = { 0, 0, 0, 0, 0, 0, (uint8_t)(i >> 8), (uint8_t)i };
+		frame_encode(buf + i * 20, FRAME_PING, ts, 8);
+	}
+	tls_send(&t, buf, 500 * 20);
+	for (int i = 0; i < 500; i++) {
+		cr_assert(tls_read_frame(&t, &F));
+		cr_assert_eq(F.type, FRAME_PONG);
+		cr_assert_eq((F.payload[6] << 8) | F.payload[7], i);
+	}
+	free(buf);
+	free(p);
+	tls_close(&t);
+}
+
+Test(tls, broadcast_between_tls_clients_on_all_cores, .fini = stop_clean)
+{
+	start_tls("2");
+	struct tc c[6];
+	for (int i = 0; i < 6; i++) {
+		c[i] = tls_connect(S.port);
+		cr_assert_not_null(c[i].ssl);
+		tls_send_frame(&c[i], FRAME_PING, "abcdefgh", 8);
+		cr_assert(tls_read_frame(&c[i], &F));
+	}
+	tls_send_frame(&c[0], FRAME_BROADCAST, "over tls", 8);
+	for (int i = 1; i < 6; i++) {
+		cr_assert(tls_read_frame(&c[i], &F), "receiver %d", i);
+		cr_assert_eq(F.type, FRAME_BROADCAST);
+		cr_assert_arr_eq(F.payload, "over tls", 8);
+	}
+	/* The sender's next frame is its PONG: no echo of its broadcast. */
+	tls_send_frame(&c[0], FRAME_PING, "abcdefgh", 8);
+	cr_assert(tls_read_frame(&c[0], &F));
+	cr_assert_eq(F.type, FRAME_PONG);
+	for (int i = 0; i < 6; i++)
+		tls_close(&c[i]);
+}
+
+Test(tls, protocol_errors_inside_tls, .fini = stop_clean)
+{
+	start_tls("1");
+	struct tc t = tls_connect(S.port);
+	cr_assert_not_null(t.ssl);
+	uint8_t buf[32];
+	size_t n = frame_encode(buf, FRAME_ECHO, "abc", 3);
+	buf[n - 1] ^= 1;
+	tls_send(&t, buf, n);
+	cr_assert(tls_read_frame(&t, &F));
+	cr_assert_eq(F.type, FRAME_ERROR);
+	cr_assert_eq(frame_get_u16(F.payload), ERR_BAD_CRC);
+	tls_send(&t, "GARBAGE!", 8);
+	cr_assert(tls_read_frame(&t, &F));
+	cr_assert_eq(frame_get_u16(F.payload), ERR_BAD_MAGIC);
+	cr_assert_not(tls_read_frame(&t, &F), "closed after BAD_MAGIC");
+	tls_close(&t);
+}
+
+Test(tls, plaintext_client_is_dropped_others_unharmed, .fini = stop_clean)
+{
+	start_tls("2");
+	struct tc good = tls_connect(S.port);
+	cr_assert_not_null(good.ssl);
+	for (int i = 0; i < 20; i++) {
+		int fd = tc_connect(S.port);
+		tc_send_frame(fd, FRAME_PING, "12345678", 8);
+		cr_assert(tc_wait_closed(fd, 5000), "a plaintext client is closed");
+		close(fd);
+	}
+	tls_send_frame(&good, FRAME_PING, "12345678", 8);
+	cr_assert(tls_read_frame(&good, &F));
+	cr_assert_eq(F.type, FRAME_PONG);
+	tls_close(&good);
+}
+
+Test(tls, shutdown_reaches_tls_clients)
+{
+	start_tls("2");
+	struct tc t = tls_connect(S.port);
+	cr_assert_not_null(t.ssl);
+	tls_send_frame(&t, FRAME_PING, "12345678", 8);
+	cr_assert(tls_read_frame(&t, &F));
+	kill(S.pid, SIGTERM);
+	cr_assert(tls_read_frame(&t, &F));
+	cr_assert_eq(F.type, FRAME_ERROR);
+	cr_assert_eq(frame_get_u16(F.payload), ERR_SHUTTING_DOWN);
+	uint8_t b;
+	cr_assert_eq(SSL_read(t.ssl, &b, 1), 0, "then close_notify");
+	cr_assert_eq(SSL_get_error(t.ssl, 0), SSL_ERROR_ZERO_RETURN);
+	tls_close(&t);
+	cr_assert_eq(srv_wait(&S, 10000), 0, "exit 0");
+	drop_cert();
+}
+
+Test(tls, bad_certificate_files_exit_2)
+{
+	make_cert();
+	char err[1024];
+	const char *const missing[] = { "--port", "32100", "--tls", "--cert", "/nonexistent.crt",
+	                                "--key", key_path, NULL };
+	cr_assert_eq(srv_run_exit(missing, NULL, err, sizeof err, 10000), 2, "%s", err);
+	/* A key file given as the certificate, and vice versa. */
+	const char *const swapped[] = { "--port", "32100", "--tls", "--cert", key_path,
+	                                "--key", cert_path, NULL };
+	cr_assert_eq(srv_run_exit(swapped, NULL, err, sizeof err, 10000), 2, "%s", err);
+	cr_assert_not_null(strstr(err, "--cert"), "%s", err);
+	/* A key that does not belong to the certificate. */
+	char other[96];
+	snprintf(other, sizeof other, "%s.other", key_path);
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	FILE *f = fopen(other, "w");
+	PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+	fclose(f);
+	EVP_PKEY_free(k);
+	const char *const mismatch[] = { "--port", "32100", "--tls", "--cert", cert_path,
+	                                 "--key", other, NULL };
+	cr_assert_eq(srv_run_exit(mismatch, NULL, err, sizeof err, 10000), 2, "%s", err);
+	cr_assert_not_null(strstr(err, "--key"), "%s", err);
+	unlink(other);
+	drop_cert();
+}
