@@ -70,6 +70,7 @@ static char *scrape(void)
 	cr_assert_eq(http_get(S.metrics_port, "/metrics", &r), 200, "GET /metrics");
 	char *body = r.body;
 	r.body = NULL;
+	http_resp_free(&r);
 	return body;
 }
 
