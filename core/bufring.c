@@ -63,7 +63,8 @@ void bufring_destroy(struct bufring *br, struct io_uring *ring)
 {
 	if (!br->ring)
 		return;
-	io_uring_unregister_buf_ring(ring, br->bgid);
+	if (ring)
+		io_uring_unregister_buf_ring(ring, br->bgid);
 	munmap(br->base, (size_t)br->count * br->size);
 	munmap(br->ring, (size_t)br->count * sizeof(struct io_uring_buf));
 	memset(br, 0, sizeof *br);

@@ -1,7 +1,9 @@
 /*
  * bufring.h - a core's provided-buffer ring (IORING_REGISTER_PBUF_RING).
  *
- * Owned by one core's thread; nothing here is thread-safe.
+ * Owned by one thread, the one that owns the io_uring (a core's, or the
+ * loop of a perf tool: net001-bench, baseline-uring); nothing here is
+ * thread-safe.
  *
  * Ownership of a buffer, one sentence per hand-off: the kernel owns a
  * buffer while it sits in the ring; a recv completion naming it (bid in
@@ -32,6 +34,13 @@ struct bufring {
 /* Allocate, fill and register. Returns 0 or -errno. */
 int bufring_init(struct bufring *br, struct io_uring *ring, uint16_t bgid,
                  uint32_t count, uint32_t size);
+
+/*
+ * Unregister from ring and unmap; br may be zero-filled (never set up).
+ * With ring NULL the registration is not touched: for a caller that has
+ * already exited its ring, which is how to unmap safely while requests
+ * may still have been in flight (exiting cancels them first).
+ */
 void bufring_destroy(struct bufring *br, struct io_uring *ring);
 
 static inline uint8_t *bufring_addr(const struct bufring *br, uint16_t bid)

@@ -14,12 +14,13 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "errbuf.h"
 
 #define PROGRAM "net001-server"
 
@@ -89,20 +90,6 @@ static const struct num_setting nums[] = {
 	{ OPT_METRICS_PORT,      NULL,                0, 65535 },
 	{ OPT_MAX_OUTPUT,        NULL,                CONFIG_MAX_OUTPUT_MIN, CONFIG_MAX_OUTPUT_MAX },
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /*
  * A user-supplied value made safe for a one-line message: at most 40
@@ -274,29 +261,29 @@ static int set_num(struct config *c, const struct num_setting *ns, const char *w
 	case NUM_OK:
 		break;
 	case NUM_EMPTY:
-		set_err(err, errlen, "%s: empty value, expected a number", what);
+		errbuf_set(err, errlen, "%s: empty value, expected a number", what);
 		return -EINVAL;
 	case NUM_NEGATIVE:
-		set_err(err, errlen, "%s: '%s' is negative", what, show(val).s);
+		errbuf_set(err, errlen, "%s: '%s' is negative", what, show(val).s);
 		return -EINVAL;
 	case NUM_JUNK:
-		set_err(err, errlen, "%s: '%s' is not a %s", what, show(val).s,
-		        size ? "size (bytes, or a number with k, m or g)"
-		             : "whole decimal number");
+		errbuf_set(err, errlen, "%s: '%s' is not a %s", what, show(val).s,
+		           size ? "size (bytes, or a number with k, m or g)"
+		                : "whole decimal number");
 		return -EINVAL;
 	case NUM_SUFFIX:
-		set_err(err, errlen, "%s: '%s' has an unknown suffix "
-		        "(use k, m, g or KiB, MiB, GiB)", what, show(val).s);
+		errbuf_set(err, errlen, "%s: '%s' has an unknown suffix "
+		           "(use k, m, g or KiB, MiB, GiB)", what, show(val).s);
 		return -EINVAL;
 	case NUM_OVERFLOW:
-		set_err(err, errlen, "%s: '%s' is too large (at most %llu)", what,
-		        show(val).s, (unsigned long long)ns->max);
+		errbuf_set(err, errlen, "%s: '%s' is too large (at most %llu)", what,
+		           show(val).s, (unsigned long long)ns->max);
 		return -EINVAL;
 	}
 	if (v < ns->min || v > ns->max) {
-		set_err(err, errlen, "%s: '%s' is out of range (%llu..%llu%s)", what,
-		        show(val).s, (unsigned long long)ns->min,
-		        (unsigned long long)ns->max, size ? " bytes" : "");
+		errbuf_set(err, errlen, "%s: '%s' is out of range (%llu..%llu%s)", what,
+		           show(val).s, (unsigned long long)ns->min,
+		           (unsigned long long)ns->max, size ? " bytes" : "");
 		return -EINVAL;
 	}
 	store_num(c, ns->id, v);
@@ -311,7 +298,7 @@ static int set_host(struct config *c, const char *val, char *err, size_t errlen)
 	struct in6_addr a6;
 
 	if (n == 0) {
-		set_err(err, errlen, "--host: empty address");
+		errbuf_set(err, errlen, "--host: empty address");
 		return -EINVAL;
 	}
 	if (strcasecmp(val, "localhost") == 0) {
@@ -324,14 +311,14 @@ static int set_host(struct config *c, const char *val, char *err, size_t errlen)
 		n -= 2;
 	}
 	if (n >= sizeof buf) {
-		set_err(err, errlen, "--host: '%s' is too long for an address", show(val).s);
+		errbuf_set(err, errlen, "--host: '%s' is too long for an address", show(val).s);
 		return -EINVAL;
 	}
 	memcpy(buf, val, n);
 	buf[n] = '\0';
 	if (inet_pton(AF_INET, buf, &a4) != 1 && inet_pton(AF_INET6, buf, &a6) != 1) {
-		set_err(err, errlen, "--host: '%s' is not an IPv4 or IPv6 address "
-		        "(host names other than localhost are not resolved)", show(val).s);
+		errbuf_set(err, errlen, "--host: '%s' is not an IPv4 or IPv6 address "
+		           "(host names other than localhost are not resolved)", show(val).s);
 		return -EINVAL;
 	}
 	memcpy(c->host, buf, n + 1);
@@ -346,20 +333,20 @@ static int set_file(char **slot, const char *flag, const char *val,
 	int fd, rc = 0;
 
 	if (!*val) {
-		set_err(err, errlen, "--%s: empty file name", flag);
+		errbuf_set(err, errlen, "--%s: empty file name", flag);
 		return -EINVAL;
 	}
 	/* O_NONBLOCK: opening a FIFO must not hang the start-up. */
 	fd = open(val, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
-		set_err(err, errlen, "--%s: '%s': %s", flag, show(val).s, strerror(errno));
+		errbuf_set(err, errlen, "--%s: '%s': %s", flag, show(val).s, strerror(errno));
 		return -EINVAL;
 	}
 	if (fstat(fd, &st) != 0) {
-		set_err(err, errlen, "--%s: '%s': %s", flag, show(val).s, strerror(errno));
+		errbuf_set(err, errlen, "--%s: '%s': %s", flag, show(val).s, strerror(errno));
 		rc = -EINVAL;
 	} else if (S_ISDIR(st.st_mode)) {
-		set_err(err, errlen, "--%s: '%s' is a directory", flag, show(val).s);
+		errbuf_set(err, errlen, "--%s: '%s' is a directory", flag, show(val).s);
 		rc = -EINVAL;
 	}
 	close(fd);
@@ -368,7 +355,7 @@ static int set_file(char **slot, const char *flag, const char *val,
 
 	char *copy = strdup(val);
 	if (!copy) {
-		set_err(err, errlen, "--%s: out of memory", flag);
+		errbuf_set(err, errlen, "--%s: out of memory", flag);
 		return -ENOMEM;
 	}
 	free(*slot);
@@ -420,28 +407,28 @@ static int check_combined(struct config *c, const bool given[OPT_COUNT],
 	if (!given[OPT_METRICS_PORT]) {
 		uint32_t mp = (uint32_t)c->port + CONFIG_METRICS_PORT_OFFSET;
 		if (mp > 65535) {
-			set_err(err, errlen, "--port %u: the default metrics port (port + %u = %u) "
-			        "is above 65535; give --metrics-port N (0 turns metrics off)",
-			        c->port, CONFIG_METRICS_PORT_OFFSET, mp);
+			errbuf_set(err, errlen, "--port %u: the default metrics port (port + %u = %u) "
+			           "is above 65535; give --metrics-port N (0 turns metrics off)",
+			           c->port, CONFIG_METRICS_PORT_OFFSET, mp);
 			return -EINVAL;
 		}
 		c->metrics_port = mp;
 	} else if (c->metrics_port == c->port) {
-		set_err(err, errlen, "--metrics-port %u: same as --port", c->metrics_port);
+		errbuf_set(err, errlen, "--metrics-port %u: same as --port", c->metrics_port);
 		return -EINVAL;
 	}
 
 	if (c->tls && (!c->cert || !c->key)) {
-		set_err(err, errlen, "--tls needs both --cert FILE and --key FILE");
+		errbuf_set(err, errlen, "--tls needs both --cert FILE and --key FILE");
 		return -EINVAL;
 	}
 	if (!c->tls && (c->cert || c->key)) {
 		/* Refuse rather than silently serve plain text. */
-		set_err(err, errlen, "--%s given without --tls", c->cert ? "cert" : "key");
+		errbuf_set(err, errlen, "--%s given without --tls", c->cert ? "cert" : "key");
 		return -EINVAL;
 	}
 	if (c->tls && !HAVE_TLS) {
-		set_err(err, errlen, "--tls: this build has no TLS support");
+		errbuf_set(err, errlen, "--tls: this build has no TLS support");
 		return -EINVAL;
 	}
 	return 0;
@@ -469,8 +456,8 @@ static int parse_one(struct config *c, bool given[OPT_COUNT], int argc, char **a
 		size_t len = eq ? (size_t)(eq - name) : strlen(name);
 		o = find_long(name, len);
 		if (!o) {
-			set_err(err, errlen, "unknown option '--%.*s' (see --help)",
-			        (int)(len > 40 ? 40 : len), show(name).s);
+			errbuf_set(err, errlen, "unknown option '--%.*s' (see --help)",
+			           (int)(len > 40 ? 40 : len), show(name).s);
 			return -EINVAL;
 		}
 		if (eq)
@@ -478,17 +465,17 @@ static int parse_one(struct config *c, bool given[OPT_COUNT], int argc, char **a
 	} else if (arg[0] == '-' && arg[1] && !arg[2]) {
 		o = find_short(arg[1]);
 		if (!o) {
-			set_err(err, errlen, "unknown option '%s' (see --help)", show(arg).s);
+			errbuf_set(err, errlen, "unknown option '%s' (see --help)", show(arg).s);
 			return -EINVAL;
 		}
 	} else {
-		set_err(err, errlen, "unexpected argument '%s' (see --help)", show(arg).s);
+		errbuf_set(err, errlen, "unexpected argument '%s' (see --help)", show(arg).s);
 		return -EINVAL;
 	}
 	snprintf(flag, sizeof flag, "--%s", o->name);
 
 	if (!o->has_arg && val) {
-		set_err(err, errlen, "%s takes no value", flag);
+		errbuf_set(err, errlen, "%s takes no value", flag);
 		return -EINVAL;
 	}
 	if (o->has_arg && !val) {
@@ -496,7 +483,7 @@ static int parse_one(struct config *c, bool given[OPT_COUNT], int argc, char **a
 		 * `--port --debug` would otherwise eat --debug. Values that
 		 * really start with "--" can be given as --flag=--value. */
 		if (*i + 1 >= argc || (argv[*i + 1][0] == '-' && argv[*i + 1][1] == '-')) {
-			set_err(err, errlen, "%s needs a value", flag);
+			errbuf_set(err, errlen, "%s needs a value", flag);
 			return -EINVAL;
 		}
 		val = argv[++*i];
@@ -542,8 +529,8 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t errl
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0) {
 			if (i + 1 < argc) {
-				set_err(err, errlen, "unexpected argument '%s' (see --help)",
-				        show(argv[i + 1]).s);
+				errbuf_set(err, errlen, "unexpected argument '%s' (see --help)",
+				           show(argv[i + 1]).s);
 				rc = -EINVAL;
 				goto fail;
 			}

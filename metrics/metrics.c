@@ -74,11 +74,9 @@ void metrics_rate_tick(struct metrics_rate *r, uint64_t now_ns, uint64_t total)
 	r->last_total = total;
 }
 
-/* ---- /proc/self ---------------------------------------------------------- */
+/* ---- /proc --------------------------------------------------------------- */
 
-/* Read a small /proc file into buf (NUL-terminated). Returns its length or
- * -errno. */
-static ssize_t read_small(const char *path, char *buf, size_t cap)
+ssize_t metrics_proc_read(const char *path, char *buf, size_t cap)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -112,7 +110,7 @@ static int read_btime(uint64_t *out)
 	if (!buf)
 		return -ENOMEM;
 	int err = 0;
-	ssize_t len = read_small("/proc/stat", buf, cap);
+	ssize_t len = metrics_proc_read("/proc/stat", buf, cap);
 	if (len < 0) {
 		err = (int)len;
 		goto out;
@@ -141,10 +139,14 @@ static int count_fds(uint64_t *out)
 	return 0;
 }
 
-int metrics_process_read(struct metrics_process *p)
+int metrics_proc_stat(pid_t pid, struct metrics_proc_stat *st)
 {
-	char buf[1024];
-	ssize_t len = read_small("/proc/self/stat", buf, sizeof(buf));
+	char path[32], buf[1024];
+	if (pid)
+		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	else
+		snprintf(path, sizeof path, "/proc/self/stat");
+	ssize_t len = metrics_proc_read(path, buf, sizeof(buf));
 	if (len < 0)
 		return (int)len;
 	/* The command name (field 2) may hold spaces and parentheses: the
@@ -162,6 +164,20 @@ int metrics_process_read(struct metrics_process *p)
 		&utime, &stime, &start, &vsize, &rss);
 	if (got != 5)
 		return -EPROTO;
+	st->utime = utime;
+	st->stime = stime;
+	st->start_ticks = start;
+	st->vsize = vsize;
+	st->rss_pages = rss;
+	return 0;
+}
+
+int metrics_process_read(struct metrics_process *p)
+{
+	struct metrics_proc_stat st;
+	int err = metrics_proc_stat(0, &st);
+	if (err < 0)
+		return err;
 
 	long tick = sysconf(_SC_CLK_TCK);
 	long page = sysconf(_SC_PAGESIZE);
@@ -169,7 +185,7 @@ int metrics_process_read(struct metrics_process *p)
 		return -EINVAL;
 
 	uint64_t btime = 0;
-	int err = read_btime(&btime);
+	err = read_btime(&btime);
 	if (err < 0)
 		return err;
 	uint64_t fds = 0;
@@ -180,12 +196,12 @@ int metrics_process_read(struct metrics_process *p)
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -errno;
 
-	p->resident_bytes = rss > 0 ? (uint64_t)rss * (uint64_t)page : 0;
-	p->virtual_bytes = vsize;
-	p->cpu_seconds = (double)(utime + stime) / (double)tick;
+	p->resident_bytes = st.rss_pages > 0 ? (uint64_t)st.rss_pages * (uint64_t)page : 0;
+	p->virtual_bytes = st.vsize;
+	p->cpu_seconds = (double)(st.utime + st.stime) / (double)tick;
 	p->open_fds = fds;
 	p->max_fds = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
-	p->start_time_seconds = (double)btime + (double)start / (double)tick;
+	p->start_time_seconds = (double)btime + (double)st.start_ticks / (double)tick;
 	return 0;
 }
 
@@ -237,19 +253,26 @@ static void put_seconds(struct out *o, uint64_t ns)
 	put(o, "%" PRIu64 ".%s", ns / NS_PER_SEC, digits);
 }
 
-/* One counter or gauge without labels, summed over the shards. The field
- * is given as a byte offset into struct metrics_shard. */
-static void scalar(struct out *o, struct metrics_shard *const *shards,
-                   unsigned n, const char *name, const char *type,
-                   const char *help, size_t offset)
+/* One field summed over the shards, given as a byte offset into struct
+ * metrics_shard. */
+static uint64_t sum_at(struct metrics_shard *const *shards, unsigned n,
+                       size_t offset)
 {
 	uint64_t sum = 0;
 	for (unsigned i = 0; i < n; i++) {
 		const char *base = (const char *)shards[i];
 		sum += load((const _Atomic uint64_t *)(base + offset));
 	}
+	return sum;
+}
+
+/* One counter or gauge without labels, summed over the shards. */
+static void scalar(struct out *o, struct metrics_shard *const *shards,
+                   unsigned n, const char *name, const char *type,
+                   const char *help, size_t offset)
+{
 	family(o, name, type, help);
-	put(o, "%s %" PRIu64 "\n", name, sum);
+	put(o, "%s %" PRIu64 "\n", name, sum_at(shards, n, offset));
 }
 
 static const char *const rx_labels[METRICS_RX_COUNT] = {
@@ -326,6 +349,8 @@ size_t metrics_render_bound(unsigned n)
 }
 
 #define OFF(field) offsetof(struct metrics_shard, field)
+/* Element i of an array field (every field is an _Atomic uint64_t). */
+#define OFF_AT(field, i) (OFF(field) + (size_t)(i) * sizeof(_Atomic uint64_t))
 
 int metrics_render(char *buf, size_t cap, struct metrics_shard *const *shards,
                    unsigned n, const struct metrics_extra *extra)
@@ -344,22 +369,14 @@ int metrics_render(char *buf, size_t cap, struct metrics_shard *const *shards,
 
 	family(&o, "net001_frames_received_total", "counter",
 	       "Valid frames received from clients, by type.");
-	for (unsigned t = 0; t < METRICS_RX_COUNT; t++) {
-		uint64_t sum = 0;
-		for (unsigned i = 0; i < n; i++)
-			sum += load(&shards[i]->frames_received[t]);
+	for (unsigned t = 0; t < METRICS_RX_COUNT; t++)
 		put(&o, "net001_frames_received_total{type=\"%s\"} %" PRIu64 "\n",
-		    rx_labels[t], sum);
-	}
+		    rx_labels[t], sum_at(shards, n, OFF_AT(frames_received, t)));
 	family(&o, "net001_frames_sent_total", "counter",
 	       "Frames sent to clients, by type.");
-	for (unsigned t = 0; t < METRICS_TX_COUNT; t++) {
-		uint64_t sum = 0;
-		for (unsigned i = 0; i < n; i++)
-			sum += load(&shards[i]->frames_sent[t]);
+	for (unsigned t = 0; t < METRICS_TX_COUNT; t++)
 		put(&o, "net001_frames_sent_total{type=\"%s\"} %" PRIu64 "\n",
-		    tx_labels[t], sum);
-	}
+		    tx_labels[t], sum_at(shards, n, OFF_AT(frames_sent, t)));
 
 	scalar(&o, shards, n, "net001_bytes_received_total", "counter",
 	       "Bytes received from clients.", OFF(bytes_received));
@@ -368,13 +385,9 @@ int metrics_render(char *buf, size_t cap, struct metrics_shard *const *shards,
 
 	family(&o, "net001_errors_total", "counter",
 	       "ERROR frames sent, by error code.");
-	for (unsigned c = 1; c <= ERR_MAX; c++) {
-		uint64_t sum = 0;
-		for (unsigned i = 0; i < n; i++)
-			sum += load(&shards[i]->errors[c]);
+	for (unsigned c = 1; c <= ERR_MAX; c++)
 		put(&o, "net001_errors_total{code=\"%s\"} %" PRIu64 "\n",
-		    msg_error_label(c), sum);
-	}
+		    msg_error_label(c), sum_at(shards, n, OFF_AT(errors, c)));
 
 	family(&o, "net001_messages_per_second", "gauge",
 	       "Frames received during the last full second.");

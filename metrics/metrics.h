@@ -12,8 +12,9 @@
  *     exporter); it sees each field torn-free but fields need not agree with
  *     each other at one instant (a scrape may see a latency bucket bumped
  *     before the sum is). Counters never go backwards between two reads.
- *   - metrics_render, metrics_rate_* and metrics_process_read touch only
- *     their arguments: any thread, no shared state.
+ *   - metrics_render, metrics_rate_*, metrics_process_read and
+ *     metrics_proc_* touch only their arguments: any thread, no shared
+ *     state.
  *
  * Memory: shards belong to the caller (embed one in each core's struct or
  * allocate with aligned_alloc(METRICS_CACHELINE, ...)); this module never
@@ -31,6 +32,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "frame.h"
 #include "msg.h"
@@ -256,6 +258,28 @@ struct metrics_process {
 
 /* Fill *p. Returns 0, or -errno when /proc cannot be read. */
 int metrics_process_read(struct metrics_process *p);
+
+/* What metrics_process_read and net001-bench --server-pid take from
+ * /proc/PID/stat. Times in clock ticks (sysconf(_SC_CLK_TCK)). */
+struct metrics_proc_stat {
+	uint64_t utime;
+	uint64_t stime;
+	uint64_t start_ticks;       /* start time, since boot */
+	uint64_t vsize;             /* bytes */
+	int64_t rss_pages;
+};
+
+/*
+ * Read /proc/PID/stat (pid 0: the calling process) into *st. Returns 0,
+ * -errno when it cannot be read, or -EPROTO when it does not parse.
+ */
+int metrics_proc_stat(pid_t pid, struct metrics_proc_stat *st);
+
+/*
+ * Read a small /proc file into buf, NUL-terminated (at most cap - 1
+ * bytes, the rest is cut). Returns its length or -errno.
+ */
+ssize_t metrics_proc_read(const char *path, char *buf, size_t cap);
 
 /* What one scrape renders besides the shards. */
 struct metrics_extra {

@@ -12,10 +12,11 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "errbuf.h"
 
 struct auth_entry {
 	uint64_t hash;
@@ -32,24 +33,6 @@ struct auth_table {
 	uint8_t dummy[AUTH_DIGEST_LEN]; /* compared against for unknown users */
 	struct auth_entry slots[];
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	/* One line: a control character in a path or name would break it. */
-	for (char *p = err; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-}
 
 static uint64_t name_hash(const uint8_t *p, size_t n)
 {
@@ -132,25 +115,25 @@ static int parse_line(const char *path, unsigned lineno, char *p, size_t n,
 
 	const char *colon = memchr(p, ':', n);
 	if (!colon) {
-		set_err(err, errlen, "%s:%u: expected 'username:sha256hex', no ':' found",
-		        path, lineno);
+		errbuf_set(err, errlen, "%s:%u: expected 'username:sha256hex', no ':' found",
+		           path, lineno);
 		return -EINVAL;
 	}
 	size_t ulen = (size_t)(colon - p);
 	if (ulen == 0) {
-		set_err(err, errlen, "%s:%u: empty username", path, lineno);
+		errbuf_set(err, errlen, "%s:%u: empty username", path, lineno);
 		return -EINVAL;
 	}
 	if (ulen > AUTH_USER_MAX) {
-		set_err(err, errlen, "%s:%u: username is %zu bytes, at most %d allowed",
-		        path, lineno, ulen, AUTH_USER_MAX);
+		errbuf_set(err, errlen, "%s:%u: username is %zu bytes, at most %d allowed",
+		           path, lineno, ulen, AUTH_USER_MAX);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < ulen; i++) {
 		unsigned char ch = (unsigned char)p[i];
 		if (ch < 0x20 || ch == 0x7f) {
-			set_err(err, errlen, "%s:%u: control character in username",
-			        path, lineno);
+			errbuf_set(err, errlen, "%s:%u: control character in username",
+			           path, lineno);
 			return -EINVAL;
 		}
 	}
@@ -158,8 +141,8 @@ static int parse_line(const char *path, unsigned lineno, char *p, size_t n,
 	const char *hex = colon + 1;
 	size_t hlen = n - ulen - 1;
 	if (hlen != 2 * AUTH_DIGEST_LEN) {
-		set_err(err, errlen, "%s:%u: digest must be %d hex digits, found %zu characters",
-		        path, lineno, 2 * AUTH_DIGEST_LEN, hlen);
+		errbuf_set(err, errlen, "%s:%u: digest must be %d hex digits, found %zu characters",
+		           path, lineno, 2 * AUTH_DIGEST_LEN, hlen);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < AUTH_DIGEST_LEN; i++) {
@@ -167,8 +150,8 @@ static int parse_line(const char *path, unsigned lineno, char *p, size_t n,
 		int lo = hex_value((unsigned char)hex[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			size_t col = (size_t)(hex - p) + 2 * i + (hi < 0 ? 0 : 1);
-			set_err(err, errlen, "%s:%u: digest has a non-hex character at "
-			        "column %zu", path, lineno, col + 1);
+			errbuf_set(err, errlen, "%s:%u: digest has a non-hex character at "
+			           "column %zu", path, lineno, col + 1);
 			return -EINVAL;
 		}
 		e->digest[i] = (uint8_t)(hi << 4 | lo);
@@ -193,7 +176,7 @@ static int read_file(const char *path, struct entry_list *l, char *err, size_t e
 
 	if (!f) {
 		rc = -errno;
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		errbuf_set(err, errlen, "%s: %s", path, strerror(errno));
 		return rc;
 	}
 	errno = 0;
@@ -218,7 +201,7 @@ static int read_file(const char *path, struct entry_list *l, char *err, size_t e
 		if (rc == 1) {
 			rc = list_add(l, &e);
 			if (rc < 0) {
-				set_err(err, errlen, "%s: out of memory", path);
+				errbuf_set(err, errlen, "%s: out of memory", path);
 				goto out;
 			}
 		}
@@ -229,7 +212,7 @@ static int read_file(const char *path, struct entry_list *l, char *err, size_t e
 		/* A read error, or EISDIR: fopen accepts a directory. */
 		int e = errno ? errno : EIO;
 		rc = -e;
-		set_err(err, errlen, "%s: %s", path, strerror(e));
+		errbuf_set(err, errlen, "%s: %s", path, strerror(e));
 	}
 out:
 	free(line);
@@ -256,7 +239,7 @@ int auth_load(const char *path, struct auth_table **out, char *err, size_t errle
 	t = calloc(1, sizeof *t + slots * sizeof t->slots[0]);
 	if (!t) {
 		rc = -ENOMEM;
-		set_err(err, errlen, "%s: out of memory", path);
+		errbuf_set(err, errlen, "%s: out of memory", path);
 		goto fail;
 	}
 	t->mask = slots - 1;
@@ -266,7 +249,7 @@ int auth_load(const char *path, struct auth_table **out, char *err, size_t errle
 	t->md = EVP_MD_fetch(NULL, "SHA256", NULL);
 	if (!t->md) {
 		rc = -ENOMEM;
-		set_err(err, errlen, "%s: SHA-256 unavailable in libcrypto", path);
+		errbuf_set(err, errlen, "%s: SHA-256 unavailable in libcrypto", path);
 		goto fail;
 	}
 #endif
@@ -284,9 +267,9 @@ int auth_load(const char *path, struct auth_table **out, char *err, size_t errle
 			}
 			if (s->hash == e->hash && s->name_len == e->name_len &&
 			    memcmp(s->name, e->name, e->name_len) == 0) {
-				set_err(err, errlen, "%s:%u: duplicate user '%.*s' (first on line %u)",
-				        path, e->line, (int)e->name_len, (const char *)e->name,
-				        s->line);
+				errbuf_set(err, errlen, "%s:%u: duplicate user '%.*s' (first on line %u)",
+				           path, e->line, (int)e->name_len, (const char *)e->name,
+				           s->line);
 				rc = -EINVAL;
 				goto fail;
 			}

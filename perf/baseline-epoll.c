@@ -17,7 +17,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -27,10 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "baseline.h"
 
 #define READ_BUF   (256 * 1024)
 #define MAX_EVENTS 256
@@ -55,19 +55,6 @@ struct server {
 	struct econn listen_tag, signal_tag; /* epoll tags for the two fds */
 	struct econn *conns;
 };
-
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
 
 static void conn_free(struct server *s, struct econn *c)
 {
@@ -189,78 +176,20 @@ static void on_accept(struct server *s)
 	}
 }
 
-static int listen_on(const char *host, uint16_t port)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
-	char ps[8];
-	snprintf(ps, sizeof ps, "%u", port);
-	int ret = getaddrinfo(host, ps, &hints, &res);
-	if (ret != 0) {
-		fprintf(stderr, "baseline-epoll: --host %s: %s\n", host, gai_strerror(ret));
-		return -EINVAL;
-	}
-	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int one = 1;
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
-		ret = -errno;
-		fprintf(stderr, "baseline-epoll: listen on %s:%u: %s\n", host, port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
-		return ret;
-	}
-	freeaddrinfo(res);
-	return fd;
-}
-
 int main(int argc, char **argv)
 {
-	const char *host = "127.0.0.1";
-	uint64_t port = 7000, corrupt = 0;
+	struct baseline_opt o = { .host = "127.0.0.1", .port = 7000 };
 	struct server s = { .ep = -1, .lfd = -1, .sfd = -1 };
 	int status = 1;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(a, "--help") == 0) {
-			printf("usage: baseline-epoll [--host ADDR] [--port N] [--corrupt N]\n"
-			       "raw echo server (epoll, one thread); default 127.0.0.1:7000\n");
-			return 0;
-		} else if (strcmp(a, "--host") == 0 && v) {
-			host = v;
-			i++;
-		} else if (strcmp(a, "--port") == 0) {
-			if (parse_u64(v, 1, 65535, &port)) {
-				fprintf(stderr, "baseline-epoll: --port: expected 1..65535\n");
-				return 2;
-			}
-			i++;
-		} else if (strcmp(a, "--corrupt") == 0) {
-			if (parse_u64(v, 1, UINT32_MAX, &corrupt)) {
-				fprintf(stderr, "baseline-epoll: --corrupt: expected a count >= 1\n");
-				return 2;
-			}
-			i++;
-		} else {
-			fprintf(stderr, "baseline-epoll: unknown or incomplete option '%s'\n", a);
-			return 2;
-		}
-	}
-	s.corrupt = corrupt;
-
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	if (baseline_parse(&o, argc, argv, "baseline-epoll", "epoll, one thread") < 0)
+		return 2;
+	if (o.help)
+		return 0;
+	s.corrupt = o.corrupt;
 
 	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	baseline_prepare(&mask);
 
 	s.buf = malloc(READ_BUF);
 	s.ep = epoll_create1(EPOLL_CLOEXEC);
@@ -269,14 +198,14 @@ int main(int argc, char **argv)
 		perror("baseline-epoll: setup");
 		goto out;
 	}
-	s.lfd = listen_on(host, (uint16_t)port);
+	s.lfd = baseline_listen("baseline-epoll", o.host, o.port, SOCK_NONBLOCK);
 	if (s.lfd < 0)
 		goto out;
 	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &s.listen_tag };
 	epoll_ctl(s.ep, EPOLL_CTL_ADD, s.lfd, &e);
 	e.data.ptr = &s.signal_tag;
 	epoll_ctl(s.ep, EPOLL_CTL_ADD, s.sfd, &e);
-	printf("listening on %s:%u\n", host, (unsigned)port);
+	printf("listening on %s:%u\n", o.host, (unsigned)o.port);
 	fflush(stdout);
 
 	struct epoll_event evs[MAX_EVENTS];

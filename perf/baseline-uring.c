@@ -16,7 +16,6 @@
  * it cleanly (exit 0).
  */
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -25,14 +24,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <liburing.h>
 
-#include "pbufring.h"
+#include "baseline.h"
+#include "bufring.h"
+#include "perfring.h"
 
 #define RING_ENTRIES 4096
 #define CQ_ENTRIES   65536
@@ -57,7 +57,7 @@ struct uconn {
 
 struct server {
 	struct io_uring ring;
-	struct pbufring br;
+	struct bufring br;
 	int lfd, sfd;
 	uint64_t corrupt, replies;
 	uint32_t buf_len[BUF_COUNT];   /* bytes received into each buffer */
@@ -72,26 +72,16 @@ static inline uint64_t ud(enum op op, struct uconn *c)
 	return (uint64_t)(uintptr_t)c | (uint64_t)op;
 }
 
-static struct io_uring_sqe *get_sqe(struct server *s)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
-	if (!sqe) {
-		io_uring_submit(&s->ring);
-		sqe = io_uring_get_sqe(&s->ring);
-	}
-	return sqe;
-}
-
 static void arm_accept(struct server *s)
 {
-	struct io_uring_sqe *sqe = get_sqe(s);
+	struct io_uring_sqe *sqe = perfring_sqe(&s->ring);
 	io_uring_prep_multishot_accept(sqe, s->lfd, NULL, NULL, SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, ud(OP_ACCEPT, NULL));
 }
 
 static void arm_recv(struct server *s, struct uconn *c)
 {
-	struct io_uring_sqe *sqe = get_sqe(s);
+	struct io_uring_sqe *sqe = perfring_sqe(&s->ring);
 	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
@@ -102,8 +92,8 @@ static void arm_recv(struct server *s, struct uconn *c)
 static void send_head(struct server *s, struct uconn *c)
 {
 	uint16_t bid = c->head;
-	struct io_uring_sqe *sqe = get_sqe(s);
-	io_uring_prep_send(sqe, c->fd, pbufring_buf(&s->br, bid) + c->off,
+	struct io_uring_sqe *sqe = perfring_sqe(&s->ring);
+	io_uring_prep_send(sqe, c->fd, bufring_addr(&s->br, bid) + c->off,
 	                   s->buf_len[bid] - c->off, MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, ud(OP_SEND, c));
 	c->send_busy = true;
@@ -118,7 +108,7 @@ static void conn_maybe_free(struct server *s, struct uconn *c)
 	while (c->head != NO_BID) {
 		uint16_t bid = c->head;
 		c->head = s->next_bid[bid];
-		pbufring_put(&s->br, bid);
+		bufring_put(&s->br, bid);
 	}
 	if (c->prev)
 		c->prev->next = c->next;
@@ -168,12 +158,13 @@ static void on_recv(struct server *s, struct uconn *c, const struct io_uring_cqe
 		c->recv_armed = false;
 	if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
 		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		bufring_took(&s->br);
 		if (c->closing) {
-			pbufring_put(&s->br, bid);
+			bufring_put(&s->br, bid);
 		} else {
 			s->buf_len[bid] = (uint32_t)cqe->res;
 			if (s->corrupt && ++s->replies % s->corrupt == 0)
-				pbufring_buf(&s->br, bid)[cqe->res - 1] ^= 0xFF;
+				bufring_addr(&s->br, bid)[cqe->res - 1] ^= 0xFF;
 			s->next_bid[bid] = NO_BID;
 			if (c->head == NO_BID)
 				c->head = bid;
@@ -220,142 +211,54 @@ static void on_send(struct server *s, struct uconn *c, int res)
 	c->head = s->next_bid[bid];
 	if (c->head == NO_BID)
 		c->tail = NO_BID;
-	pbufring_put(&s->br, bid);
+	bufring_put(&s->br, bid);
 	c->off = 0;
 	if (c->head != NO_BID)
 		send_head(s, c);
 }
 
-static int listen_on(const char *host, uint16_t port)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
-	char ps[8];
-	snprintf(ps, sizeof ps, "%u", port);
-	int ret = getaddrinfo(host, ps, &hints, &res);
-	if (ret != 0) {
-		fprintf(stderr, "baseline-uring: --host %s: %s\n", host, gai_strerror(ret));
-		return -EINVAL;
-	}
-	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int one = 1;
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
-		ret = -errno;
-		fprintf(stderr, "baseline-uring: listen on %s:%u: %s\n", host, port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
-		return ret;
-	}
-	freeaddrinfo(res);
-	return fd;
-}
-
-static int parse_u64(const char *v, uint64_t min, uint64_t max, uint64_t *out)
-{
-	if (!v || *v < '0' || *v > '9')
-		return -EINVAL;
-	char *end;
-	errno = 0;
-	unsigned long long x = strtoull(v, &end, 10);
-	if (errno || *end || x < min || x > max)
-		return -EINVAL;
-	*out = x;
-	return 0;
-}
-
-static int ring_setup(struct server *s)
-{
-	struct io_uring_params p = { 0 };
-	/* One thread submits and reaps: let the kernel skip cross-thread
-	 * work and run task work only when we wait. */
-	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER |
-	          IORING_SETUP_DEFER_TASKRUN;
-	p.cq_entries = CQ_ENTRIES;
-	int ret = io_uring_queue_init_params(RING_ENTRIES, &s->ring, &p);
-	if (ret == -EINVAL) {
-		memset(&p, 0, sizeof p);
-		p.flags = IORING_SETUP_CQSIZE;
-		p.cq_entries = CQ_ENTRIES;
-		ret = io_uring_queue_init_params(RING_ENTRIES, &s->ring, &p);
-	}
-	return ret;
-}
-
 int main(int argc, char **argv)
 {
-	const char *host = "127.0.0.1";
-	uint64_t port = 7001, corrupt = 0;
+	struct baseline_opt o = { .host = "127.0.0.1", .port = 7001 };
 	struct server *s;
 	int status = 1, ret;
 	struct signalfd_siginfo si;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(a, "--help") == 0) {
-			printf("usage: baseline-uring [--host ADDR] [--port N] [--corrupt N]\n"
-			       "raw echo server (io_uring, one thread); default 127.0.0.1:7001\n");
-			return 0;
-		} else if (strcmp(a, "--host") == 0 && v) {
-			host = v;
-			i++;
-		} else if (strcmp(a, "--port") == 0) {
-			if (parse_u64(v, 1, 65535, &port)) {
-				fprintf(stderr, "baseline-uring: --port: expected 1..65535\n");
-				return 2;
-			}
-			i++;
-		} else if (strcmp(a, "--corrupt") == 0) {
-			if (parse_u64(v, 1, UINT32_MAX, &corrupt)) {
-				fprintf(stderr, "baseline-uring: --corrupt: expected a count >= 1\n");
-				return 2;
-			}
-			i++;
-		} else {
-			fprintf(stderr, "baseline-uring: unknown or incomplete option '%s'\n", a);
-			return 2;
-		}
-	}
+	if (baseline_parse(&o, argc, argv, "baseline-uring", "io_uring, one thread") < 0)
+		return 2;
+	if (o.help)
+		return 0;
 
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
 	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	baseline_prepare(&mask);
 
 	s = calloc(1, sizeof *s);
 	if (!s) {
 		fprintf(stderr, "baseline-uring: out of memory\n");
 		return 1;
 	}
-	s->corrupt = corrupt;
+	s->corrupt = o.corrupt;
 	s->lfd = s->sfd = -1;
-	ret = ring_setup(s);
+	ret = perfring_init(&s->ring, RING_ENTRIES, CQ_ENTRIES);
 	if (ret < 0) {
 		fprintf(stderr, "baseline-uring: io_uring: %s\n", strerror(-ret));
 		free(s);
 		return 1;
 	}
-	ret = pbufring_init(&s->br, &s->ring, BGID, BUF_COUNT, BUF_SIZE);
+	ret = bufring_init(&s->br, &s->ring, BGID, BUF_COUNT, BUF_SIZE);
 	if (ret < 0) {
 		fprintf(stderr, "baseline-uring: buffer ring: %s\n", strerror(-ret));
 		goto out;
 	}
 	s->sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	s->lfd = listen_on(host, (uint16_t)port);
+	s->lfd = baseline_listen("baseline-uring", o.host, o.port, 0);
 	if (s->sfd < 0 || s->lfd < 0)
 		goto out;
 	arm_accept(s);
-	struct io_uring_sqe *sqe = get_sqe(s);
+	struct io_uring_sqe *sqe = perfring_sqe(&s->ring);
 	io_uring_prep_read(sqe, s->sfd, &si, sizeof si, 0);
 	io_uring_sqe_set_data64(sqe, ud(OP_SIGNAL, NULL));
-	printf("listening on %s:%u\n", host, (unsigned)port);
+	printf("listening on %s:%u\n", o.host, (unsigned)o.port);
 	fflush(stdout);
 
 	while (!s->stop) {
@@ -386,7 +289,7 @@ int main(int argc, char **argv)
 			seen++;
 		}
 		io_uring_cq_advance(&s->ring, seen);
-		pbufring_publish(&s->br);
+		bufring_flush(&s->br);
 		/* Buffers came back: wake the connections that ran dry. */
 		while (s->stalled) {
 			struct uconn *c = s->stalled;
@@ -403,7 +306,7 @@ out:
 	/* Exiting the ring cancels what is in flight; then nothing names the
 	 * connections or the buffers any more. */
 	io_uring_queue_exit(&s->ring);
-	pbufring_free(&s->br, NULL);
+	bufring_destroy(&s->br, NULL);
 	while (s->conns) {
 		struct uconn *c = s->conns;
 		s->conns = c->next;

@@ -63,7 +63,7 @@ static int fail(char *err, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+int benchopt_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	if (!s || *s < '0' || *s > '9')
 		return -EINVAL;
@@ -168,22 +168,22 @@ int benchopt_parse(struct benchopt *o, int argc, char **argv,
 			o->host = val;
 			break;
 		case O_PORT:
-			if (parse_u64(val, 1, 65535, &u))
+			if (benchopt_parse_u64(val, 1, 65535, &u))
 				return fail(err, "--port: '%s' is not a port (1..65535)", val);
 			o->port = (uint16_t)u;
 			break;
 		case O_CONNECTIONS:
-			if (parse_u64(val, 1, 1000000, &u))
+			if (benchopt_parse_u64(val, 1, 1000000, &u))
 				return fail(err, "--connections: '%s' is not in 1..1000000", val);
 			o->connections = (uint32_t)u;
 			break;
 		case O_THREADS:
-			if (parse_u64(val, 1, 256, &u))
+			if (benchopt_parse_u64(val, 1, 256, &u))
 				return fail(err, "--threads: '%s' is not in 1..256", val);
 			o->threads = (uint32_t)u;
 			break;
 		case O_PIPELINE:
-			if (parse_u64(val, 1, 4096, &u))
+			if (benchopt_parse_u64(val, 1, 4096, &u))
 				return fail(err, "--pipeline: '%s' is not in 1..4096", val);
 			o->pipeline = (uint32_t)u;
 			pipeline_set = true;
@@ -209,13 +209,13 @@ int benchopt_parse(struct benchopt *o, int argc, char **argv,
 				return fail(err, "--type: '%s' is not ping, echo, data or broadcast", val);
 			break;
 		case O_RECEIVERS:
-			if (parse_u64(val, 0, 1000000, &u))
+			if (benchopt_parse_u64(val, 0, 1000000, &u))
 				return fail(err, "--receivers: '%s' is not in 0..1000000", val);
 			o->receivers = (uint32_t)u;
 			receivers_set = true;
 			break;
 		case O_PAYLOAD:
-			if (parse_u64(val, 0, FRAME_MAX_PAYLOAD, &u))
+			if (benchopt_parse_u64(val, 0, FRAME_MAX_PAYLOAD, &u))
 				return fail(err, "--payload: '%s' is not in 0..65535", val);
 			o->payload = (uint32_t)u;
 			payload_set = true;
@@ -226,12 +226,12 @@ int benchopt_parse(struct benchopt *o, int argc, char **argv,
 			rate_set = true;
 			break;
 		case O_SOURCE_ADDRS:
-			if (parse_u64(val, 1, 254, &u))
+			if (benchopt_parse_u64(val, 1, 254, &u))
 				return fail(err, "--source-addrs: '%s' is not in 1..254", val);
 			o->source_addrs = (uint32_t)u;
 			break;
 		case O_SERVER_PID:
-			if (parse_u64(val, 1, 0x3fffffff, &u))
+			if (benchopt_parse_u64(val, 1, 0x3fffffff, &u))
 				return fail(err, "--server-pid: '%s' is not a process id", val);
 			o->server_pid = (pid_t)u;
 			break;

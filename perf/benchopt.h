@@ -55,6 +55,12 @@ struct benchopt {
 int benchopt_parse(struct benchopt *o, int argc, char **argv,
                    char err[BENCHOPT_ERR_MAX]);
 
+/*
+ * A plain decimal number in [min, max] with nothing after it (no sign, no
+ * space), as every count option takes. Returns 0 or -EINVAL (s NULL too).
+ */
+int benchopt_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
 /* The usage text for --help. */
 const char *benchopt_usage(void);
 

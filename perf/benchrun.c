@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "perfring.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -160,16 +161,6 @@ static void witness_check(struct benchrun_worker *w, uint32_t ridx, uint64_t ts)
 	}
 }
 
-static struct io_uring_sqe *get_sqe(struct benchrun_worker *w)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-	if (!sqe) {
-		io_uring_submit(&w->ring);
-		sqe = io_uring_get_sqe(&w->ring);
-	}
-	return sqe;
-}
-
 static void mark_dirty(struct benchrun_worker *w, uint32_t idx)
 {
 	struct bconn *c = &w->conns[idx];
@@ -182,7 +173,7 @@ static void mark_dirty(struct benchrun_worker *w, uint32_t idx)
 static void arm_recv(struct benchrun_worker *w, uint32_t idx)
 {
 	struct bconn *c = &w->conns[idx];
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe = perfring_sqe(&w->ring);
 	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
@@ -194,7 +185,7 @@ static void arm_recv(struct benchrun_worker *w, uint32_t idx)
 static void submit_send(struct benchrun_worker *w, uint32_t idx)
 {
 	struct bconn *c = &w->conns[idx];
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe = perfring_sqe(&w->ring);
 	io_uring_prep_send(sqe, c->fd, c->sbuf + c->soff, c->slen - c->soff,
 	                   MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, ud(OP_SEND, idx));
@@ -629,9 +620,10 @@ static void on_recv(struct benchrun_worker *w, uint32_t idx,
 
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		bufring_took(&w->br);
 		if (cqe->res > 0 && c->state != CS_CLOSED)
-			conn_input(w, c, pbufring_buf(&w->br, bid), (size_t)cqe->res);
-		pbufring_put(&w->br, bid);
+			conn_input(w, c, bufring_addr(&w->br, bid), (size_t)cqe->res);
+		bufring_put(&w->br, bid);
 	}
 	if (!more)
 		c->recv_armed = false;
@@ -696,7 +688,7 @@ static void start_connects(struct benchrun_worker *w)
 			connect_fail(w, c, ret);
 			continue;
 		}
-		struct io_uring_sqe *sqe = get_sqe(w);
+		struct io_uring_sqe *sqe = perfring_sqe(&w->ring);
 		io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&w->sh->addr,
 		                      w->sh->addrlen);
 		io_uring_sqe_set_data64(sqe, ud(OP_CONNECT, idx));
@@ -838,33 +830,19 @@ static void turn(struct benchrun_worker *w, uint64_t wake_at)
 		seen++;
 	}
 	io_uring_cq_advance(&w->ring, seen);
-	pbufring_publish(&w->br);
+	bufring_flush(&w->br);
 	schedule_due(w);
 }
 
 static int worker_setup(struct benchrun_worker *w)
 {
-	struct io_uring_params p = { 0 };
-	int ret;
-
-	/* One thread submits and reaps, so the kernel can skip its
-	 * cross-thread bookkeeping and run task work only when we wait. */
-	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER |
-	          IORING_SETUP_DEFER_TASKRUN;
-	p.cq_entries = CQ_ENTRIES;
-	ret = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
-	if (ret == -EINVAL) {
-		memset(&p, 0, sizeof p);
-		p.flags = IORING_SETUP_CQSIZE;
-		p.cq_entries = CQ_ENTRIES;
-		ret = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
-	}
+	int ret = perfring_init(&w->ring, RING_ENTRIES, CQ_ENTRIES);
 	if (ret < 0) {
 		snprintf(w->errmsg, sizeof w->errmsg, "io_uring setup: %s", strerror(-ret));
 		return ret;
 	}
 	w->ring_ok = true;
-	ret = pbufring_init(&w->br, &w->ring, BGID, BUF_COUNT, BUF_SIZE);
+	ret = bufring_init(&w->br, &w->ring, BGID, BUF_COUNT, BUF_SIZE);
 	if (ret < 0) {
 		snprintf(w->errmsg, sizeof w->errmsg, "buffer ring: %s", strerror(-ret));
 		return ret;
@@ -985,7 +963,7 @@ void benchrun_worker_free(struct benchrun_worker *w)
 		/* Exiting the ring cancels every request still in flight,
 		 * so the buffers and descriptors below are ours again. */
 		io_uring_queue_exit(&w->ring);
-		pbufring_free(&w->br, NULL);
+		bufring_destroy(&w->br, NULL);
 		w->ring_ok = false;
 	}
 	for (uint32_t i = 0; w->conns && i < w->nconns; i++) {

@@ -27,7 +27,7 @@
 #include "benchopt.h"
 #include "lathist.h"
 #include "msg.h"
-#include "pbufring.h"
+#include "bufring.h"
 
 /* Kinds of reply mismatch, counted separately for the report. */
 enum bench_mismatch {
@@ -82,7 +82,7 @@ struct benchrun_worker {
 
 	struct io_uring ring;
 	bool ring_ok;
-	struct pbufring br;
+	struct bufring br;
 
 	struct bconn *conns;    /* nload load connections, then receivers */
 	uint32_t nconns;

@@ -1,6 +1,7 @@
 /*
  * procstat.h - another process's CPU time and resident memory, read from
- * /proc, for net001-bench --server-pid.
+ * /proc (with the reader of metrics/metrics.h), for net001-bench
+ * --server-pid.
  *
  * Any thread may call these; they keep no state.
  */
@@ -19,12 +20,5 @@ int procstat_cpu_ns(pid_t pid, uint64_t *ns);
 
 /* VmRSS from /proc/PID/status in kB. Returns 0 or -errno. */
 int procstat_rss_kb(pid_t pid, uint64_t *kb);
-
-/*
- * Parse the text of a /proc/PID/stat line: utime + stime in clock ticks.
- * The command name (field 2) may hold spaces and parentheses, so fields
- * are counted from the last ')'. Returns 0 or -EINVAL.
- */
-int procstat_parse_stat(const char *text, uint64_t *ticks);
 
 #endif

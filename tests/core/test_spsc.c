@@ -5,42 +5,15 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <poll.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "spsc.h"
-
-static void *item(uint64_t i)
-{
-	return (void *)(uintptr_t)(i + 1);
-}
-
-static uint64_t index_of(void *p)
-{
-	return (uint64_t)(uintptr_t)p - 1;
-}
-
-static void relax(unsigned *spins)
-{
-	/* Two cores shared with other work: yield soon rather than burn the
-	 * core the other side needs. */
-	if (++*spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-		__builtin_ia32_pause();
-#endif
-	} else {
-		*spins = 0;
-		sched_yield();
-	}
-}
+#include "spsc_run.h"
 
 TestSuite(spsc, .timeout = 120);
 
@@ -58,8 +31,8 @@ Test(spsc, capacity_rounding)
 		/* The rounded capacity is really usable, and no more. */
 		bool was_empty;
 		for (uint32_t k = 0; k < want[i]; k++)
-			cr_assert(spsc_push(&q, item(k), &was_empty), "push %u of %u", k, want[i]);
-		cr_assert_not(spsc_push(&q, item(0), &was_empty), "push past %u", want[i]);
+			cr_assert(spsc_push(&q, spsc_run_item(k), &was_empty), "push %u of %u", k, want[i]);
+		cr_assert_not(spsc_push(&q, spsc_run_item(0), &was_empty), "push past %u", want[i]);
 		spsc_destroy(&q);
 	}
 }
@@ -98,7 +71,7 @@ Test(spsc, empty_and_full)
 	cr_assert_eq(spsc_size(&q), 0);
 
 	for (int i = 0; i < 4; i++) {
-		cr_assert(spsc_push(&q, item((uint64_t)i), &was_empty));
+		cr_assert(spsc_push(&q, spsc_run_item((uint64_t)i), &was_empty));
 		cr_assert_eq(was_empty, i == 0, "push %d: was_empty %d", i, was_empty);
 		cr_assert_eq(spsc_size(&q), (uint32_t)i + 1);
 	}
@@ -111,13 +84,13 @@ Test(spsc, empty_and_full)
 	cr_assert_eq(spsc_size(&q), 4);
 
 	/* One out makes room for exactly one in. */
-	cr_assert_eq(spsc_pop(&q), item(0));
-	cr_assert(spsc_push(&q, item(4), &was_empty));
+	cr_assert_eq(spsc_pop(&q), spsc_run_item(0));
+	cr_assert(spsc_push(&q, spsc_run_item(4), &was_empty));
 	cr_assert_not(was_empty);
 	cr_assert_not(spsc_push(&q, &x, &was_empty));
 
 	for (int i = 1; i <= 4; i++)
-		cr_assert_eq(spsc_pop(&q), item((uint64_t)i), "pop %d", i);
+		cr_assert_eq(spsc_pop(&q), spsc_run_item((uint64_t)i), "pop %d", i);
 	cr_assert_null(spsc_pop(&q));
 	cr_assert(spsc_consumer_idle(&q));
 	cr_assert_eq(spsc_size(&q), 0);
@@ -131,10 +104,10 @@ Test(spsc, capacity_one)
 
 	cr_assert_eq(spsc_init(&q, 1), 0);
 	for (uint64_t i = 0; i < 100; i++) {
-		cr_assert(spsc_push(&q, item(i), &was_empty));
+		cr_assert(spsc_push(&q, spsc_run_item(i), &was_empty));
 		cr_assert(was_empty);
-		cr_assert_not(spsc_push(&q, item(i), &was_empty));
-		cr_assert_eq(spsc_pop(&q), item(i));
+		cr_assert_not(spsc_push(&q, spsc_run_item(i), &was_empty));
+		cr_assert_eq(spsc_pop(&q), spsc_run_item(i));
 		cr_assert_null(spsc_pop(&q));
 	}
 	spsc_destroy(&q);
@@ -157,7 +130,7 @@ Test(spsc, index_wrap)
 	for (int round = 0; round < 40; round++) {
 		int in = 1 + round % 8, out = 1 + (round * 5) % 8;
 		for (int k = 0; k < in; k++) {
-			if (!spsc_push(&q, item(next_in), &was_empty))
+			if (!spsc_push(&q, spsc_run_item(next_in), &was_empty))
 				break;
 			next_in++;
 		}
@@ -169,15 +142,15 @@ Test(spsc, index_wrap)
 				cr_assert_eq(next_in, next_out);
 				break;
 			}
-			cr_assert_eq(index_of(p), next_out, "round %d: got %llu want %llu",
-			             round, (unsigned long long)index_of(p),
+			cr_assert_eq(spsc_run_index(p), next_out, "round %d: got %llu want %llu",
+			             round, (unsigned long long)spsc_run_index(p),
 			             (unsigned long long)next_out);
 			next_out++;
 		}
 	}
 	void *p;
 	while ((p = spsc_pop(&q)))
-		cr_assert_eq(index_of(p), next_out++);
+		cr_assert_eq(spsc_run_index(p), next_out++);
 	cr_assert_eq(next_in, next_out);
 	cr_assert_gt(next_in, 100);
 	/* The counters really did wrap. */
@@ -196,136 +169,39 @@ Test(spsc, wake_rule_steps)
 
 	cr_assert_eq(spsc_init(&q, 16), 0);
 
-	cr_assert(spsc_push(&q, item(0), &was_empty));
+	cr_assert(spsc_push(&q, spsc_run_item(0), &was_empty));
 	cr_assert(was_empty, "first item into an empty queue must wake");
-	cr_assert(spsc_push(&q, item(1), &was_empty));
+	cr_assert(spsc_push(&q, spsc_run_item(1), &was_empty));
 	cr_assert_not(was_empty, "consumer has item 0 pending: already woken");
 
 	/* Consumer takes 0; 1 is still pending, so no new wake. */
-	cr_assert_eq(spsc_pop(&q), item(0));
-	cr_assert(spsc_push(&q, item(2), &was_empty));
+	cr_assert_eq(spsc_pop(&q), spsc_run_item(0));
+	cr_assert(spsc_push(&q, spsc_run_item(2), &was_empty));
 	cr_assert_not(was_empty);
 
 	/* Consumer drains and goes idle: the next push must wake it. */
-	cr_assert_eq(spsc_pop(&q), item(1));
-	cr_assert_eq(spsc_pop(&q), item(2));
+	cr_assert_eq(spsc_pop(&q), spsc_run_item(1));
+	cr_assert_eq(spsc_pop(&q), spsc_run_item(2));
 	cr_assert_null(spsc_pop(&q));
 	cr_assert(spsc_consumer_idle(&q));
-	cr_assert(spsc_push(&q, item(3), &was_empty));
+	cr_assert(spsc_push(&q, spsc_run_item(3), &was_empty));
 	cr_assert(was_empty, "push after the consumer went idle must wake");
 
 	/* An item that arrived before the idle check keeps the consumer up. */
-	cr_assert(spsc_push(&q, item(4), &was_empty));
+	cr_assert(spsc_push(&q, spsc_run_item(4), &was_empty));
 	cr_assert_not(spsc_consumer_idle(&q));
-	cr_assert_eq(spsc_pop(&q), item(3));
-	cr_assert_eq(spsc_pop(&q), item(4));
+	cr_assert_eq(spsc_pop(&q), spsc_run_item(3));
+	cr_assert_eq(spsc_pop(&q), spsc_run_item(4));
 	cr_assert(spsc_consumer_idle(&q));
 	spsc_destroy(&q);
 }
 
 /* ---- two threads ------------------------------------------------------- */
 
-struct run {
-	struct spsc q;
-	uint64_t n;
-	int efd;                /* -1: no sleeping, spin on empty */
-	unsigned burst_pause;   /* producer pauses every this many items (0: never) */
-	/* results */
-	uint64_t wakes;         /* producer: eventfd writes */
-	uint64_t sleeps;        /* consumer: blocking reads */
-	uint64_t full;          /* producer: pushes refused */
-	uint64_t got;           /* consumer: items received in order */
-	int error;              /* consumer: 1 order broken, 2 lost wake-up */
-	atomic_bool stop;       /* consumer gave up: producer must not spin on full */
-	uint64_t bad_at, bad_val;
-};
-
-static void *producer(void *arg)
+static void run_two_threads(struct spsc_run *r, const char *name)
 {
-	struct run *r = arg;
-	unsigned spins = 0;
-
-	for (uint64_t i = 0; i < r->n; i++) {
-		bool was_empty;
-		while (!spsc_push(&r->q, item(i), &was_empty)) {
-			if (atomic_load_explicit(&r->stop, memory_order_relaxed))
-				return NULL;
-			r->full++;
-			relax(&spins);
-		}
-		if (was_empty && r->efd >= 0) {
-			uint64_t one = 1;
-			if (write(r->efd, &one, sizeof one) != sizeof one)
-				abort();
-			r->wakes++;
-		}
-		if (r->burst_pause && i % r->burst_pause == 0) {
-			/* Let the consumer catch up and fall asleep often. */
-			for (volatile int k = 0; k < 2000; k++)
-				;
-		}
-	}
-	return NULL;
-}
-
-static void *consumer(void *arg)
-{
-	struct run *r = arg;
-	unsigned spins = 0;
-
-	while (r->got < r->n) {
-		void *p = spsc_pop(&r->q);
-		if (p) {
-			if (index_of(p) != r->got && !r->error) {
-				r->error = 1;
-				r->bad_at = r->got;
-				r->bad_val = index_of(p);
-			}
-			r->got++;
-			continue;
-		}
-		if (r->efd < 0) {
-			relax(&spins);
-			continue;
-		}
-		if (!spsc_consumer_idle(&r->q))
-			continue;
-		/* Truly idle: block until the producer's wake. A lost wake-up
-		 * shows as a long timeout with items still queued. */
-		struct pollfd pfd = { .fd = r->efd, .events = POLLIN };
-		int rc = poll(&pfd, 1, 20000);
-		if (rc == 0) {
-			r->error = 2;
-			r->bad_at = r->got;
-			r->bad_val = spsc_size(&r->q);
-			atomic_store(&r->stop, true);
-			return NULL;
-		}
-		uint64_t v;
-		if (read(r->efd, &v, sizeof v) != sizeof v)
-			abort();
-		r->sleeps++;
-	}
-	return NULL;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void run_two_threads(struct run *r, const char *name)
-{
-	pthread_t pt, ct;
-	double t0 = now_s();
-
-	cr_assert_eq(pthread_create(&ct, NULL, consumer, r), 0);
-	cr_assert_eq(pthread_create(&pt, NULL, producer, r), 0);
-	pthread_join(pt, NULL);
-	pthread_join(ct, NULL);
-	double dt = now_s() - t0;
+	r->wake_timeout_ms = 20000;
+	double dt = spsc_run_threads(r);
 
 	cr_log_info("%s: %llu items in %.2f s (%.1f M/s), %llu full, %llu wakes, "
 	            "%llu sleeps", name, (unsigned long long)r->n, dt,
@@ -343,16 +219,10 @@ static void run_two_threads(struct run *r, const char *name)
 	cr_assert_eq(spsc_size(&r->q), 0);
 }
 
-static uint64_t env_count(const char *name, uint64_t dflt)
-{
-	const char *s = getenv(name);
-	return s && *s ? strtoull(s, NULL, 10) : dflt;
-}
-
 Test(spsc, stress_order_10M)
 {
-	static struct run r;
-	r.n = env_count("SPSC_STRESS_ITEMS", 10 * 1000 * 1000);
+	static struct spsc_run r;
+	r.n = spsc_run_env_count("SPSC_STRESS_ITEMS", 10 * 1000 * 1000);
 	r.efd = -1;
 	cr_assert_eq(spsc_init(&r.q, 1024), 0);
 	run_two_threads(&r, "stress");
@@ -362,8 +232,8 @@ Test(spsc, stress_order_10M)
 Test(spsc, stress_order_tiny_queue)
 {
 	/* Capacity 2 keeps the queue at full/empty boundaries nearly always. */
-	static struct run r;
-	r.n = env_count("SPSC_STRESS_ITEMS", 10 * 1000 * 1000) / 5;
+	static struct spsc_run r;
+	r.n = spsc_run_env_count("SPSC_STRESS_ITEMS", 10 * 1000 * 1000) / 5;
 	r.efd = -1;
 	cr_assert_eq(spsc_init(&r.q, 2), 0);
 	run_two_threads(&r, "tiny");
@@ -374,9 +244,9 @@ Test(spsc, stress_order_tiny_queue)
 static void wake_test(uint32_t capacity, uint64_t n, unsigned burst_pause,
                       const char *name)
 {
-	static struct run r;
+	static struct spsc_run r;
 	r.n = n;
-	r.burst_pause = burst_pause;
+	r.pause_every = burst_pause;
 	r.efd = eventfd(0, EFD_CLOEXEC);
 	cr_assert_geq(r.efd, 0);
 	cr_assert_eq(spsc_init(&r.q, capacity), 0);
@@ -390,12 +260,12 @@ static void wake_test(uint32_t capacity, uint64_t n, unsigned burst_pause,
 
 Test(spsc, wakeup_eventfd, .timeout = 300)
 {
-	wake_test(256, env_count("SPSC_WAKE_ITEMS", 5 * 1000 * 1000), 0, "wake");
+	wake_test(256, spsc_run_env_count("SPSC_WAKE_ITEMS", 5 * 1000 * 1000), 0, "wake");
 }
 
 Test(spsc, wakeup_eventfd_bursty, .timeout = 300)
 {
 	/* The producer pauses every 16 items, so the consumer drains and
 	 * sleeps constantly: many races between push and the idle check. */
-	wake_test(64, env_count("SPSC_WAKE_ITEMS", 5 * 1000 * 1000) * 2 / 5, 16, "bursty");
+	wake_test(64, spsc_run_env_count("SPSC_WAKE_ITEMS", 5 * 1000 * 1000) * 2 / 5, 16, "bursty");
 }

@@ -12,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "frame.h"
 #include "harness.h"
 #include "msg.h"
+#include "timing.h"
 
 #define MAX_SENDERS 3
 
@@ -137,13 +137,6 @@ static void rx_read(struct rx *r, int nsenders)
 	}
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 struct sender {
 	int fd;
 	int k;
@@ -171,7 +164,7 @@ static void *send_all(void *arg)
 static void pump(struct rx *rx, int n, int nsenders, int count, int timeout_ms)
 {
 	struct pollfd *pfd = calloc((size_t)n, sizeof *pfd);
-	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	uint64_t end = mono_ms() + (uint64_t)timeout_ms;
 	for (;;) {
 		int done = 0;
 		for (int i = 0; i < n; i++) {
@@ -186,7 +179,7 @@ static void pump(struct rx *rx, int n, int nsenders, int count, int timeout_ms)
 			pfd[i].fd = rx[i].closed ? -1 : rx[i].fd;
 			pfd[i].events = POLLIN;
 		}
-		if (done == n || now_ms() > end)
+		if (done == n || mono_ms() > end)
 			break;
 		if (poll(pfd, (nfds_t)n, 100) <= 0)
 			continue;
@@ -276,10 +269,10 @@ Test(broadcast, stuck_reader_dropped_others_unharmed)
 	pthread_t t;
 	pthread_create(&t, NULL, send_all, &snd);
 	long rss_max = 0;
-	uint64_t end = now_ms() + 60000;
+	uint64_t end = mono_ms() + 60000;
 	struct rx st = { .fd = stuck, .self = -1, .buf = malloc(2 * FRAME_MAX_SIZE) };
 	bool judged = false;
-	while (now_ms() < end) {
+	while (mono_ms() < end) {
 		pump(rx, n, 1, count, 200);
 		/* Once the server has judged the stuck reader, it reads again
 		 * (within the 5 s grace) to see what it was told. */
@@ -305,8 +298,8 @@ Test(broadcast, stuck_reader_dropped_others_unharmed)
 	}
 	/* The stuck reader: whatever it gets, then SLOW_CONSUMER, then close. */
 	cr_assert(judged, "logged as a slow consumer");
-	end = now_ms() + 15000;
-	while (!st.closed && now_ms() < end) {
+	end = mono_ms() + 15000;
+	while (!st.closed && mono_ms() < end) {
 		struct pollfd p = { .fd = stuck, .events = POLLIN };
 		if (poll(&p, 1, 100) > 0)
 			rx_read(&st, 1);
@@ -346,9 +339,9 @@ static void *churn_main(void *arg)
 		 * in increasing order: nothing left over from a previous
 		 * occupant of the server's slot. */
 		r.next[0] = 0;
-		uint64_t end = now_ms() + 20;
+		uint64_t end = mono_ms() + 20;
 		int last = -1;
-		while (now_ms() < end && !r.closed) {
+		while (mono_ms() < end && !r.closed) {
 			struct pollfd p = { .fd = r.fd, .events = POLLIN };
 			if (poll(&p, 1, 5) <= 0)
 				continue;

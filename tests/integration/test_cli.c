@@ -4,7 +4,6 @@
  * timeouts against a stopped server, refused and unresolvable hosts.
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <regex.h>
@@ -12,11 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "test_cli_run.h"
+#include "timing.h"
 
 #define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
@@ -33,12 +32,7 @@ static void cleanup(void)
 		kill(bg.pid, SIGKILL);
 		cli_finish(&bg, 1000);
 	}
-	if (server.pid > 0) {
-		kill(server.pid, SIGCONT);
-		srv_stop(&server, 10000);
-	}
-	if (server.log_path[0])
-		unlink(server.log_path);
+	srv_cleanup(&server);
 	if (auth_path[0])
 		unlink(auth_path);
 	if (data_path[0])
@@ -117,46 +111,6 @@ static void start_listener(const char *const *args)
 {
 	cr_assert_eq(cli_spawn(&bg, args, NULL), 0);
 	cr_assert(cli_wait_for(&bg, "listening on", 10000), "listen did not start: %s", bg.err);
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-/* SIGSTOP lands asynchronously: wait until every thread is stopped. */
-static void stop_and_wait(pid_t pid)
-{
-	cr_assert_eq(kill(pid, SIGSTOP), 0);
-	char dir[64];
-	snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
-	for (int tries = 0; tries < 500; tries++) {
-		DIR *d = opendir(dir);
-		cr_assert_not_null(d);
-		bool all = true;
-		struct dirent *e;
-		while (all && (e = readdir(d))) {
-			if (e->d_name[0] == '.')
-				continue;
-			char path[sizeof dir + 256 + 8], buf[512];
-			snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
-			FILE *f = fopen(path, "r");
-			if (!f)
-				continue;
-			size_t n = fread(buf, 1, sizeof buf - 1, f);
-			fclose(f);
-			buf[n] = '\0';
-			char *rp = strrchr(buf, ')');
-			if (!rp || rp[1] != ' ' || rp[2] != 'T')
-				all = false;
-		}
-		closedir(d);
-		if (all)
-			return;
-		sleep_ms(2);
-	}
-	cr_assert_fail("server threads did not stop");
 }
 
 /* ---- ping, echo ----------------------------------------------------------- */
@@ -435,7 +389,7 @@ Test(cli_srv, ping_rate_limited)
 Test(cli_srv, timeouts_exit_3)
 {
 	start(NULL);
-	stop_and_wait(server.pid);
+	cr_assert_eq(srv_freeze(&server, 2000), 0, "server threads did not stop");
 	cli_run(&run, ARGS("--port", port, "--timeout", "300", "echo", "hi"));
 	expect_fail(&run, 3, "net001-cli: echo: Timed out");
 	cli_run(&run, ARGS("--port", port, "--timeout", "300", "ping", "-c", "2", "-i", "0"));

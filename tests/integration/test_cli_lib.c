@@ -6,7 +6,6 @@
  */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -14,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
 #include "harness.h"
+#include "timing.h"
 
 #define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
@@ -28,12 +27,7 @@ static char auth_path[64];
 
 static void stop_server(void)
 {
-	if (server.pid > 0) {
-		kill(server.pid, SIGCONT);
-		srv_stop(&server, 10000);
-	}
-	if (server.log_path[0])
-		unlink(server.log_path);
+	srv_cleanup(&server);
 	if (auth_path[0])
 		unlink(auth_path);
 }
@@ -64,54 +58,6 @@ static struct n1c *dial(void)
 	int r = n1c_connect(&c, "127.0.0.1", server.port, 5000);
 	cr_assert_eq(r, 0, "connect: %s", n1c_strerror(r));
 	return c;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-/* SIGSTOP lands asynchronously: wait until every thread is stopped. */
-static void stop_and_wait(pid_t pid)
-{
-	cr_assert_eq(kill(pid, SIGSTOP), 0);
-	char dir[64];
-	snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
-	for (int tries = 0; tries < 500; tries++) {
-		DIR *d = opendir(dir);
-		cr_assert_not_null(d);
-		bool all = true;
-		struct dirent *e;
-		while (all && (e = readdir(d))) {
-			if (e->d_name[0] == '.')
-				continue;
-			char path[sizeof dir + 256 + 8], buf[512];
-			snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
-			FILE *f = fopen(path, "r");
-			if (!f)
-				continue;
-			size_t n = fread(buf, 1, sizeof buf - 1, f);
-			fclose(f);
-			buf[n] = '\0';
-			/* "pid (comm) S ...": the state follows the last ')'. */
-			char *rp = strrchr(buf, ')');
-			if (!rp || rp[1] != ' ' || rp[2] != 'T')
-				all = false;
-		}
-		closedir(d);
-		if (all)
-			return;
-		sleep_ms(2);
-	}
-	cr_assert_fail("server threads did not stop");
 }
 
 static void expect_error_frame(struct n1c *c, unsigned code, int timeout_ms)
@@ -492,7 +438,7 @@ Test(client_srv, timeouts_and_late_answers)
 	struct n1c *c = dial();
 	cr_assert_eq(n1c_ping(c, NULL), 0);
 
-	stop_and_wait(server.pid);
+	cr_assert_eq(srv_freeze(&server, 2000), 0, "server threads did not stop");
 	n1c_set_timeout(c, 200);
 	int64_t t0 = mono_ms();
 	cr_assert_eq(n1c_ping(c, NULL), N1C_ETIMEOUT);

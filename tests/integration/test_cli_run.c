@@ -11,15 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "timing.h"
 
 const char *cli_binary(void)
 {
@@ -114,11 +108,11 @@ static bool pump(struct cli_run *r, int wait_ms)
 
 bool cli_wait_for(struct cli_run *r, const char *needle, int timeout_ms)
 {
-	int64_t end = mono_ms() + timeout_ms;
+	uint64_t end = mono_ms() + (uint64_t)timeout_ms;
 	for (;;) {
 		if (strstr(r->out, needle) || strstr(r->err, needle))
 			return true;
-		int64_t left = end - mono_ms();
+		int64_t left = (int64_t)end - (int64_t)mono_ms();
 		if (left <= 0 || !pump(r, (int)(left < 100 ? left : 100)))
 			return false;
 	}
@@ -126,7 +120,7 @@ bool cli_wait_for(struct cli_run *r, const char *needle, int timeout_ms)
 
 int cli_finish(struct cli_run *r, int timeout_ms)
 {
-	int64_t end = mono_ms() + timeout_ms;
+	uint64_t end = mono_ms() + (uint64_t)timeout_ms;
 	bool killed = false;
 	while (pump(r, 100)) {
 		if (!killed && mono_ms() > end) {

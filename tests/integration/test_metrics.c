@@ -20,23 +20,23 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "exposition.h"
 #include "frame.h"
 #include "harness.h"
+#include "http_client.h"
 #include "msg.h"
+#include "timing.h"
 
 static struct srv S;
 static struct tc_frame F;
@@ -61,213 +61,6 @@ static void stop_if_running(void)
 		srv_stop(&S, 15000);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-/* ---- a small HTTP client ------------------------------------------------ */
-
-struct http_resp {
-	int status;
-	char head[4096];   /* status line and headers, NUL-terminated */
-	char *body;        /* malloc'd, NUL-terminated */
-	size_t body_len;
-	bool closed;       /* the server closed the connection after it */
-};
-
-static void http_free(struct http_resp *r)
-{
-	free(r->body);
-	r->body = NULL;
-}
-
-static int tcp_connect(uint16_t port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Content-Length of a response head, or -1 if absent. */
-static long content_length(const char *head)
-{
-	for (const char *p = strstr(head, "\r\n"); p; p = strstr(p + 2, "\r\n"))
-		if (strncasecmp(p + 2, "Content-Length:", 15) == 0)
-			return strtol(p + 17, NULL, 10);
-	return -1;
-}
-
-/* Value of a response header (up to its CRLF) into out; false if absent. */
-static bool http_header(const struct http_resp *r, const char *name, char *out,
-                        size_t cap)
-{
-	size_t n = strlen(name);
-	for (const char *p = strstr(r->head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
-		if (strncasecmp(p + 2, name, n) != 0 || p[2 + n] != ':')
-			continue;
-		const char *v = p + 3 + n;
-		while (*v == ' ')
-			v++;
-		const char *e = strstr(v, "\r\n");
-		size_t len = e ? (size_t)(e - v) : strlen(v);
-		if (len >= cap)
-			len = cap - 1;
-		memcpy(out, v, len);
-		out[len] = 0;
-		return true;
-	}
-	return false;
-}
-
-/*
- * Parse one response at buf[0, len): every response of the server carries
- * a Content-Length. Returns the bytes it takes, 0 if it is not complete
- * yet, -1 if malformed. Fills *r (body malloc'd) when complete.
- */
-static long http_parse(const char *buf, size_t len, struct http_resp *r)
-{
-	const char *e = memmem(buf, len, "\r\n\r\n", 4);
-	if (!e)
-		return len < sizeof r->head ? 0 : -1;
-	size_t head_len = (size_t)(e + 4 - buf);
-	if (head_len >= sizeof r->head)
-		return -1;
-	memcpy(r->head, buf, head_len);
-	r->head[head_len] = 0;
-	long clen = content_length(r->head);
-	if (clen < 0 || sscanf(r->head, "HTTP/1.%*d %d", &r->status) != 1)
-		return -1;
-	if (len < head_len + (size_t)clen)
-		return 0;
-	r->body_len = (size_t)clen;
-	r->body = malloc(r->body_len + 1);
-	if (!r->body)
-		return -1;
-	memcpy(r->body, buf + head_len, r->body_len);
-	r->body[r->body_len] = 0;
-	return (long)(head_len + r->body_len);
-}
-
-/*
- * Read n responses from fd into r[0, n). Bytes that arrive together
- * (pipelined responses) are split by their Content-Length. Returns 0, or
- * -1 on a timeout, an early EOF or a malformed response.
- */
-static int http_read_n(int fd, struct http_resp *r, int n, int timeout_ms)
-{
-	size_t cap = 65536, len = 0;
-	char *buf = malloc(cap);
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
-	int got = 0;
-
-	for (int i = 0; i < n; i++) {
-		memset(&r[i], 0, sizeof r[i]);
-		r[i].status = -1;
-	}
-	if (!buf)
-		return -1;
-	while (got < n) {
-		long used = http_parse(buf, len, &r[got]);
-		if (used < 0)
-			break;
-		if (used > 0) {
-			memmove(buf, buf + used, len - (size_t)used);
-			len -= (size_t)used;
-			got++;
-			continue;
-		}
-		int64_t left = (int64_t)deadline - (int64_t)now_ms();
-		if (left <= 0)
-			break;
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int pr = poll(&pfd, 1, (int)left);
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr <= 0)
-			break;
-		if (len == cap) {
-			char *nb = realloc(buf, cap * 2);
-			if (!nb)
-				break;
-			buf = nb;
-			cap *= 2;
-		}
-		ssize_t k = recv(fd, buf + len, cap - len, 0);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		len += (size_t)k;
-	}
-	free(buf);
-	if (got < n) {
-		free(r[got].body);
-		r[got].body = NULL;
-		r[got].status = -1;
-	}
-	return got == n ? 0 : -1;
-}
-
-static int http_read(int fd, struct http_resp *r, int timeout_ms)
-{
-	return http_read_n(fd, r, 1, timeout_ms);
-}
-
-/* Send raw bytes on a fresh connection and read one response. Returns
- * the status, or -1. */
-static int http_raw(uint16_t port, const char *raw, struct http_resp *r)
-{
-	memset(r, 0, sizeof *r);
-	r->status = -1;
-	int fd = tcp_connect(port);
-	if (fd < 0)
-		return -1;
-	if (tc_send(fd, raw, strlen(raw)) < 0) {
-		close(fd);
-		return -1;
-	}
-	if (http_read(fd, r, 5000) == 0 && !r->closed) {
-		/* Whether the server ends the connection after this response. */
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		char b;
-		r->closed = poll(&pfd, 1, 2000) == 1 && recv(fd, &b, 1, 0) <= 0;
-	}
-	close(fd);
-	return r->status;
-}
-
-static int http_method(uint16_t port, const char *method, const char *path,
-                       struct http_resp *r)
-{
-	char req[512];
-	snprintf(req, sizeof req,
-	         "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-	         method, path);
-	return http_raw(port, req, r);
-}
-
-static int http_get(uint16_t port, const char *path, struct http_resp *r)
-{
-	return http_method(port, "GET", path, r);
-}
-
 /* ---- reading a scrape ---------------------------------------------------- */
 
 /* GET /metrics; the body, malloc'd. */
@@ -277,22 +70,8 @@ static char *scrape(void)
 	cr_assert_eq(http_get(S.metrics_port, "/metrics", &r), 200, "GET /metrics");
 	char *body = r.body;
 	r.body = NULL;
+	http_resp_free(&r);
 	return body;
-}
-
-/* The sample line "series value": true and *v if found. series is the
- * metric name with its labels exactly as rendered. */
-static bool sample(const char *text, const char *series, double *v)
-{
-	size_t n = strlen(series);
-	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-		if (strncmp(p, series, n) == 0 && p[n] == ' ') {
-			char *end;
-			*v = strtod(p + n + 1, &end);
-			return end != p + n + 1;
-		}
-	}
-	return false;
 }
 
 /* An integer-valued sample; fails the test if it is missing. */
@@ -323,7 +102,7 @@ struct want {
  */
 static char *expect_deltas(const char *base, const struct want *w, size_t n)
 {
-	uint64_t deadline = now_ms() + 5000;
+	uint64_t deadline = mono_ms() + 5000;
 	for (;;) {
 		char *cur = scrape();
 		bool all = true;
@@ -332,7 +111,7 @@ static char *expect_deltas(const char *base, const struct want *w, size_t n)
 			all = w[i].delta >= 0 ? d >= w[i].delta : d <= w[i].delta;
 		}
 		free(cur);
-		if (all || now_ms() > deadline)
+		if (all || mono_ms() > deadline)
 			break;
 		sleep_ms(20);
 	}
@@ -385,33 +164,6 @@ static void ping(struct wire *w, int fd, uint64_t v)
 
 /* ---- families ------------------------------------------------------------ */
 
-static const struct family {
-	const char *name;
-	const char *type;
-} families[] = {
-	{ "net001_connections_active", "gauge" },
-	{ "net001_connections_accepted_total", "counter" },
-	{ "net001_connections_rejected_total", "counter" },
-	{ "net001_frames_received_total", "counter" },
-	{ "net001_frames_sent_total", "counter" },
-	{ "net001_bytes_received_total", "counter" },
-	{ "net001_bytes_sent_total", "counter" },
-	{ "net001_errors_total", "counter" },
-	{ "net001_messages_per_second", "gauge" },
-	{ "net001_request_latency_seconds", "histogram" },
-	{ "net001_broadcast_deliveries_total", "counter" },
-	{ "net001_slow_consumer_closes_total", "counter" },
-	{ "net001_broadcast_queue_full_total", "counter" },
-	{ "net001_recv_enobufs_total", "counter" },
-	{ "net001_buffer_ring_free", "gauge" },
-	{ "process_resident_memory_bytes", "gauge" },
-	{ "process_virtual_memory_bytes", "gauge" },
-	{ "process_cpu_seconds_total", "counter" },
-	{ "process_open_fds", "gauge" },
-	{ "process_max_fds", "gauge" },
-	{ "process_start_time_seconds", "gauge" },
-};
-
 static const char *const rx_types[] = { "ping", "echo", "broadcast", "auth", "data" };
 static const char *const tx_types[] = { "pong", "echo_reply", "broadcast", "auth_reply",
                                         "error" };
@@ -421,16 +173,6 @@ static const char *const codes[] = {
 	"idle_timeout", "slow_consumer", "shutting_down", "internal",
 };
 
-/* Lines of text that start with prefix. */
-static int count_lines(const char *text, const char *prefix)
-{
-	int n = 0;
-	size_t len = strlen(prefix);
-	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		n += strncmp(p, prefix, len) == 0;
-	return n;
-}
-
 TestSuite(metrics, .timeout = 90);
 
 Test(metrics, every_family_with_type_and_help, .fini = stop_clean)
@@ -439,24 +181,24 @@ Test(metrics, every_family_with_type_and_help, .fini = stop_clean)
 	struct http_resp r;
 	cr_assert_eq(http_get(S.metrics_port, "/metrics", &r), 200);
 	char ctype[128];
-	cr_assert(http_header(&r, "Content-Type", ctype, sizeof ctype));
+	cr_assert(http_resp_header(&r, "Content-Type", ctype, sizeof ctype));
 	cr_expect_str_eq(ctype, "text/plain; version=0.0.4; charset=utf-8");
 	const char *t = r.body;
 
 	char line[256];
-	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
-		const struct family *f = &families[i];
+	for (size_t i = 0; i < METRIC_FAMILIES; i++) {
+		const struct metric_family *f = &metric_families[i];
 		snprintf(line, sizeof line, "# TYPE %s %s\n", f->name, f->type);
-		cr_expect_eq(count_lines(t, line), 1, "exactly one '%.*s'",
+		cr_expect_eq(count_prefix(t, line), 1, "exactly one '%.*s'",
 		             (int)strlen(line) - 1, line);
 		cr_expect_not_null(strstr(t, line), "%s is a %s", f->name, f->type);
 		snprintf(line, sizeof line, "# HELP %s ", f->name);
-		cr_expect_eq(count_lines(t, line), 1, "one HELP for %s", f->name);
+		cr_expect_eq(count_prefix(t, line), 1, "one HELP for %s", f->name);
 		const char *h = strstr(t, line);
 		cr_expect(h && h[strlen(line)] != '\n' && h[strlen(line)] != 0,
 		          "%s has a non-empty HELP", f->name);
 		/* Every family has at least one sample. */
-		cr_expect_gt(count_lines(t, f->name), 0, "%s has samples", f->name);
+		cr_expect_gt(count_prefix(t, f->name), 0, "%s has samples", f->name);
 	}
 
 	char s[128];
@@ -466,14 +208,14 @@ Test(metrics, every_family_with_type_and_help, .fini = stop_clean)
 		snprintf(s, sizeof s, "net001_frames_sent_total{type=\"%s\"}", tx_types[i]);
 		cr_expect_eq(ival(t, s), 0, "%s starts at 0", s);
 	}
-	cr_expect_eq(count_lines(t, "net001_frames_received_total{"), 5);
-	cr_expect_eq(count_lines(t, "net001_frames_sent_total{"), 5);
+	cr_expect_eq(count_prefix(t, "net001_frames_received_total{"), 5);
+	cr_expect_eq(count_prefix(t, "net001_frames_sent_total{"), 5);
 	for (unsigned c = 1; c <= ERR_MAX; c++) {
 		snprintf(s, sizeof s, "net001_errors_total{code=\"%s\"}", codes[c]);
 		cr_expect_eq(ival(t, s), 0, "%s present and 0", s);
 		cr_expect_str_eq(codes[c], msg_error_label(c));
 	}
-	cr_expect_eq(count_lines(t, "net001_errors_total{"), ERR_MAX, "all 14 codes");
+	cr_expect_eq(count_prefix(t, "net001_errors_total{"), ERR_MAX, "all 14 codes");
 
 	/* Scalars of an idle server. */
 	static const char *const zero[] = {
@@ -489,13 +231,13 @@ Test(metrics, every_family_with_type_and_help, .fini = stop_clean)
 	cr_expect_eq(dval(t, "net001_request_latency_seconds_sum"), 0.0);
 
 	/* The histogram: 21 finite buckets (1 us << i) and +Inf. */
-	cr_expect_eq(count_lines(t, "net001_request_latency_seconds_bucket{le=\""), 22);
+	cr_expect_eq(count_prefix(t, "net001_request_latency_seconds_bucket{le=\""), 22);
 	cr_expect_eq(ival(t, "net001_request_latency_seconds_bucket{le=\"0.000001\"}"), 0);
 	cr_expect_eq(ival(t, "net001_request_latency_seconds_bucket{le=\"1.048576\"}"), 0);
 	cr_expect_eq(ival(t, "net001_request_latency_seconds_bucket{le=\"+Inf\"}"), 0);
 
 	/* buffer_ring_free: one per core, each with buffers free at rest. */
-	cr_expect_eq(count_lines(t, "net001_buffer_ring_free{"), 2, "two cores");
+	cr_expect_eq(count_prefix(t, "net001_buffer_ring_free{"), 2, "two cores");
 	cr_expect_gt(ival(t, "net001_buffer_ring_free{core=\"0\"}"), 0);
 	cr_expect_gt(ival(t, "net001_buffer_ring_free{core=\"1\"}"), 0);
 
@@ -514,7 +256,7 @@ Test(metrics, every_family_with_type_and_help, .fini = stop_clean)
 	double wall = (double)time(NULL);
 	cr_expect(start_s > wall - 60 && start_s <= wall + 1,
 	          "started %f s ago", wall - start_s);
-	http_free(&r);
+	http_resp_free(&r);
 }
 
 /* ---- counters follow the traffic ----------------------------------------- */
@@ -1078,8 +820,8 @@ Test(metrics, latency_histogram, .fini = stop_clean)
 static int mps_watch(int64_t *vals, int cap, int ms)
 {
 	int n = 0;
-	uint64_t end = now_ms() + (uint64_t)ms;
-	while (now_ms() < end) {
+	uint64_t end = mono_ms() + (uint64_t)ms;
+	while (mono_ms() < end) {
 		char *t = scrape();
 		int64_t v = ival(t, "net001_messages_per_second");
 		free(t);
@@ -1152,20 +894,6 @@ Test(metrics, messages_per_second_is_last_full_second, .fini = stop_clean)
 
 /* ---- promtool ---------------------------------------------------------------- */
 
-static const char *promtool_path(char *out, size_t cap)
-{
-	const char *path = getenv("PATH");
-	char dirs[4096];
-	snprintf(dirs, sizeof dirs, "%s", path ? path : "/usr/bin:/bin");
-	char *save = NULL;
-	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		snprintf(out, cap, "%s/promtool", d);
-		if (access(out, X_OK) == 0)
-			return out;
-	}
-	return NULL;
-}
-
 Test(metrics, promtool_accepts_live_scrape, .fini = stop_clean)
 {
 	char tool[512];
@@ -1199,39 +927,11 @@ Test(metrics, promtool_accepts_live_scrape, .fini = stop_clean)
 	struct http_resp r;
 	cr_assert_eq(http_get(S.metrics_port, "/metrics", &r), 200);
 	cr_assert_gt(ival(r.body, "net001_frames_received_total{type=\"ping\"}"), 0);
-	char in[] = "/tmp/net001-metrics-scrape-XXXXXX";
-	char out[] = "/tmp/net001-metrics-promtool-XXXXXX";
-	int in_fd = mkstemp(in), out_fd = mkstemp(out);
-	cr_assert(in_fd >= 0 && out_fd >= 0);
-	cr_assert_eq(write(in_fd, r.body, r.body_len), (ssize_t)r.body_len);
-	close(in_fd);
-	close(out_fd);
-
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		FILE *i = freopen(in, "r", stdin);
-		FILE *o = freopen(out, "w", stdout);
-		if (!i || !o || dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
-			_exit(126);
-		execl(tool, "promtool", "check", "metrics", (char *)NULL);
-		_exit(127);
-	}
-	int st;
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	char report[4096] = "";
-	FILE *f = fopen(out, "r");
-	if (f) {
-		size_t len = fread(report, 1, sizeof report - 1, f);
-		report[len] = 0;
-		fclose(f);
-	}
-	unlink(in);
-	unlink(out);
-	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "promtool status %d:\n%s", st,
-	          report);
+	char report[4096];
+	int st = promtool_check(tool, r.body, r.body_len, report, sizeof report);
+	cr_expect_eq(st, 0, "promtool status %d:\n%s", st, report);
 	cr_expect_str_empty(report, "promtool reported:\n%s", report);
-	http_free(&r);
+	http_resp_free(&r);
 	for (int i = 0; i < 3; i++)
 		close(fd[i]);
 }
@@ -1292,35 +992,35 @@ Test(metrics, http_surface_leaves_protocol_port_alone, .fini = stop_clean)
 
 	/* A client that sends half a request and stalls does not hold up
 	 * anyone else. */
-	int stall = tcp_connect(S.metrics_port);
-	cr_assert_geq(stall, 0);
-	cr_assert_eq(tc_send(stall, "GET /metr", 9), 0);
+	struct http_conn stall;
+	cr_assert_eq(http_conn_open(&stall, S.metrics_port), 0);
+	cr_assert_eq(http_conn_send(&stall, "GET /metr", 9), 0);
 
 	for (int round = 0; round < 20; round++) {
 		cr_assert_eq(http_get(S.metrics_port, "/healthz", &r), 200);
 		cr_assert_str_eq(r.body, "ok");
-		http_free(&r);
+		http_resp_free(&r);
 		cr_assert_eq(http_get(S.metrics_port, "/healthz?probe=1", &r), 200);
-		http_free(&r);
+		http_resp_free(&r);
 		cr_assert_eq(http_get(S.metrics_port, "/metrics?x=y", &r), 200);
 		cr_assert_not_null(strstr(r.body, "# TYPE net001_connections_active gauge"));
-		http_free(&r);
+		http_resp_free(&r);
 
 		cr_assert_eq(http_get(S.metrics_port, "/", &r), 404);
-		http_free(&r);
+		http_resp_free(&r);
 		cr_assert_eq(http_get(S.metrics_port, "/metricsx", &r), 404);
-		http_free(&r);
+		http_resp_free(&r);
 		cr_assert_eq(http_get(S.metrics_port, "/healthz/", &r), 404);
-		http_free(&r);
+		http_resp_free(&r);
 
 		static const char *const methods[] = { "POST", "PUT", "DELETE", "PATCH" };
 		cr_assert_eq(http_method(S.metrics_port, methods[round % 4], "/metrics", &r),
 		             405, "%s /metrics", methods[round % 4]);
-		cr_assert(http_header(&r, "Allow", v, sizeof v));
+		cr_assert(http_resp_header(&r, "Allow", v, sizeof v));
 		cr_assert_str_eq(v, "GET");
-		http_free(&r);
+		http_resp_free(&r);
 		cr_assert_eq(http_method(S.metrics_port, "POST", "/healthz", &r), 405);
-		http_free(&r);
+		http_resp_free(&r);
 
 		static const char *const bad[] = {
 			"GARBAGE\r\n\r\n",
@@ -1331,34 +1031,38 @@ Test(metrics, http_surface_leaves_protocol_port_alone, .fini = stop_clean)
 			"\xde\xad\xbe\xef\x01\x01\x00\x08",        /* a NET-001 frame */
 		};
 		const char *b = bad[round % 6];
-		cr_assert_eq(http_raw(S.metrics_port, b, &r), 400, "malformed #%d", round % 6);
-		cr_assert(r.closed, "400 closes the connection");
-		http_free(&r);
+		bool closed;
+		cr_assert_eq(http_request(S.metrics_port, b, strlen(b), &r, &closed), 400,
+		             "malformed #%d", round % 6);
+		cr_assert(closed, "400 closes the connection");
+		http_resp_free(&r);
 	}
 
 	/* Keep-alive and pipelining on one connection. */
-	int k = tcp_connect(S.metrics_port);
+	struct http_conn k;
+	cr_assert_eq(http_conn_open(&k, S.metrics_port), 0);
 	static const char two[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 	                          "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
-	cr_assert_eq(tc_send(k, two, sizeof two - 1), 0);
+	cr_assert_eq(http_conn_send(&k, two, sizeof two - 1), 0);
 	struct http_resp rr[2];
-	cr_assert_eq(http_read_n(k, rr, 2, 5000), 0, "two pipelined responses");
+	cr_assert(http_read_response(&k, &rr[0]) == 0 && http_read_response(&k, &rr[1]) == 0,
+	          "two pipelined responses");
 	cr_assert_eq(rr[0].status, 200);
 	cr_assert_str_eq(rr[0].body, "ok");
 	cr_assert_eq(rr[1].status, 200);
 	cr_assert_not_null(strstr(rr[1].body, "net001_frames_received_total{type=\"ping\"}"));
-	http_free(&rr[0]);
-	http_free(&rr[1]);
+	http_resp_free(&rr[0]);
+	http_resp_free(&rr[1]);
 	/* Still open for a third. */
-	cr_assert_eq(tc_send(k, two, 34), 0);
-	cr_assert_eq(http_read(k, &r, 5000), 0);
+	cr_assert_eq(http_conn_send(&k, two, 34), 0);
+	cr_assert_eq(http_read_response(&k, &r), 0);
 	cr_assert_str_eq(r.body, "ok");
-	http_free(&r);
-	close(k);
+	http_resp_free(&r);
+	http_conn_close(&k);
 
 	/* The stalled client is still open (not yet timed out) or cleanly
 	 * answered 408: either way, no response was owed before. */
-	close(stall);
+	http_conn_close(&stall);
 	sleep_ms(100);
 	pinger_stop(&pg);
 	cr_expect_eq(atomic_load(&pg.failed), 0, "every PING answered");
@@ -1383,7 +1087,7 @@ Test(metrics, healthz_503_while_draining, .fini = stop_if_running)
 	struct http_resp r;
 	cr_assert_eq(http_get(S.metrics_port, "/healthz", &r), 200);
 	cr_assert_str_eq(r.body, "ok");
-	http_free(&r);
+	http_resp_free(&r);
 
 	/* A client that never reads, with megabytes of echoes queued: the
 	 * drain waits up to 5 s for it. */
@@ -1397,7 +1101,7 @@ Test(metrics, healthz_503_while_draining, .fini = stop_if_running)
 	cr_assert(tc_ping(other, 1, 2000));
 	sleep_ms(300);
 
-	uint64_t t0 = now_ms();
+	uint64_t t0 = mono_ms();
 	cr_assert_eq(kill(S.pid, SIGTERM), 0);
 	cr_assert(tc_expect_error(other, ERR_SHUTTING_DOWN, 3000), "SHUTTING_DOWN sent");
 	cr_assert(tc_wait_closed(other, 3000));
@@ -1405,7 +1109,7 @@ Test(metrics, healthz_503_while_draining, .fini = stop_if_running)
 
 	/* While draining: /healthz 503, /metrics still served. */
 	int n503 = 0, n200_after = 0, metrics_ok = 0;
-	while (now_ms() - t0 < 3500) {
+	while (mono_ms() - t0 < 3500) {
 		int st = http_get(S.metrics_port, "/healthz", &r);
 		if (st == 503) {
 			n503++;
@@ -1413,11 +1117,11 @@ Test(metrics, healthz_503_while_draining, .fini = stop_if_running)
 		} else if (n503 && st == 200) {
 			n200_after++;
 		}
-		http_free(&r);
+		http_resp_free(&r);
 		if (http_get(S.metrics_port, "/metrics", &r) == 200 &&
 		    strstr(r.body, "net001_errors_total{code=\"shutting_down\"}"))
 			metrics_ok++;
-		http_free(&r);
+		http_resp_free(&r);
 		sleep_ms(100);
 	}
 	cr_expect_gt(n503, 10, "503 throughout the drain (%d)", n503);
@@ -1432,7 +1136,7 @@ Test(metrics, healthz_503_while_draining, .fini = stop_if_running)
 	}
 
 	cr_assert_eq(srv_wait(&S, 12000), 0, "exit 0 after the grace period");
-	uint64_t drained = now_ms() - t0;
+	uint64_t drained = mono_ms() - t0;
 	cr_expect_geq(drained, 4000, "the non-reader held the drain (%" PRIu64 " ms)", drained);
 	cr_expect_not(port_listening(S.metrics_port), "the metrics port closes at exit");
 	close(slow);
@@ -1455,7 +1159,7 @@ Test(metrics, metrics_port_zero_is_off, .fini = stop_clean)
  * report a free port p with p + 1000 == the taken one. */
 static int take_port(uint16_t *taken, uint16_t *below)
 {
-	unsigned seed = (unsigned)getpid() ^ (unsigned)now_ms();
+	unsigned seed = (unsigned)getpid() ^ (unsigned)mono_ms();
 	for (int attempt = 0; attempt < 50; attempt++) {
 		uint16_t port = (uint16_t)(11000 + rand_r(&seed) % 20000);
 		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };

@@ -18,34 +18,6 @@
 #include "frame.h"
 #include "msg.h"
 
-static const struct {
-	const char *name;
-	const char *type;
-} families[] = {
-	{ "net001_connections_active", "gauge" },
-	{ "net001_connections_accepted_total", "counter" },
-	{ "net001_connections_rejected_total", "counter" },
-	{ "net001_frames_received_total", "counter" },
-	{ "net001_frames_sent_total", "counter" },
-	{ "net001_bytes_received_total", "counter" },
-	{ "net001_bytes_sent_total", "counter" },
-	{ "net001_errors_total", "counter" },
-	{ "net001_messages_per_second", "gauge" },
-	{ "net001_request_latency_seconds", "histogram" },
-	{ "net001_broadcast_deliveries_total", "counter" },
-	{ "net001_slow_consumer_closes_total", "counter" },
-	{ "net001_broadcast_queue_full_total", "counter" },
-	{ "net001_recv_enobufs_total", "counter" },
-	{ "net001_buffer_ring_free", "gauge" },
-	{ "process_resident_memory_bytes", "gauge" },
-	{ "process_virtual_memory_bytes", "gauge" },
-	{ "process_cpu_seconds_total", "counter" },
-	{ "process_open_fds", "gauge" },
-	{ "process_max_fds", "gauge" },
-	{ "process_start_time_seconds", "gauge" },
-};
-#define NFAMILIES (sizeof(families) / sizeof(families[0]))
-
 /* Render shards with live process values into a fresh buffer. */
 static char *render(struct shard_set *s, uint64_t mps)
 {
@@ -61,27 +33,17 @@ static char *render(struct shard_set *s, uint64_t mps)
 	return buf;
 }
 
-static unsigned count_prefix(const char *text, const char *prefix)
-{
-	unsigned count = 0;
-	size_t n = strlen(prefix);
-	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
-		if (strncmp(p, prefix, n) == 0)
-			count++;
-	return count;
-}
-
 Test(render, every_family_has_help_and_type)
 {
 	struct shard_set s;
 	shards_make(&s, 2);
 	char *text = render(&s, 0);
-	for (size_t f = 0; f < NFAMILIES; f++) {
+	for (size_t f = 0; f < METRIC_FAMILIES; f++) {
 		char line[256];
-		snprintf(line, sizeof(line), "# TYPE %s %s", families[f].name,
-		         families[f].type);
+		snprintf(line, sizeof(line), "# TYPE %s %s", metric_families[f].name,
+		         metric_families[f].type);
 		cr_expect_eq(count_lines(text, line), 1, "missing or repeated: %s", line);
-		snprintf(line, sizeof(line), "# HELP %s ", families[f].name);
+		snprintf(line, sizeof(line), "# HELP %s ", metric_families[f].name);
 		cr_expect_eq(count_prefix(text, line), 1, "missing or repeated: %s", line);
 	}
 
@@ -443,6 +405,26 @@ Test(process, reads_proc_self)
 	cr_expect_eq(b.start_time_seconds, a.start_time_seconds);
 	for (int i = 0; i < 3; i++)
 		close(fds[i]);
+}
+
+Test(process, reads_stat_of_a_pid)
+{
+	struct metrics_proc_stat self, mine, parent;
+	cr_assert_eq(metrics_proc_stat(0, &self), 0);
+	cr_assert_eq(metrics_proc_stat(getpid(), &mine), 0);
+	cr_expect_eq(mine.start_ticks, self.start_ticks, "pid 0 is this process");
+	cr_expect_gt(mine.rss_pages, 0);
+	cr_expect_gt(mine.vsize, 0);
+	cr_assert_eq(metrics_proc_stat(getppid(), &parent), 0);
+	cr_expect_leq(parent.start_ticks, mine.start_ticks, "the parent started first");
+	/* Above any pid_max (at most 2^22): no such process. */
+	cr_expect_eq(metrics_proc_stat(INT32_MAX, &parent), -ENOENT);
+
+	char buf[8];
+	cr_expect_eq(metrics_proc_read("/proc/self/stat", buf, sizeof buf), 7,
+	             "cut to the buffer");
+	cr_expect_eq(strlen(buf), 7);
+	cr_expect_eq(metrics_proc_read("/proc/nonexistent", buf, sizeof buf), -ENOENT);
 }
 
 Test(render, bound_holds_for_widest_values)

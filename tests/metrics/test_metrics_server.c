@@ -68,14 +68,14 @@ Test(http, metrics_scrape_sums_shards)
 	fixture_start(&f, 3, 0);
 	ping_counters(&f);
 	metrics_set(&f.shards.shards[2].errors[ERR_BAD_CRC], 7);
-	struct resp r;
+	struct http_resp r;
 	cr_assert_eq(http_get(f.port, "/metrics", &r), 200);
 	char v[128];
-	cr_assert(resp_header(&r, "Content-Type", v, sizeof(v)));
+	cr_assert(http_resp_header(&r, "Content-Type", v, sizeof(v)));
 	cr_expect_str_eq(v, "text/plain; version=0.0.4; charset=utf-8");
-	cr_assert(resp_header(&r, "Content-Length", v, sizeof(v)));
+	cr_assert(http_resp_header(&r, "Content-Length", v, sizeof(v)));
 	cr_expect_eq(strtoull(v, NULL, 10), strlen(r.body));
-	cr_expect(resp_header(&r, "Date", v, sizeof(v)));
+	cr_expect(http_resp_header(&r, "Date", v, sizeof(v)));
 	uint64_t n;
 	cr_assert(sample_u64(r.body, "net001_frames_received_total{type=\"ping\"}", &n));
 	cr_expect_eq(n, 100);
@@ -88,14 +88,14 @@ Test(http, metrics_scrape_sums_shards)
 	cr_expect(sample(r.body, "process_start_time_seconds", &d));
 	cr_expect_gt(d, 1.6e9);
 	cr_expect_eq(count_lines(r.body, "# TYPE net001_request_latency_seconds histogram"), 1);
-	resp_free(&r);
+	http_resp_free(&r);
 	fixture_stop(&f);
 }
 
 Test(http, promtool_accepts_the_scrape)
 {
-	const char *promtool = promtool_path();
-	if (!promtool)
+	char promtool[512];
+	if (!promtool_path(promtool, sizeof(promtool)))
 		cr_skip_test("promtool not installed (Debian package prometheus)");
 	struct fixture f;
 	fixture_start(&f, 4, 0);
@@ -106,44 +106,15 @@ Test(http, promtool_accepts_the_scrape)
 		metrics_set(&f.shards.shards[i].buffer_ring_free, 1024);
 		metrics_inc(&f.shards.shards[i].errors[ERR_INTERNAL]);
 	}
-	struct resp r;
+	struct http_resp r;
 	cr_assert_eq(http_get(f.port, "/metrics", &r), 200);
 
-	char in[] = "/tmp/net001-promtool-in-XXXXXX";
-	char out[] = "/tmp/net001-promtool-out-XXXXXX";
-	int in_fd = mkstemp(in), out_fd = mkstemp(out);
-	cr_assert(in_fd >= 0 && out_fd >= 0);
-	cr_assert_eq(write(in_fd, r.body, r.body_len), (ssize_t)r.body_len);
-	close(in_fd);
-	close(out_fd);
-
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int i = open(in, O_RDONLY), o = open(out, O_WRONLY | O_TRUNC);
-		if (i < 0 || o < 0)
-			_exit(126);
-		dup2(i, 0);
-		dup2(o, 1);
-		dup2(o, 2);
-		execl(promtool, "promtool", "check", "metrics", (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	char report[4096] = "";
-	FILE *fp = fopen(out, "r");
-	if (fp) {
-		size_t len = fread(report, 1, sizeof(report) - 1, fp);
-		report[len] = '\0';
-		fclose(fp);
-	}
-	unlink(in);
-	unlink(out);
-	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	          "promtool check metrics failed (status %d):\n%s", status, report);
+	char report[4096];
+	int status = promtool_check(promtool, r.body, r.body_len, report, sizeof(report));
+	cr_expect_eq(status, 0, "promtool check metrics failed (status %d):\n%s", status,
+	             report);
 	cr_expect_str_empty(report, "promtool reported:\n%s", report);
-	resp_free(&r);
+	http_resp_free(&r);
 	fixture_stop(&f);
 }
 
@@ -151,12 +122,12 @@ Test(http, query_string_is_accepted)
 {
 	struct fixture f;
 	fixture_start(&f, 1, 0);
-	struct resp r;
+	struct http_resp r;
 	cr_expect_eq(http_get(f.port, "/metrics?name[]=net001_up", &r), 200);
 	cr_expect_not_null(r.body && strstr(r.body, "# TYPE net001_connections_active gauge"));
-	resp_free(&r);
+	http_resp_free(&r);
 	cr_expect_eq(http_get(f.port, "/healthz?probe=1", &r), 200);
-	resp_free(&r);
+	http_resp_free(&r);
 	fixture_stop(&f);
 }
 
@@ -164,22 +135,22 @@ Test(http, healthz_follows_server_state)
 {
 	struct fixture f;
 	fixture_start(&f, 1, 0);
-	struct resp r;
+	struct http_resp r;
 	cr_assert_eq(http_get(f.port, "/healthz", &r), 200);
 	cr_expect_str_eq(r.body, "ok");
-	resp_free(&r);
+	http_resp_free(&r);
 
 	atomic_store(&f.state, METRICS_STATE_SHUTTING_DOWN);
 	cr_assert_eq(http_get(f.port, "/healthz", &r), 503);
 	cr_expect_str_eq(r.body, "shutting down");
-	resp_free(&r);
+	http_resp_free(&r);
 	/* /metrics still answers while shutting down. */
 	cr_expect_eq(http_get(f.port, "/metrics", &r), 200);
-	resp_free(&r);
+	http_resp_free(&r);
 
 	atomic_store(&f.state, METRICS_STATE_STARTING);
 	cr_expect_eq(http_get(f.port, "/healthz", &r), 503);
-	resp_free(&r);
+	http_resp_free(&r);
 	fixture_stop(&f);
 }
 
@@ -190,27 +161,14 @@ Test(http, unknown_paths_are_404)
 	static const char *paths[] = { "/", "/nope", "/metricsx", "/METRICS",
 	                               "/metrics/", "/healthz/x" };
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-		struct resp r;
+		struct http_resp r;
 		cr_expect_eq(http_get(f.port, paths[i], &r), 404, "%s", paths[i]);
-		resp_free(&r);
+		http_resp_free(&r);
 	}
 	fixture_stop(&f);
 }
 
 /* Send raw bytes on a fresh connection and read one response. */
-static int raw(uint16_t port, const char *req, size_t len, struct resp *r,
-               bool *closed)
-{
-	struct conn c;
-	cr_assert_eq(conn_open(&c, port), 0);
-	cr_assert_eq(conn_send(&c, req, len), 0);
-	int st = conn_read_response(&c, r) == 0 ? r->status : -1;
-	if (closed)
-		*closed = conn_wait_eof(&c);
-	conn_close(&c);
-	return st;
-}
-
 Test(http, other_methods_are_405_with_allow)
 {
 	struct fixture f;
@@ -222,28 +180,28 @@ Test(http, other_methods_are_405_with_allow)
 		"get /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
 	};
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
-		struct resp r;
-		cr_expect_eq(raw(f.port, reqs[i], strlen(reqs[i]), &r, NULL), 405,
+		struct http_resp r;
+		cr_expect_eq(http_request(f.port, reqs[i], strlen(reqs[i]), &r, NULL), 405,
 		             "%s", reqs[i]);
 		char allow[32];
-		cr_expect(resp_header(&r, "Allow", allow, sizeof(allow)) &&
+		cr_expect(http_resp_header(&r, "Allow", allow, sizeof(allow)) &&
 		          strcmp(allow, "GET") == 0, "%s", reqs[i]);
-		resp_free(&r);
+		http_resp_free(&r);
 	}
 	/* A request with a body is answered, then the connection closes
 	 * (the body is never parsed as a request). */
 	const char *post = "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 28\r\n\r\n"
 	                   "GET /healthz HTTP/1.1\r\n\r\n";
-	struct resp pr;
+	struct http_resp pr;
 	bool closed = false;
-	cr_expect_eq(raw(f.port, post, strlen(post), &pr, &closed), 405);
+	cr_expect_eq(http_request(f.port, post, strlen(post), &pr, &closed), 405);
 	cr_expect(closed, "connection kept after a request with a body");
-	resp_free(&pr);
+	http_resp_free(&pr);
 	/* Unknown path wins over unknown method. */
-	struct resp r;
+	struct http_resp r;
 	const char *del = "DELETE /nope HTTP/1.1\r\nHost: x\r\n\r\n";
-	cr_expect_eq(raw(f.port, del, strlen(del), &r, NULL), 404);
-	resp_free(&r);
+	cr_expect_eq(http_request(f.port, del, strlen(del), &r, NULL), 404);
+	http_resp_free(&r);
 	fixture_stop(&f);
 }
 
@@ -273,15 +231,15 @@ Test(http, malformed_requests_are_400_then_closed)
 		"GET /metrics HTTP/1.1\r\nHost: x\r\nX: a\x7fz\r\n\r\n",
 	};
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
-		struct resp r;
+		struct http_resp r;
 		bool closed = false;
-		cr_expect_eq(raw(f.port, reqs[i], strlen(reqs[i]), &r, &closed), 400,
+		cr_expect_eq(http_request(f.port, reqs[i], strlen(reqs[i]), &r, &closed), 400,
 		             "case %zu", i);
 		char conn[32];
-		cr_expect(resp_header(&r, "Connection", conn, sizeof(conn)) &&
+		cr_expect(http_resp_header(&r, "Connection", conn, sizeof(conn)) &&
 		          strcmp(conn, "close") == 0, "case %zu", i);
 		cr_expect(closed, "case %zu: connection left open", i);
-		resp_free(&r);
+		http_resp_free(&r);
 	}
 	/* Binary that cannot start a request line is refused at once, not
 	 * after the timeout: a TLS ClientHello and a NET-001 PING. */
@@ -289,18 +247,18 @@ Test(http, malformed_requests_are_400_then_closed)
 	static const char ping[] = "\xde\xad\xbe\xef\x01\x01\x00\x08\x00\x00\x00"
 	                           "\x00\x00\x00\x00\x01\x9e\xf2\xf1\xcc";
 	uint64_t t0 = now_ns();
-	struct resp r;
+	struct http_resp r;
 	bool closed = false;
-	cr_expect_eq(raw(f.port, tls, sizeof(tls) - 1, &r, &closed), 400);
+	cr_expect_eq(http_request(f.port, tls, sizeof(tls) - 1, &r, &closed), 400);
 	cr_expect(closed);
-	resp_free(&r);
-	cr_expect_eq(raw(f.port, ping, sizeof(ping) - 1, &r, &closed), 400);
+	http_resp_free(&r);
+	cr_expect_eq(http_request(f.port, ping, sizeof(ping) - 1, &r, &closed), 400);
 	cr_expect(closed);
-	resp_free(&r);
+	http_resp_free(&r);
 	cr_expect_lt(now_ns() - t0, 2000000000u, "answered without waiting");
 	/* The server is still fine. */
 	cr_expect_eq(http_get(f.port, "/healthz", &r), 200);
-	resp_free(&r);
+	http_resp_free(&r);
 	fixture_stop(&f);
 }
 
@@ -323,26 +281,26 @@ Test(http, head_over_8_kib_is_400)
 {
 	struct fixture f;
 	fixture_start(&f, 1, 0);
-	struct resp r;
+	struct http_resp r;
 	bool closed;
 	char *req = padded_request(METRICS_HTTP_MAX_HEAD);
-	cr_expect_eq(raw(f.port, req, strlen(req), &r, NULL), 200,
+	cr_expect_eq(http_request(f.port, req, strlen(req), &r, NULL), 200,
 	             "a head of exactly 8 KiB is fine");
-	resp_free(&r);
+	http_resp_free(&r);
 	free(req);
 
 	req = padded_request(METRICS_HTTP_MAX_HEAD + 1);
-	cr_expect_eq(raw(f.port, req, strlen(req), &r, &closed), 400);
+	cr_expect_eq(http_request(f.port, req, strlen(req), &r, &closed), 400);
 	cr_expect(closed);
-	resp_free(&r);
+	http_resp_free(&r);
 	free(req);
 
 	/* Far more than the limit, sent in one go: the reply must still
 	 * arrive (lingering close), not be lost to a reset. */
 	req = padded_request(64 * 1024);
-	cr_expect_eq(raw(f.port, req, strlen(req), &r, &closed), 400);
+	cr_expect_eq(http_request(f.port, req, strlen(req), &r, &closed), 400);
 	cr_expect(closed);
-	resp_free(&r);
+	http_resp_free(&r);
 	free(req);
 	fixture_stop(&f);
 }
@@ -351,30 +309,30 @@ Test(http, silent_and_slow_clients_time_out)
 {
 	struct fixture f;
 	fixture_start(&f, 1, 0);
-	struct conn silent, slow;
-	cr_assert_eq(conn_open(&silent, f.port), 0);
-	cr_assert_eq(conn_open(&slow, f.port), 0);
-	cr_assert_eq(conn_send(&slow, "GET /metr", 9), 0);
+	struct http_conn silent, slow;
+	cr_assert_eq(http_conn_open(&silent, f.port), 0);
+	cr_assert_eq(http_conn_open(&slow, f.port), 0);
+	cr_assert_eq(http_conn_send(&slow, "GET /metr", 9), 0);
 	uint64_t t0 = now_ns();
 
-	struct resp r;
-	cr_assert_eq(conn_read_response(&slow, &r), 0);
+	struct http_resp r;
+	cr_assert_eq(http_read_response(&slow, &r), 0);
 	cr_expect_eq(r.status, 408);
-	cr_expect(conn_wait_eof(&slow));
+	cr_expect(http_conn_wait_eof(&slow));
 	double slow_s = (double)(now_ns() - t0) / 1e9;
-	resp_free(&r);
+	http_resp_free(&r);
 
-	cr_expect(conn_wait_eof(&silent), "silent client not closed");
+	cr_expect(http_conn_wait_eof(&silent), "silent client not closed");
 	double silent_s = (double)(now_ns() - t0) / 1e9;
 	cr_expect(slow_s > 2.5 && slow_s < 6, "slow client closed after %.2f s", slow_s);
 	cr_expect(silent_s > 2.5 && silent_s < 6, "silent client closed after %.2f s",
 	          silent_s);
-	conn_close(&silent);
-	conn_close(&slow);
+	http_conn_close(&silent);
+	http_conn_close(&slow);
 
 	/* Still serving. */
 	cr_expect_eq(http_get(f.port, "/healthz", &r), 200);
-	resp_free(&r);
+	http_resp_free(&r);
 	fixture_stop(&f);
 }
 
@@ -389,12 +347,12 @@ static void *scrape_once(void *arg)
 {
 	struct scraper *s = arg;
 	pthread_barrier_wait(s->go);
-	struct resp r;
+	struct http_resp r;
 	s->status = http_get(s->port, "/metrics", &r);
 	if (s->status != 200 || !sample_u64(r.body, "net001_frames_received_total{type=\"ping\"}",
 	                                    &s->ping))
 		s->ping = 0;
-	resp_free(&r);
+	http_resp_free(&r);
 	return NULL;
 }
 
@@ -429,41 +387,41 @@ Test(http, keep_alive_and_pipelining)
 	struct fixture f;
 	fixture_start(&f, 3, 0);
 	ping_counters(&f);
-	struct conn c;
-	cr_assert_eq(conn_open(&c, f.port), 0);
+	struct http_conn c;
+	cr_assert_eq(http_conn_open(&c, f.port), 0);
 	const char *get = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
 	char v[32];
-	struct resp r;
+	struct http_resp r;
 	for (int i = 0; i < 2; i++) {
-		cr_assert_eq(conn_send(&c, get, strlen(get)), 0);
-		cr_assert_eq(conn_read_response(&c, &r), 0, "request %d", i);
+		cr_assert_eq(http_conn_send(&c, get, strlen(get)), 0);
+		cr_assert_eq(http_read_response(&c, &r), 0, "request %d", i);
 		cr_expect_eq(r.status, 200);
-		cr_expect_not(resp_header(&r, "Connection", v, sizeof(v)),
+		cr_expect_not(http_resp_header(&r, "Connection", v, sizeof(v)),
 		              "keep-alive response says Connection: %s", v);
 		uint64_t ping;
 		cr_expect(sample_u64(r.body, "net001_frames_received_total{type=\"ping\"}", &ping) &&
 		          ping == 100);
-		resp_free(&r);
+		http_resp_free(&r);
 	}
 	/* Three requests in one write, answered in order. */
 	const char *three =
 		"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 		"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
 		"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-	cr_assert_eq(conn_send(&c, three, strlen(three)), 0);
-	cr_assert_eq(conn_read_response(&c, &r), 0);
+	cr_assert_eq(http_conn_send(&c, three, strlen(three)), 0);
+	cr_assert_eq(http_read_response(&c, &r), 0);
 	cr_expect_eq(r.status, 200);
 	cr_expect_str_eq(r.body, "ok");
-	resp_free(&r);
-	cr_assert_eq(conn_read_response(&c, &r), 0);
+	http_resp_free(&r);
+	cr_assert_eq(http_read_response(&c, &r), 0);
 	cr_expect_eq(r.status, 404);
-	resp_free(&r);
-	cr_assert_eq(conn_read_response(&c, &r), 0);
+	http_resp_free(&r);
+	cr_assert_eq(http_read_response(&c, &r), 0);
 	cr_expect_eq(r.status, 200);
-	cr_expect(resp_header(&r, "Connection", v, sizeof(v)) && strcmp(v, "close") == 0);
-	resp_free(&r);
-	cr_expect(conn_wait_eof(&c), "Connection: close honoured");
-	conn_close(&c);
+	cr_expect(http_resp_header(&r, "Connection", v, sizeof(v)) && strcmp(v, "close") == 0);
+	http_resp_free(&r);
+	cr_expect(http_conn_wait_eof(&c), "Connection: close honoured");
+	http_conn_close(&c);
 	fixture_stop(&f);
 }
 
@@ -472,23 +430,23 @@ Test(http, http10_gets_one_response_then_close)
 	struct fixture f;
 	fixture_start(&f, 1, 0);
 	const char *req = "GET /healthz HTTP/1.0\r\n\r\n";
-	struct resp r;
+	struct http_resp r;
 	bool closed = false;
-	cr_expect_eq(raw(f.port, req, strlen(req), &r, &closed), 200);
+	cr_expect_eq(http_request(f.port, req, strlen(req), &r, &closed), 200);
 	char v[32];
-	cr_expect(resp_header(&r, "Connection", v, sizeof(v)) && strcmp(v, "close") == 0);
+	cr_expect(http_resp_header(&r, "Connection", v, sizeof(v)) && strcmp(v, "close") == 0);
 	cr_expect(closed);
-	resp_free(&r);
+	http_resp_free(&r);
 	fixture_stop(&f);
 }
 
 static uint64_t scrape_mps(uint16_t port)
 {
-	struct resp r;
+	struct http_resp r;
 	cr_assert_eq(http_get(port, "/metrics", &r), 200);
 	uint64_t v;
 	cr_assert(sample_u64(r.body, "net001_messages_per_second", &v));
-	resp_free(&r);
+	http_resp_free(&r);
 	return v;
 }
 
@@ -560,30 +518,30 @@ Test(http, big_responses_to_a_slow_reader)
 	fixture_start(&f, CORES, 0);
 	for (unsigned i = 0; i < CORES; i++)
 		metrics_set(&f.shards.shards[i].buffer_ring_free, i);
-	struct conn c;
-	cr_assert_eq(conn_open_rcvbuf(&c, f.port, 4096), 0);
+	struct http_conn c;
+	cr_assert_eq(http_conn_open_rcvbuf(&c, f.port, 4096), 0);
 	const char *get = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
 	for (int i = 0; i < ROUNDS; i++)
-		cr_assert_eq(conn_send(&c, get, strlen(get)), 0);
+		cr_assert_eq(http_conn_send(&c, get, strlen(get)), 0);
 	usleep(300000);
 	for (int i = 0; i < ROUNDS; i++) {
-		struct resp r;
-		cr_assert_eq(conn_read_response(&c, &r), 0, "response %d", i);
+		struct http_resp r;
+		cr_assert_eq(http_read_response(&c, &r), 0, "response %d", i);
 		cr_expect_eq(r.status, 200);
 		cr_expect_gt(r.body_len, 300000);
 		uint64_t v;
 		cr_expect(sample_u64(r.body, "net001_buffer_ring_free{core=\"8191\"}", &v) &&
 		          v == 8191, "response %d", i);
 		cr_expect(sample_u64(r.body, "process_max_fds", &v), "body %d complete", i);
-		resp_free(&r);
+		http_resp_free(&r);
 	}
 	/* The connection is still usable afterwards. */
-	cr_assert_eq(conn_send(&c, get, strlen(get)), 0);
-	struct resp r;
-	cr_assert_eq(conn_read_response(&c, &r), 0);
+	cr_assert_eq(http_conn_send(&c, get, strlen(get)), 0);
+	struct http_resp r;
+	cr_assert_eq(http_read_response(&c, &r), 0);
 	cr_expect_eq(r.status, 200);
-	resp_free(&r);
-	conn_close(&c);
+	http_resp_free(&r);
+	http_conn_close(&c);
 	fixture_stop(&f);
 }
 
@@ -591,30 +549,30 @@ Test(http, clients_past_the_bound_get_503)
 {
 	struct fixture f;
 	fixture_start(&f, 1, 2);
-	struct conn a, b, c;
-	struct resp r;
+	struct http_conn a, b, c;
+	struct http_resp r;
 	const char *get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-	cr_assert_eq(conn_open(&a, f.port), 0);
-	cr_assert_eq(conn_open(&b, f.port), 0);
+	cr_assert_eq(http_conn_open(&a, f.port), 0);
+	cr_assert_eq(http_conn_open(&b, f.port), 0);
 	/* A response on each proves both were accepted. */
-	cr_assert_eq(conn_send(&a, get, strlen(get)), 0);
-	cr_assert_eq(conn_read_response(&a, &r), 0);
-	resp_free(&r);
-	cr_assert_eq(conn_send(&b, get, strlen(get)), 0);
-	cr_assert_eq(conn_read_response(&b, &r), 0);
-	resp_free(&r);
-	cr_assert_eq(conn_open(&c, f.port), 0);
-	cr_assert_eq(conn_read_response(&c, &r), 0);
+	cr_assert_eq(http_conn_send(&a, get, strlen(get)), 0);
+	cr_assert_eq(http_read_response(&a, &r), 0);
+	http_resp_free(&r);
+	cr_assert_eq(http_conn_send(&b, get, strlen(get)), 0);
+	cr_assert_eq(http_read_response(&b, &r), 0);
+	http_resp_free(&r);
+	cr_assert_eq(http_conn_open(&c, f.port), 0);
+	cr_assert_eq(http_read_response(&c, &r), 0);
 	cr_expect_eq(r.status, 503);
-	resp_free(&r);
-	cr_expect(conn_wait_eof(&c));
-	conn_close(&c);
+	http_resp_free(&r);
+	cr_expect(http_conn_wait_eof(&c));
+	http_conn_close(&c);
 	/* A freed slot serves again. */
-	conn_close(&a);
+	http_conn_close(&a);
 	usleep(100000);
 	cr_expect_eq(http_get(f.port, "/healthz", &r), 200);
-	resp_free(&r);
-	conn_close(&b);
+	http_resp_free(&r);
+	http_conn_close(&b);
 	fixture_stop(&f);
 }
 
@@ -639,14 +597,14 @@ Test(http, stop_with_clients_connected)
 {
 	struct fixture f;
 	fixture_start(&f, 2, 0);
-	struct conn a, b;
-	cr_assert_eq(conn_open(&a, f.port), 0);
-	cr_assert_eq(conn_open(&b, f.port), 0);
-	cr_assert_eq(conn_send(&a, "GET /metrics HTTP/1.1\r\n", 23), 0);
+	struct http_conn a, b;
+	cr_assert_eq(http_conn_open(&a, f.port), 0);
+	cr_assert_eq(http_conn_open(&b, f.port), 0);
+	cr_assert_eq(http_conn_send(&a, "GET /metrics HTTP/1.1\r\n", 23), 0);
 	usleep(100000);
 	fixture_stop(&f);
-	cr_expect(conn_wait_eof(&a));
-	cr_expect(conn_wait_eof(&b));
-	conn_close(&a);
-	conn_close(&b);
+	cr_expect(http_conn_wait_eof(&a));
+	cr_expect(http_conn_wait_eof(&b));
+	http_conn_close(&a);
+	http_conn_close(&b);
 }

@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
+#include "timing.h"
 
 struct peer;
 typedef void script_fn(struct peer *p, int fd);
@@ -38,19 +38,6 @@ struct peer {
 	uint8_t ping_payload[8]; /* the payload of the last PING read */
 	int failed;              /* the client sent something unexpected */
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 /*
  * Bind a loopback socket to a random port in [10000, 32000), retrying on

@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -15,24 +16,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "frame.h"
 #include "msg.h"
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
+#include "timing.h"
 
 const char *srv_binary(void)
 {
@@ -225,6 +213,59 @@ int srv_stop(struct srv *s, int timeout_ms)
 	s->pid = 0;
 	unlink(s->log_path);
 	return st;
+}
+
+/* Whether every thread in /proc/PID/task is in state T (stopped). */
+static bool all_threads_stopped(pid_t pid)
+{
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return false;
+	bool all = true;
+	struct dirent *e;
+	while (all && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[sizeof dir + 256 + 8], buf[512];
+		snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		/* "pid (comm) S ...": the state follows the last ')'. */
+		char *rp = strrchr(buf, ')');
+		if (!rp || rp[1] != ' ' || rp[2] != 'T')
+			all = false;
+	}
+	closedir(d);
+	return all;
+}
+
+int srv_freeze(const struct srv *s, int timeout_ms)
+{
+	if (s->pid <= 0 || kill(s->pid, SIGSTOP) < 0)
+		return -1;
+	uint64_t end = mono_ms() + (uint64_t)timeout_ms;
+	while (!all_threads_stopped(s->pid)) {
+		if (mono_ms() >= end)
+			return -1;
+		sleep_ms(2);
+	}
+	return 0;
+}
+
+void srv_cleanup(struct srv *s)
+{
+	if (s->pid > 0) {
+		kill(s->pid, SIGCONT);
+		srv_stop(s, 10000);
+	}
+	if (s->log_path[0])
+		unlink(s->log_path);
 }
 
 bool srv_log_contains(const struct srv *s, const char *needle)

@@ -39,6 +39,19 @@ int srv_start_env(struct srv *s, const char *const *args, const char *const *env
 int srv_stop(struct srv *s, int timeout_ms);
 /* Wait for exit without signalling. Same return values. */
 int srv_wait(struct srv *s, int timeout_ms);
+/*
+ * SIGSTOP the server and wait until every one of its threads is stopped
+ * (the signal lands asynchronously). Returns 0, or -1 if the signal
+ * cannot be sent or the threads are not all stopped within timeout_ms.
+ * SIGCONT resumes it; srv_stop() works on a stopped server only after that.
+ */
+int srv_freeze(const struct srv *s, int timeout_ms);
+/*
+ * For a test's .fini, whatever state the test left s in: resume the server
+ * (after srv_freeze), stop it if it still runs (10 s limit) and remove its
+ * log.
+ */
+void srv_cleanup(struct srv *s);
 /* Whether the log contains needle. */
 bool srv_log_contains(const struct srv *s, const char *needle);
 /* Resident set size in KiB, from /proc. */
