@@ -13,6 +13,7 @@
 #include "client.h"
 #include "config.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -47,6 +48,9 @@ struct cli {
 	int timeout_ms;
 	char *auth_user;  /* from --auth USER:TOKEN, or NULL */
 	char *auth_token;
+	bool tls;         /* --tls, --tls-ca or --tls-insecure */
+	const char *tls_ca;
+	bool tls_insecure;
 };
 
 /* Set by SIGINT/SIGTERM; the waits it interrupts return -EINTR. */
@@ -71,6 +75,10 @@ static void usage(FILE *out)
 "  --timeout MS      connect timeout and wait for each answer (default %d)\n"
 "  --auth USER:TOKEN authenticate right after connecting (split at the\n"
 "                    first ':'); needed when the server has an auth file\n"
+"  --tls             TLS, checking the server's certificate against the\n"
+"                    system's CAs and the --host name\n"
+"  --tls-ca FILE     TLS, trusting the CAs in FILE (PEM) instead\n"
+"  --tls-insecure    TLS without any certificate check (testing only)\n"
 "  --help            this text\n"
 "  --version         print the version\n"
 "\n"
@@ -153,6 +161,7 @@ static int fail(struct n1c *c, const char *what, int err)
 	fprintf(stderr, PROG ": %s: %s\n", what, n1c_strerror(err));
 	if (err == N1C_EPROTO || err == -ENOMEM)
 		return EXIT_SERVER;
+	/* N1C_ETLS, like a refused or timed-out connection: EXIT_CONN. */
 	if (err == N1C_ETOOBIG || err == N1C_EINVAL)
 		return EXIT_USAGE;
 	return EXIT_CONN;
@@ -168,6 +177,16 @@ static int open_client(const struct cli *o, struct n1c **out)
 	int r = n1c_connect(out, o->host, o->port, o->timeout_ms);
 	if (r < 0)
 		return fail(NULL, what, r);
+	if (o->tls) {
+		r = n1c_start_tls(*out, o->host, o->tls_ca, !o->tls_insecure);
+		if (r < 0) {
+			snprintf(what, sizeof what, "TLS with %s", peer);
+			r = fail(*out, what, r);
+			n1c_close(*out);
+			*out = NULL;
+			return r;
+		}
+	}
 	if (!o->auth_user)
 		return EXIT_OK;
 
@@ -591,8 +610,12 @@ int main(int argc, char **argv)
 		.port = DEFAULT_PORT,
 		.timeout_ms = DEFAULT_TIMEOUT_MS,
 	};
-	enum { OPT_HOST = 256, OPT_PORT, OPT_TIMEOUT, OPT_AUTH, OPT_VERSION };
+	enum { OPT_HOST = 256, OPT_PORT, OPT_TIMEOUT, OPT_AUTH, OPT_VERSION, OPT_TLS,
+	       OPT_TLS_CA, OPT_TLS_INSECURE };
 	static const struct option longopts[] = {
+		{ "tls", no_argument, NULL, OPT_TLS },
+		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
+		{ "tls-insecure", no_argument, NULL, OPT_TLS_INSECURE },
 		{ "host", required_argument, NULL, OPT_HOST },
 		{ "port", required_argument, NULL, OPT_PORT },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -635,6 +658,19 @@ int main(int argc, char **argv)
 				                   "TOKEN 1 to 256");
 			break;
 		}
+		case OPT_TLS:
+			o.tls = true;
+			break;
+		case OPT_TLS_CA:
+			if (access(optarg, R_OK) != 0)
+				return usage_error("--tls-ca %s: %s", optarg, strerror(errno));
+			o.tls = true;
+			o.tls_ca = optarg;
+			break;
+		case OPT_TLS_INSECURE:
+			o.tls = true;
+			o.tls_insecure = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return EXIT_OK;

@@ -16,6 +16,9 @@
  */
 #include "client.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -43,6 +46,9 @@ struct n1c_qent {
 
 struct n1c {
 	int fd;          /* -1 once the stream is unusable */
+	SSL_CTX *tls_ctx; /* with n1c_start_tls() */
+	SSL *tls;
+	uint8_t *tls_out; /* one whole frame, so it leaves as one record */
 	int timeout_ms;  /* request timeout, -1 for ever */
 
 	uint8_t *rbuf;
@@ -102,6 +108,13 @@ static int wait_fd(int fd, short events, int64_t deadline)
 	return 0;
 }
 
+static int sys_err(int e)
+{
+	if (e == EPIPE || e == ECONNRESET || e == ECONNABORTED)
+		return N1C_ECLOSED;
+	return -e;
+}
+
 /* The stream can no longer be trusted: close it, keep the queue. */
 static void client_break(struct n1c *c)
 {
@@ -109,13 +122,32 @@ static void client_break(struct n1c *c)
 		close(c->fd);
 		c->fd = -1;
 	}
+	if (c->tls) {
+		SSL_free(c->tls);
+		c->tls = NULL;
+	}
 }
 
-static int sys_err(int e)
+/*
+ * After an SSL_* call returned k <= 0: wait as OpenSSL asks (0 to retry),
+ * or the error. The socket is non-blocking, so "want" means "poll".
+ */
+static int tls_wait(struct n1c *c, int k, int64_t deadline)
 {
-	if (e == EPIPE || e == ECONNRESET || e == ECONNABORTED)
+	int e = SSL_get_error(c->tls, k);
+	ERR_clear_error();
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		return wait_fd(c->fd, POLLIN, deadline);
+	case SSL_ERROR_WANT_WRITE:
+		return wait_fd(c->fd, POLLOUT, deadline);
+	case SSL_ERROR_ZERO_RETURN:
 		return N1C_ECLOSED;
-	return -e;
+	case SSL_ERROR_SYSCALL:
+		return errno ? sys_err(errno) : N1C_ECLOSED;
+	default:
+		return N1C_ETLS;
+	}
 }
 
 static void release_held(struct n1c *c)
@@ -232,11 +264,67 @@ nomem:
 	return -ENOMEM;
 }
 
+int n1c_start_tls(struct n1c *c, const char *host, const char *ca_file, bool verify)
+{
+	if (c->fd < 0)
+		return N1C_ECLOSED;
+	if (c->tls)
+		return N1C_EINVAL;
+	int64_t deadline = deadline_after(c->timeout_ms);
+
+	c->tls_out = malloc(FRAME_MAX_SIZE);
+	c->tls_ctx = SSL_CTX_new(TLS_client_method());
+	if (!c->tls_out || !c->tls_ctx)
+		goto fail_mem;
+	SSL_CTX_set_min_proto_version(c->tls_ctx, TLS1_2_VERSION);
+	if (verify) {
+		int ok = ca_file ? SSL_CTX_load_verify_locations(c->tls_ctx, ca_file, NULL)
+		                 : SSL_CTX_set_default_verify_paths(c->tls_ctx);
+		if (ok != 1) {
+			ERR_clear_error();
+			client_break(c);
+			return N1C_ETLS;
+		}
+		SSL_CTX_set_verify(c->tls_ctx, SSL_VERIFY_PEER, NULL);
+	} else {
+		SSL_CTX_set_verify(c->tls_ctx, SSL_VERIFY_NONE, NULL);
+	}
+	c->tls = SSL_new(c->tls_ctx);
+	if (!c->tls || SSL_set_fd(c->tls, c->fd) != 1)
+		goto fail_mem;
+	if (host) {
+		SSL_set_tlsext_host_name(c->tls, host);
+		if (verify)
+			SSL_set1_host(c->tls, host);
+	}
+	for (;;) {
+		int k = SSL_connect(c->tls);
+		if (k == 1)
+			return 0;
+		int r = tls_wait(c, k, deadline);
+		if (r == 0 || r == -EINTR)
+			continue;
+		client_break(c);
+		return r == N1C_ECLOSED ? N1C_ETLS : r;
+	}
+
+fail_mem:
+	ERR_clear_error();
+	client_break(c);
+	return -ENOMEM;
+}
+
 void n1c_close(struct n1c *c)
 {
 	if (!c)
 		return;
+	if (c->tls && c->fd >= 0) {
+		SSL_shutdown(c->tls); /* best effort: the socket is non-blocking */
+		ERR_clear_error();
+	}
 	client_break(c);
+	SSL_CTX_free(c->tls_ctx);
+	free(c->tls_out);
 	for (unsigned i = 0; i < c->qcount; i++)
 		free(c->queue[(c->qhead + i) % N1C_QUEUE_MAX].payload);
 	free(c->held);
@@ -281,6 +369,22 @@ static int send_frame(struct n1c *c, uint8_t type, const void *p, size_t len,
 		return N1C_ETOOBIG;
 	if (c->fd < 0)
 		return N1C_ECLOSED;
+
+	if (c->tls) {
+		/* One SSL_write of the whole frame: one record, and OpenSSL
+		 * wants the very same buffer again after a WANT_*. */
+		int n = (int)frame_encode(c->tls_out, type, p, (uint16_t)len);
+		for (;;) {
+			int k = SSL_write(c->tls, c->tls_out, n);
+			if (k == n)
+				return 0;
+			int r = tls_wait(c, k, deadline);
+			if (r == 0 || r == -EINTR)
+				continue;
+			client_break(c); /* a half-written record cannot be resumed */
+			return r;
+		}
+	}
 
 	uint8_t hdr[FRAME_HEADER_SIZE], crc[FRAME_CRC_SIZE];
 	frame_wrap(hdr, crc, type, p, (uint16_t)len);
@@ -404,6 +508,19 @@ static int next_frame(struct n1c *c, int64_t deadline, struct frame_view *f)
 		r = rbuf_reserve(c, c->rlen - c->rpos + f->need);
 		if (r < 0)
 			return r;
+		if (c->tls) {
+			int k = SSL_read(c->tls, c->rbuf + c->rlen, (int)(c->rcap - c->rlen));
+			if (k > 0) {
+				c->rlen += (uint32_t)k;
+				continue;
+			}
+			r = tls_wait(c, k, deadline);
+			if (r == N1C_ECLOSED || r == N1C_ETLS)
+				client_break(c);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
 		if (n > 0) {
 			c->rlen += (uint32_t)n;
@@ -695,6 +812,7 @@ const char *n1c_strerror(int err)
 	case N1C_ERESOLVE:       return "Cannot resolve host name";
 	case N1C_ERESOLVE_AGAIN: return "Temporary failure in name resolution";
 	case N1C_ESERVER:        return "Server sent an ERROR frame";
+	case N1C_ETLS:           return "TLS failure (handshake, certificate or record)";
 	}
 	if (err < 0 && err > -4096) {
 		const char *s = strerrordesc_np(-err);

@@ -72,6 +72,8 @@ enum n1c_err {
 	N1C_ERESOLVE_AGAIN = -1002,         /* name lookup failed for now (DNS down) */
 	N1C_ESERVER        = -1003,         /* the server sent an ERROR frame:
 	                                       see n1c_server_error() */
+	N1C_ETLS           = -1004,         /* TLS handshake or record failure
+	                                       (certificate not trusted, ...) */
 };
 
 /* One connection. Opaque; see the lifetime rules above. */
@@ -97,7 +99,19 @@ struct n1c_frame {
  */
 int n1c_connect(struct n1c **out, const char *host, uint16_t port, int timeout_ms);
 
-/* Close the socket and free everything. NULL is allowed. */
+/*
+ * Turn a fresh connection (nothing sent yet) into TLS 1.2+: the handshake
+ * runs within the client's timeout. The server's certificate is checked
+ * against the CAs in ca_file (PEM), or the system's store when ca_file is
+ * NULL, and against host when host is not NULL; verify false skips every
+ * check (encryption without authentication: for tests only). From then on
+ * every call works as before, over TLS. Returns 0, N1C_ETLS, N1C_ETIMEOUT
+ * or N1C_ECLOSED; on failure the connection is unusable.
+ */
+int n1c_start_tls(struct n1c *c, const char *host, const char *ca_file, bool verify);
+
+/* Close the socket (after a TLS close_notify) and free everything. NULL is
+ * allowed. */
 void n1c_close(struct n1c *c);
 
 /* How long requests wait for an answer: ms > 0, or -1 for ever. */

@@ -16,9 +16,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "client.h"
 #include "frame.h"
 #include "harness.h"
 #include "msg.h"
+#include "test_cli_run.h"
 
 static struct srv S;
 static char cert_path[64], key_path[64];
@@ -295,4 +297,62 @@ Test(tls, bad_certificate_files_exit_2)
 	cr_assert_not_null(strstr(err, "--key"), "%s", err);
 	unlink(other);
 	drop_cert();
+}
+
+Test(tls, client_library_over_tls, .fini = stop_clean)
+{
+	start_tls("2");
+	struct n1c *a = NULL, *b = NULL;
+	cr_assert_eq(n1c_connect(&a, "localhost", S.port, 5000), 0);
+	cr_assert_eq(n1c_start_tls(a, "localhost", cert_path, true), 0, "trusted CA, right name");
+	cr_assert_eq(n1c_connect(&b, "127.0.0.1", S.port, 5000), 0);
+	cr_assert_eq(n1c_start_tls(b, NULL, NULL, false), 0, "no checks");
+
+	uint64_t rtt = 0;
+	cr_assert_eq(n1c_ping(a, &rtt), 0);
+	cr_assert_gt(rtt, 0);
+	static uint8_t big[65535];
+	for (size_t i = 0; i < sizeof big; i++)
+		big[i] = (uint8_t)(i * 7);
+	struct n1c_frame f;
+	cr_assert_eq(n1c_echo(a, big, sizeof big, &f), 0);
+	cr_assert_eq(f.len, sizeof big);
+	cr_assert_arr_eq(f.payload, big, sizeof big);
+	cr_assert_eq(n1c_ping(b, NULL), 0);
+	cr_assert_eq(n1c_broadcast(a, "tls news", 8), 0);
+	cr_assert_eq(n1c_recv(b, 5000, &f), 0);
+	cr_assert_eq(f.type, FRAME_BROADCAST);
+	cr_assert_arr_eq(f.payload, "tls news", 8);
+	n1c_close(a);
+	n1c_close(b);
+
+	/* Certificate checks: an untrusted CA, and a name that does not match. */
+	struct n1c *c = NULL;
+	cr_assert_eq(n1c_connect(&c, "localhost", S.port, 5000), 0);
+	cr_assert_eq(n1c_start_tls(c, "localhost", NULL, true), N1C_ETLS,
+	             "self-signed certificate is not in the system's store");
+	n1c_close(c);
+	cr_assert_eq(n1c_connect(&c, "127.0.0.1", S.port, 5000), 0);
+	cr_assert_eq(n1c_start_tls(c, "example.org", cert_path, true), N1C_ETLS, "wrong name");
+	n1c_close(c);
+}
+
+Test(tls, cli_over_tls, .fini = stop_clean)
+{
+	start_tls("2");
+	char port[8];
+	snprintf(port, sizeof port, "%u", S.port);
+	static struct cli_run r;
+	cr_assert_eq(cli_run(&r, CLI_ARGS("--host", "localhost", "--port", port, "--tls-ca",
+	                                  cert_path, "ping", "-c", "3", "-i", "0")), 0, "%s",
+	             r.err);
+	cr_assert_not_null(strstr(r.out, "3 received"), "%s", r.out);
+	cr_assert_eq(cli_run(&r, CLI_ARGS("--port", port, "--tls-insecure", "echo", "secret")), 0,
+	             "%s", r.err);
+	cr_assert_str_eq(r.out, "secret\n");
+	cr_assert_eq(cli_run(&r, CLI_ARGS("--host", "localhost", "--port", port, "--tls", "echo",
+	                                  "x")), 3, "untrusted: connection failure exit");
+	cr_assert_not_null(strstr(r.err, "TLS"), "%s", r.err);
+	cr_assert_eq(cli_run(&r, CLI_ARGS("--port", port, "echo", "plain")), 3,
+	             "a plaintext client of a TLS server fails: %s", r.err);
 }
