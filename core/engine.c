@@ -186,11 +186,7 @@ static void dispatch(struct core *co, struct io_uring_cqe *cqe)
 		if (!co->draining) {
 			log_limited(&co->ll, co->now_s, LOG_WARN, "core %u: MSG_RING to core %u: %s",
 			            co->id, ud_slot(ud), strerror(-cqe->res));
-			struct io_uring_sqe *sqe = core_sqe(co);
-			io_uring_prep_msg_ring(sqe, co->srv->cores[ud_slot(ud)]->ring.ring_fd, 0,
-			                       ud_pack(OP_XCORE, 0, co->id), 0);
-			sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-			io_uring_sqe_set_data64(sqe, ud);
+			bcast_wake(co, ud_slot(ud));
 		}
 		break;
 	case OP_IGNORE:

@@ -370,6 +370,8 @@ void bcast_send(struct core *co, uint32_t slot, const struct frame_view *f,
 /* Deliver what other cores queued for this one; retry held items. Once
  * per loop iteration. */
 void bcast_poll(struct core *co);
+/* Tell core dst (MSG_RING) that its queue from this core has items. */
+void bcast_wake(struct core *co, uint32_t dst);
 /* Drop a core-holder's reference to a shared buffer. */
 void bcast_xrelease(struct core *co, struct rbuf *s);
 /* After every worker stopped: free what is still queued. Main thread. */

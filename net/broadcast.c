@@ -55,7 +55,7 @@ static bool hold_push(struct holdq *h, void *item)
 
 /* ---- queues and wake-ups ------------------------------------------------- */
 
-static void wake(struct core *co, uint32_t dst)
+void bcast_wake(struct core *co, uint32_t dst)
 {
 	struct io_uring_sqe *sqe = core_sqe(co);
 	/* The CQE lands in dst's ring; our own success CQE is skipped. */
@@ -74,7 +74,7 @@ static void send_to(struct core *co, uint32_t dst, void *item)
 	if (h->tail == h->head &&
 	    spsc_push(server_queue(co->srv, co->id, dst), item, &was_empty)) {
 		if (was_empty)
-			wake(co, dst);
+			bcast_wake(co, dst);
 		return;
 	}
 	metrics_inc(&co->m.broadcast_queue_full);
@@ -84,7 +84,7 @@ static void send_to(struct core *co, uint32_t dst, void *item)
 		while (!spsc_push(server_queue(co->srv, co->id, dst), item, &was_empty))
 			;
 		if (was_empty)
-			wake(co, dst);
+			bcast_wake(co, dst);
 		return;
 	}
 	co->nheld++;
@@ -101,7 +101,7 @@ static void retry_held(struct core *co)
 			h->head++;
 			co->nheld--;
 			if (was_empty && !woke) {
-				wake(co, dst);
+				bcast_wake(co, dst);
 				woke = true;
 			}
 		}
