@@ -412,6 +412,7 @@ static void core_free(struct core *co)
 	for (int i = 0; i < RBUF_CLASSES; i++)
 		pool_destroy(&co->rbuf_pool[i]);
 	free(co->held);
+	free(co->paused);
 	free(co->tls_plain);
 	free(co->conns);
 	free(co->open);
@@ -449,6 +450,12 @@ static struct core *core_new(struct server *srv, uint32_t id, int cpu, int liste
 	co->dirty = malloc(sizeof(uint32_t) * n);
 	co->nobuf = malloc(sizeof(uint32_t) * n * 2); /* a slot's stale entry + its new one */
 	co->held = calloc(srv->ncores, sizeof *co->held);
+	co->paused = malloc(sizeof(uint32_t) * n * 2); /* as nobuf: stale + new */
+	/* Broadcast back-pressure: a core holding more than a few queues'
+	 * worth of broadcasts for slower cores stops reading from the
+	 * connections that send them, until it is down to one queue's worth. */
+	co->held_high = 4 * XQ_CAPACITY;
+	co->held_low = XQ_CAPACITY;
 
 	pool_init(&co->blk_pool, sizeof(struct oblk) + OBLK_BYTES, 1024);
 	pool_init(&co->ref_pool, sizeof(struct oblk), 65536);
@@ -459,7 +466,7 @@ static struct core *core_new(struct server *srv, uint32_t id, int cpu, int liste
 	pool_init(&co->rbuf_pool[RBUF_PROXY], sizeof(struct rbuf), 4096);
 
 	if (co->wake_fd < 0 || !co->conns || !co->open || !co->dirty || !co->nobuf ||
-	    !co->held || (srv->tls && !co->tls_plain)) {
+	    !co->held || !co->paused || (srv->tls && !co->tls_plain)) {
 		co->listen_fd = -1; /* the caller closes it */
 		core_free(co);
 		return NULL;

@@ -163,6 +163,7 @@ enum conn_flag {
 	CF_NOBUF    = 1u << 9,  /* waiting for buffers to re-arm recv */
 	CF_CANCEL   = 1u << 10, /* recv cancel submitted */
 	CF_REJECTED = 1u << 11, /* over --max-connections: not counted as open */
+	CF_PAUSED   = 1u << 12, /* not reading: its core holds too many broadcasts */
 };
 
 struct conn {
@@ -222,7 +223,7 @@ struct server {
 	struct spsc *queues;
 };
 
-#define XQ_CAPACITY 4096
+#define XQ_CAPACITY NET001_XCORE_QUEUE
 #define XQ_BUDGET   (32u << 20)   /* bytes of queue slots, all pairs together */
 
 static inline struct spsc *server_queue(struct server *srv, uint32_t src, uint32_t dst)
@@ -270,6 +271,9 @@ struct core {
 
 	struct holdq *held;             /* [ncores]: per destination core */
 	uint32_t nheld;                 /* items across held[] */
+	uint32_t held_high, held_low;   /* pause / resume broadcasting readers */
+	uint32_t *paused;               /* slots paused for that (may be stale) */
+	uint32_t npaused;
 	bool retry_armed;
 	bool nop_armed;
 	struct __kernel_timespec retry_ts;
@@ -333,6 +337,10 @@ void conn_flush_all(struct core *co);
 /* Close with SLOW_CONSUMER once unsent output passes --max-output. */
 void conn_check_backlog(struct core *co, struct conn *c, uint32_t slot);
 void conn_rearm_nobuf(struct core *co);
+/* Stop reading from a connection until conn_resume_all() (broadcast
+ * back-pressure); the frames already read are still handled. */
+void conn_pause(struct core *co, uint32_t slot);
+void conn_resume_all(struct core *co);
 void conn_drain_all(struct core *co);
 void conn_release_all(struct core *co);
 

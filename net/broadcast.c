@@ -181,6 +181,10 @@ void bcast_send(struct core *co, uint32_t slot, const struct frame_view *f,
 	}
 	deliver_local(co, b, f->size, slot);
 	rbuf_put(co, b);
+	/* Other cores are not keeping up: stop taking broadcasts from this
+	 * sender (TCP then pushes back on it) rather than hold them all. */
+	if (co->nheld > co->held_high)
+		conn_pause(co, slot);
 }
 
 static void on_item(struct core *co, void *item)
@@ -210,6 +214,8 @@ void bcast_poll(struct core *co)
 
 	if (co->nheld)
 		retry_held(co);
+	if (co->npaused && co->nheld <= co->held_low)
+		conn_resume_all(co);
 	for (uint32_t src = 0; src < srv->ncores; src++) {
 		if (src == co->id)
 			continue;

@@ -593,7 +593,8 @@ void conn_close(struct core *co, struct conn *c, uint32_t slot, unsigned code)
 {
 	if (c->flags & CF_CLOSING)
 		return;
-	c->flags |= CF_CLOSING;
+	/* A closing connection reads (and drops) its input again. */
+	c->flags = (c->flags | CF_CLOSING) & ~CF_PAUSED;
 	open_remove(co, c);
 	if (c->rx) {
 		rbuf_put(co, c->rx);
@@ -641,6 +642,11 @@ void conn_on_timer(struct core *co, uint32_t slot)
 	}
 	if (co->cfg->idle_timeout == 0)
 		return;
+	if (c->flags & CF_PAUSED) {
+		/* Not reading is our doing, not the peer's idleness. */
+		wheel_add(&co->wheel, slot, co->now_s + co->cfg->idle_timeout);
+		return;
+	}
 	/* Whole seconds on both sides: one more guarantees at least the
 	 * configured time has passed. */
 	uint32_t due = c->last_frame_s + co->cfg->idle_timeout + 1;
@@ -792,7 +798,7 @@ void conn_on_recv(struct core *co, uint32_t slot, struct io_uring_cqe *cqe)
 				conn_input(co, c, slot, p, (size_t)res);
 		}
 		bufring_put(&co->br, bid);
-		if (!(c->flags & (CF_RECV | CF_HARD | CF_EOF | CF_NOBUF)))
+		if (!(c->flags & (CF_RECV | CF_HARD | CF_EOF | CF_NOBUF | CF_PAUSED)))
 			arm_recv(co, c, slot);
 	} else if (res == 0) {
 		c->flags |= CF_EOF;
@@ -802,7 +808,7 @@ void conn_on_recv(struct core *co, uint32_t slot, struct io_uring_cqe *cqe)
 			conn_close(co, c, slot, 0); /* flush replies, then close */
 	} else if (res == -ENOBUFS) {
 		metrics_inc(&co->m.recv_enobufs);
-		if (!(c->flags & (CF_RECV | CF_HARD | CF_NOBUF))) {
+		if (!(c->flags & (CF_RECV | CF_HARD | CF_NOBUF | CF_PAUSED))) {
 			c->flags |= CF_NOBUF;
 			co->nobuf[co->nnobuf++] = slot;
 		}
@@ -880,8 +886,8 @@ void conn_rearm_nobuf(struct core *co)
 		struct conn *c = &co->conns[slot];
 		if (!(c->flags & CF_NOBUF))
 			continue;
-		if (!(c->flags & CF_OPEN) || (c->flags & CF_HARD)) {
-			c->flags &= ~CF_NOBUF;
+		if (!(c->flags & CF_OPEN) || (c->flags & (CF_HARD | CF_PAUSED))) {
+			c->flags &= ~CF_NOBUF; /* a paused one re-arms when resumed */
 			continue;
 		}
 		if (budget == 0) {
@@ -893,6 +899,40 @@ void conn_rearm_nobuf(struct core *co)
 		arm_recv(co, c, slot);
 	}
 	co->nnobuf = kept;
+}
+
+void conn_pause(struct core *co, uint32_t slot)
+{
+	struct conn *c = &co->conns[slot];
+	if (c->flags & (CF_PAUSED | CF_CLOSING) || co->npaused == 2 * co->srv->table_size)
+		return;
+	c->flags |= CF_PAUSED;
+	co->paused[co->npaused++] = slot;
+	if (c->flags & CF_RECV) {
+		/* Its multishot recv ends (-ECANCELED) and is not re-armed;
+		 * data already read is handled as usual. */
+		struct io_uring_sqe *sqe = core_sqe(co);
+		io_uring_prep_cancel64(sqe, ud_pack(OP_RECV, c->gen, slot), 0);
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, c->gen, slot));
+	}
+	log_limited(&co->ll, co->now_s, LOG_DEBUG,
+	            "core %u: slot %u paused: %u broadcasts held for other cores", co->id,
+	            slot, co->nheld);
+}
+
+void conn_resume_all(struct core *co)
+{
+	for (uint32_t i = 0; i < co->npaused; i++) {
+		uint32_t slot = co->paused[i];
+		struct conn *c = &co->conns[slot];
+		if (!(c->flags & CF_PAUSED))
+			continue; /* closed, or a new connection in the slot */
+		c->flags &= ~CF_PAUSED;
+		if ((c->flags & CF_OPEN) && !(c->flags & (CF_RECV | CF_HARD | CF_EOF | CF_NOBUF)))
+			arm_recv(co, c, slot);
+	}
+	co->npaused = 0;
 }
 
 /* Shutdown: SHUTTING_DOWN to every client, then close as usual. */
