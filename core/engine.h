@@ -149,6 +149,11 @@ struct conn_tls {
  *          v
  *       close_direct, slot free (generation bumped)
  *
+ * Within OPEN, receiving is suspended (no recv armed) while the core's
+ * buffer ring is empty (NOBUF: re-armed as buffers return) or while the
+ * core holds too many broadcasts for slower cores (PAUSED: resumed when
+ * they drain). Neither ends the connection.
+ *
  * Flags: */
 enum conn_flag {
 	CF_OPEN     = 1u << 0,  /* slot in use */
