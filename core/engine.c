@@ -393,20 +393,8 @@ static void core_free(struct core *co)
 		close(co->listen_fd);
 	if (co->wake_fd >= 0)
 		close(co->wake_fd);
-	if (co->conns) {
-		for (uint32_t s = 0; s < co->srv->table_size; s++) {
-			struct conn *c = &co->conns[s];
-			while (c->out.head) {
-				struct oblk *b = c->out.head;
-				c->out.head = b->next;
-				if (b->ref)
-					rbuf_put(co, b->ref);
-				free(b);
-			}
-			if (c->rx)
-				rbuf_put(co, c->rx);
-		}
-	}
+	/* Workers leave their loop only with every slot freed (output, rx
+	 * and TLS state included), so only the pools hold memory here. */
 	pool_destroy(&co->blk_pool);
 	pool_destroy(&co->ref_pool);
 	for (int i = 0; i < RBUF_CLASSES; i++)
@@ -436,7 +424,6 @@ static struct core *core_new(struct server *srv, uint32_t id, int cpu, int liste
 	co->listen_fd = listen_fd;
 	co->wake_fd = eventfd(0, EFD_CLOEXEC);
 	co->poll_wait = RUNNING_ON_VALGRIND;
-	co->max_payload = cfg->max_payload;
 	co->dec.max_payload = cfg->max_payload;
 	co->pong_crc_delta = frame_crc_retype(0, FRAME_PING, FRAME_PONG, 8);
 	co->tls = srv->tls;

@@ -177,13 +177,11 @@ struct conn {
 	uint32_t last_frame_s;  /* core clock at the last complete frame */
 	uint32_t open_pos;      /* index in core->open[] while broadcast-eligible */
 	uint8_t auth_fails;
-	uint8_t pad_[3];
 	uint32_t replies;       /* replies queued since the last send (latency) */
 	uint64_t reply_t0;      /* clock of the read behind the oldest of them */
 	struct outq out;        /* frames to send (plaintext under TLS) */
 	struct conn_tls *tls;   /* NULL unless --tls */
 	uint32_t inflight;      /* bytes in the send in flight */
-	uint32_t pad2_;
 	struct rbuf *rx;        /* partial frame, only while one straddles reads */
 	struct bucket rl;       /* per-connection rate limit */
 };
@@ -258,7 +256,6 @@ struct core {
 	int wake_fd;                    /* eventfd; main writes, core reads */
 	uint64_t wake_val;              /* read target for wake_fd */
 	struct bufring br;
-	uint32_t max_payload;
 	struct frame_decoder dec;
 
 	struct conn *conns;             /* [srv->table_size], slot = fixed file index */
@@ -293,10 +290,8 @@ struct core {
 	uint32_t now_s;
 	bool poll_wait;                 /* never block in io_uring_enter (valgrind) */
 	bool accept_armed;
-	bool tick_armed;
 	bool draining;
 	uint32_t drain_deadline_s;
-	uint64_t seen_auth_gen;
 	struct __kernel_timespec tick_ts;
 
 	struct log_limit ll;
@@ -367,6 +362,16 @@ uint32_t reply_crc(const struct core *co, const uint8_t *fr, uint32_t old, uint8
 int out_frame(struct core *co, struct conn *c, uint32_t slot, uint8_t type,
               const void *payload, uint16_t len);
 int out_error(struct core *co, struct conn *c, uint32_t slot, unsigned code);
+/* Answer with an ERROR: closing codes close (conn_close), the others are
+ * queued as a reply (a latency sample) and the connection goes on. */
+void conn_error(struct core *co, struct conn *c, uint32_t slot, unsigned code);
+
+/* A reply is queued: its latency runs from this iteration's read. */
+static inline void reply_started(struct core *co, struct conn *c)
+{
+	if (c->replies++ == 0)
+		c->reply_t0 = co->now_ns;
+}
 
 struct rbuf *rbuf_get(struct core *co, uint32_t size);
 /* A local stand-in for a shared buffer from another core (refs 1). */

@@ -212,6 +212,17 @@ int out_error(struct core *co, struct conn *c, uint32_t slot, unsigned code)
 	return out_frame(co, c, slot, FRAME_ERROR, p, (uint16_t)n);
 }
 
+void conn_error(struct core *co, struct conn *c, uint32_t slot, unsigned code)
+{
+	if (msg_error_closes(code)) {
+		conn_close(co, c, slot, code);
+		return;
+	}
+	reply_started(co, c);
+	if (out_error(co, c, slot, code) < 0)
+		conn_close_hard(co, c, slot);
+}
+
 void conn_check_backlog(struct core *co, struct conn *c, uint32_t slot)
 {
 	uint64_t n = c->out.bytes + (c->tls ? c->tls->tx.bytes : 0);
@@ -666,18 +677,11 @@ static bool frame_error(struct core *co, struct conn *c, uint32_t slot, int err)
 	unsigned code = err == FRAME_EMAGIC ? ERR_BAD_MAGIC
 	              : err == FRAME_EVERSION ? ERR_BAD_VERSION
 	              : err == FRAME_ETOOLARGE ? ERR_FRAME_TOO_LARGE : ERR_BAD_CRC;
-	if (code == ERR_BAD_CRC) {
-		/* Answered like any other non-closing error: a latency sample. */
-		if (c->replies++ == 0)
-			c->reply_t0 = co->now_ns;
-		if (out_error(co, c, slot, code) < 0)
-			conn_close_hard(co, c, slot);
-		return !(c->flags & CF_CLOSING);
-	}
-	log_limited(&co->ll, co->now_s, LOG_DEBUG, "core %u: slot %u %s, closing",
-	            co->id, slot, msg_error_name(code));
-	conn_close(co, c, slot, code);
-	return false;
+	if (code != ERR_BAD_CRC)
+		log_limited(&co->ll, co->now_s, LOG_DEBUG, "core %u: slot %u %s, closing",
+		            co->id, slot, msg_error_name(code));
+	conn_error(co, c, slot, code);
+	return !(c->flags & CF_CLOSING);
 }
 
 /*

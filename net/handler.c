@@ -34,24 +34,11 @@ uint32_t reply_crc(const struct core *co, const uint8_t *fr, uint32_t old, uint8
 	return frame_crc(0, fr, FRAME_HEADER_SIZE + (size_t)len);
 }
 
-/* A reply is queued: start its latency clock at this iteration's read. */
+/* A reply of this type is queued. */
 static inline void reply_noted(struct core *co, struct conn *c, uint8_t type)
 {
-	if (c->replies++ == 0)
-		c->reply_t0 = co->now_ns;
+	reply_started(co, c);
 	metrics_frames_sent(&co->m, type, 1);
-}
-
-static void reply_error(struct core *co, struct conn *c, uint32_t slot, unsigned code)
-{
-	if (msg_error_closes(code)) {
-		conn_close(co, c, slot, code);
-		return;
-	}
-	if (c->replies++ == 0)
-		c->reply_t0 = co->now_ns;
-	if (out_error(co, c, slot, code) < 0)
-		conn_close_hard(co, c, slot);
 }
 
 static bool rate_ok(struct core *co, struct conn *c)
@@ -71,7 +58,7 @@ static void on_ping(struct core *co, struct conn *c, uint32_t slot,
                     const struct frame_view *f)
 {
 	if (!msg_ping_ok(f->len)) {
-		reply_error(co, c, slot, ERR_BAD_PAYLOAD);
+		conn_error(co, c, slot, ERR_BAD_PAYLOAD);
 		return;
 	}
 	metrics_frame_received(&co->m, FRAME_PING);
@@ -104,10 +91,9 @@ static void on_echo(struct core *co, struct conn *c, uint32_t slot,
 		conn_check_backlog(co, c, slot);
 }
 
-static void on_broadcast(struct core *co, struct conn *c, uint32_t slot,
-                         const struct frame_view *f, struct rbuf *owner)
+static void on_broadcast(struct core *co, uint32_t slot, const struct frame_view *f,
+                         struct rbuf *owner)
 {
-	(void)c;
 	metrics_frame_received(&co->m, FRAME_BROADCAST);
 	bcast_send(co, slot, f, owner);
 }
@@ -121,7 +107,7 @@ static void on_auth(struct core *co, struct conn *c, uint32_t slot,
 	bool ok = false;
 
 	if (msg_auth_parse(f->payload, f->len, &a) < 0) {
-		reply_error(co, c, slot, ERR_BAD_PAYLOAD);
+		conn_error(co, c, slot, ERR_BAD_PAYLOAD);
 		return;
 	}
 	metrics_frame_received(&co->m, FRAME_AUTH);
@@ -152,14 +138,12 @@ static void on_auth(struct core *co, struct conn *c, uint32_t slot,
 	}
 }
 
-static void on_data(struct core *co, struct conn *c, const struct frame_view *f,
-                    uint32_t slot)
+static void on_data(struct core *co, uint32_t slot, const struct frame_view *f)
 {
 	metrics_frame_received(&co->m, FRAME_DATA);
 	if (co->srv->data_fn)
 		co->srv->data_fn(co->srv->data_ctx, ((uint64_t)co->id << 32) | slot,
 		                 f->payload, f->len);
-	(void)c;
 }
 
 void handle_frame(struct core *co, struct conn *c, uint32_t slot,
@@ -168,7 +152,7 @@ void handle_frame(struct core *co, struct conn *c, uint32_t slot,
 	c->last_frame_s = co->now_s;
 
 	if (!rate_ok(co, c)) {
-		reply_error(co, c, slot, ERR_RATE_LIMITED);
+		conn_error(co, c, slot, ERR_RATE_LIMITED);
 		return;
 	}
 	bool need_auth = co->cfg->auth_file && !(c->flags & CF_AUTHED);
@@ -185,18 +169,18 @@ void handle_frame(struct core *co, struct conn *c, uint32_t slot,
 		break;
 	case FRAME_BROADCAST:
 		if (need_auth)
-			reply_error(co, c, slot, ERR_AUTH_REQUIRED);
+			conn_error(co, c, slot, ERR_AUTH_REQUIRED);
 		else
-			on_broadcast(co, c, slot, f, owner);
+			on_broadcast(co, slot, f, owner);
 		break;
 	case FRAME_DATA:
 		if (need_auth)
-			reply_error(co, c, slot, ERR_AUTH_REQUIRED);
+			conn_error(co, c, slot, ERR_AUTH_REQUIRED);
 		else
-			on_data(co, c, f, slot);
+			on_data(co, slot, f);
 		break;
 	default:
-		reply_error(co, c, slot, ERR_UNSUPPORTED_TYPE);
+		conn_error(co, c, slot, ERR_UNSUPPORTED_TYPE);
 		break;
 	}
 }
