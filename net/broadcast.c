@@ -79,12 +79,17 @@ static void send_to(struct core *co, uint32_t dst, void *item)
 	}
 	metrics_inc(&co->m.broadcast_queue_full);
 	if (!hold_push(h, item)) {
-		/* Out of memory for the backlog itself: nothing sane is left
-		 * but to wait for room (the consumer is draining). */
-		while (!spsc_push(server_queue(co->srv, co->id, dst), item, &was_empty))
-			;
-		if (was_empty)
-			bcast_wake(co, dst);
+		/* Out of memory for the backlog itself. Waiting for room could
+		 * deadlock (dst may be waiting for room towards us), so this
+		 * item is given up, loudly: a buffer coming home is freed, a
+		 * broadcast loses that core's receivers. */
+		struct rbuf *s = (void *)((uintptr_t)item & ~RECYCLE_BIT);
+		log_limited(&co->ll, co->now_s, LOG_ERROR,
+		            "core %u: out of memory holding a broadcast for core %u", co->id, dst);
+		if ((uintptr_t)item & RECYCLE_BIT)
+			free(s); /* pool objects are single malloc blocks */
+		else
+			bcast_xrelease(co, s);
 		return;
 	}
 	co->nheld++;
