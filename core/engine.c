@@ -163,6 +163,9 @@ static void dispatch(struct core *co, struct io_uring_cqe *cqe)
 	case OP_SEND:
 		conn_on_send(co, ud_slot(ud), cqe->res);
 		break;
+	case OP_CTL:
+		conn_on_ctl(co, ud_slot(ud));
+		break;
 	case OP_ACCEPT:
 		on_accept(co, cqe);
 		break;

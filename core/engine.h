@@ -54,6 +54,7 @@ enum op {
 	OP_MSGRING,     /* our MSG_RING failed (success CQEs are skipped) */
 	OP_RETRY,       /* timer: retry broadcasts held back by full queues */
 	OP_NOP,         /* a queue filled while we looked: do not sleep */
+	OP_CTL,         /* a shutdown or cancel naming a slot (counted in conn.ctl) */
 };
 
 static inline uint64_t ud_pack(enum op op, uint32_t gen, uint32_t slot)
@@ -145,7 +146,8 @@ struct conn_tls {
  *          v                                                        |
  *       [HARD]: output dropped, recv and send cancelled  <----------+ deadline
  *          |
- *          | no recv and no send in flight
+ *          | no request naming the slot in flight (recv, send, shutdown,
+ *          | cancel): a late one would act on the slot's next connection
  *          v
  *       close_direct, slot free (generation bumped)
  *
@@ -177,6 +179,7 @@ struct conn {
 	uint32_t last_frame_s;  /* core clock at the last complete frame */
 	uint32_t open_pos;      /* index in core->open[] while broadcast-eligible */
 	uint8_t auth_fails;
+	uint8_t ctl;            /* shutdowns and cancels in flight: they name the slot */
 	uint32_t replies;       /* replies queued since the last send (latency) */
 	uint64_t reply_t0;      /* clock of the read behind the oldest of them */
 	struct outq out;        /* frames to send (plaintext under TLS) */
@@ -330,6 +333,8 @@ void conn_accepted(struct core *co, uint32_t slot);
 void conn_on_recv(struct core *co, uint32_t slot, struct io_uring_cqe *cqe);
 void conn_on_send(struct core *co, uint32_t slot, int res);
 void conn_on_timer(struct core *co, uint32_t slot);
+/* A shutdown or cancel of the connection in slot completed. */
+void conn_on_ctl(struct core *co, uint32_t slot);
 /* Close with an ERROR frame (code 0: none) sent first. */
 void conn_close(struct core *co, struct conn *c, uint32_t slot, unsigned code);
 void conn_close_hard(struct core *co, struct conn *c, uint32_t slot);

@@ -393,13 +393,21 @@ static void send_start(struct core *co, struct conn *c, uint32_t slot)
 	c->inflight = total;
 }
 
+/*
+ * Shutdown and cancel name the slot, and the kernel may run them late (a
+ * shutdown goes to an io-wq worker). Each posts a completion that
+ * conn_on_ctl() counts back, and the slot is not freed (closed and handed
+ * to the next accept) while one is in flight: otherwise it could land on
+ * the slot's next connection.
+ */
 static void submit_shutdown(struct core *co, struct conn *c, uint32_t slot)
 {
 	struct io_uring_sqe *sqe = core_sqe(co);
 	io_uring_prep_shutdown(sqe, (int)slot, SHUT_WR);
-	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_CQE_SKIP_SUCCESS;
-	io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, c->gen, slot));
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_CTL, c->gen, slot));
 	c->flags |= CF_SHUT;
+	c->ctl++;
 }
 
 static void submit_cancel(struct core *co, struct conn *c, uint32_t slot)
@@ -409,9 +417,9 @@ static void submit_cancel(struct core *co, struct conn *c, uint32_t slot)
 	 * stuck on a peer that does not read. */
 	io_uring_prep_cancel_fd(sqe, (int)slot,
 	                        IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
-	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-	io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, c->gen, slot));
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_CTL, c->gen, slot));
 	c->flags |= CF_CANCEL;
+	c->ctl++;
 }
 
 /* ---- TLS ----------------------------------------------------------------------- */
@@ -559,7 +567,7 @@ void conn_accepted(struct core *co, uint32_t slot)
 /* Free the slot once nothing is in flight. */
 static void conn_maybe_free(struct core *co, struct conn *c, uint32_t slot)
 {
-	if (!(c->flags & CF_HARD) || (c->flags & (CF_RECV | CF_SEND)))
+	if (!(c->flags & CF_HARD) || (c->flags & (CF_RECV | CF_SEND)) || c->ctl)
 		return;
 
 	struct io_uring_sqe *sqe = core_sqe(co);
@@ -821,6 +829,15 @@ void conn_on_recv(struct core *co, uint32_t slot, struct io_uring_cqe *cqe)
 		c->flags |= CF_EOF;
 		conn_close_hard(co, c, slot);
 	}
+	conn_maybe_free(co, c, slot);
+}
+
+void conn_on_ctl(struct core *co, uint32_t slot)
+{
+	struct conn *c = &co->conns[slot];
+	/* The slot stays taken while c->ctl > 0, so this is still its
+	 * connection. */
+	c->ctl--;
 	conn_maybe_free(co, c, slot);
 }
 
