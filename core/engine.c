@@ -446,6 +446,11 @@ static struct core *core_new(struct server *srv, uint32_t id, int cpu, int liste
 	 * connections that send them, until it is down to one queue's worth. */
 	co->held_high = 4 * XQ_CAPACITY;
 	co->held_low = XQ_CAPACITY;
+	/* A connection's unsent output above out_high stops its reading:
+	 * enough to keep a pipelining client's socket busy, small enough
+	 * that thousands of clients that never read hold little. */
+	co->out_high = cfg->max_output / 2 < OUT_HIGH_MAX ? cfg->max_output / 2 : OUT_HIGH_MAX;
+	co->out_low = co->out_high / 4;
 
 	pool_init(&co->blk_pool, sizeof(struct oblk) + OBLK_BYTES, 1024);
 	pool_init(&co->ref_pool, sizeof(struct oblk), 65536);

@@ -121,3 +121,208 @@ Test(hostile, closing_connections_never_cut_off_new_ones, .timeout = 60)
 {
 	slot_race("1");
 }
+
+/* ---- clients that never read their replies ------------------------------ */
+
+/* One hostile request kind: how to make request i, and what answers it. */
+enum kind { K_PING, K_ECHO, K_AUTH, K_BAD_CRC, K_UNSUPPORTED, K_RATE_LIMITED };
+
+static const char *const kind_name[] = { "PING", "ECHO", "AUTH", "bad CRC",
+                                         "unsupported type", "rate-limited PING" };
+
+/* Request i of this kind into buf; returns its size. */
+static size_t make_request(enum kind k, uint32_t i, uint8_t *buf)
+{
+	uint8_t seq[8] = { 0, 0, 0, 0, (uint8_t)(i >> 24), (uint8_t)(i >> 16),
+	                   (uint8_t)(i >> 8), (uint8_t)i };
+	uint8_t echo[200];
+	size_t n;
+	switch (k) {
+	case K_ECHO:
+		memset(echo, (int)(i & 0xFF), sizeof echo);
+		memcpy(echo, seq, 8);
+		return frame_encode(buf, FRAME_ECHO, echo, sizeof echo);
+	case K_AUTH:
+		return frame_encode(buf, FRAME_AUTH, "\x05" "alicewrong-token", 16);
+	case K_BAD_CRC:
+		n = frame_encode(buf, FRAME_PING, seq, 8);
+		buf[n - 1] ^= 0x01;
+		return n;
+	case K_UNSUPPORTED:
+		return frame_encode(buf, 0x42, seq, 8);
+	case K_PING:
+	case K_RATE_LIMITED:
+		break;
+	}
+	return frame_encode(buf, FRAME_PING, seq, 8);
+}
+
+/* Whether f is a right answer to request i of kind k. */
+static bool right_reply(enum kind k, uint32_t i, const struct tc_frame *f)
+{
+	uint8_t seq[8] = { 0, 0, 0, 0, (uint8_t)(i >> 24), (uint8_t)(i >> 16),
+	                   (uint8_t)(i >> 8), (uint8_t)i };
+	bool error = f->type == FRAME_ERROR && f->len >= 2;
+	unsigned code = error ? (unsigned)(f->payload[0] << 8 | f->payload[1]) : 0;
+	switch (k) {
+	case K_PING:
+		return f->type == FRAME_PONG && f->len == 8 && memcmp(f->payload, seq, 8) == 0;
+	case K_ECHO:
+		return f->type == FRAME_ECHO_REPLY && f->len == 200 &&
+		       memcmp(f->payload, seq, 8) == 0 && f->payload[199] == (uint8_t)i;
+	case K_AUTH:
+		return f->type == FRAME_AUTH_REPLY && f->len == 17 && f->payload[0] == 0;
+	case K_BAD_CRC:
+		return code == ERR_BAD_CRC;
+	case K_UNSUPPORTED:
+		return code == ERR_UNSUPPORTED_TYPE;
+	case K_RATE_LIMITED:
+		return code == ERR_RATE_LIMITED ||
+		       (f->type == FRAME_PONG && memcmp(f->payload, seq, 8) == 0);
+	}
+	return false;
+}
+
+struct pinger {
+	uint16_t port;
+	_Atomic bool stop;
+	uint64_t max_ms, n;
+	bool failed;
+};
+
+/* PING every 10 ms until told to stop; note the slowest round trip. */
+static void *pinger_run(void *arg)
+{
+	struct pinger *p = arg;
+	int fd = tc_connect(p->port);
+	p->failed = fd < 0;
+	while (!p->failed && !atomic_load(&p->stop)) {
+		uint64_t t0 = mono_ms();
+		if (!tc_ping(fd, p->n + 1, 5000)) {
+			p->failed = true;
+			break;
+		}
+		uint64_t dt = mono_ms() - t0;
+		p->max_ms = dt > p->max_ms ? dt : p->max_ms;
+		p->n++;
+		sleep_ms(10);
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/*
+ * Write requests of kind k (all of one size) as fast as the socket takes
+ * them, never reading, until the server stops taking them (no room to
+ * write for 1 s) or cap bytes were written. Returns the number of whole
+ * requests written (a last one may be cut short: it stays unfinished);
+ * *held tells whether the server held the writer back.
+ */
+static uint32_t flood(int fd, enum kind k, size_t cap, bool *held)
+{
+	static uint8_t buf[1 << 16];
+	uint32_t i = 0;
+	size_t total = 0, n = 0, off = 0, size = 0;
+	uint64_t stuck_since = 0;
+
+	*held = false;
+	while (total < cap) {
+		if (off == n) {
+			n = off = 0;
+			while (n + 300 < sizeof buf) {
+				size = make_request(k, i++, buf + n);
+				n += size;
+			}
+		}
+		ssize_t w = send(fd, buf + off, n - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w > 0) {
+			off += (size_t)w;
+			total += (size_t)w;
+			stuck_since = 0;
+			continue;
+		}
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			break;
+		if (!stuck_since) {
+			stuck_since = mono_ms();
+		} else if (mono_ms() - stuck_since >= 1000) {
+			*held = true;
+			break;
+		}
+		sleep_ms(2);
+	}
+	return (uint32_t)(total / size);
+}
+
+/*
+ * A client that never reads floods the server with requests of one kind
+ * (--threads 1, so the other client shares its core): the server must
+ * stop reading from it rather than queue replies without bound, keep
+ * answering the other client promptly, stay within a memory bound, and
+ * still owe the flooder every reply, in order, once it reads.
+ */
+static void non_reader(enum kind k)
+{
+	const char *args_open[] = { "--threads", "1", "--rate-limit", "0",
+	                            "--global-rate-limit", "0", NULL };
+	const char *args_rl[] = { "--threads", "1", "--rate-limit", "200",
+	                          "--global-rate-limit", "0", NULL };
+	cr_assert_eq(srv_start(&S, k == K_RATE_LIMITED ? args_rl : args_open), 0);
+
+	struct pinger p = { .port = S.port };
+	pthread_t pt;
+	pthread_create(&pt, NULL, pinger_run, &p);
+	sleep_ms(100);
+	long rss0 = srv_rss_kb(&S);
+
+	int fd = tc_connect_small(S.port, 4096);
+	cr_assert_geq(fd, 0);
+	bool held;
+	uint32_t sent = flood(fd, k, (size_t)1 << 30, &held);
+	long rss1 = srv_rss_kb(&S);
+	sleep_ms(300);
+	atomic_store(&p.stop, true);
+	pthread_join(pt, NULL);
+
+	fprintf(stderr, "non-reader, %s: %u requests written before the server held it "
+	        "back; RSS %ld -> %ld KiB; other client: %llu PINGs, slowest %llu ms\n",
+	        kind_name[k], sent, rss0, rss1, (unsigned long long)p.n,
+	        (unsigned long long)p.max_ms);
+	cr_expect(held, "%s: the server kept reading from a client that does not read "
+	          "(%u requests written)", kind_name[k], sent);
+	cr_expect_lt(rss1 - rss0, 64 * 1024, "%s: server RSS grew from %ld to %ld KiB",
+	             kind_name[k], rss0, rss1);
+	cr_expect(!p.failed, "%s: the other client's PING failed", kind_name[k]);
+	cr_expect_gt(p.n, 10);
+	cr_expect_lt(p.max_ms, 200, "%s: the other client waited %llu ms for a PONG",
+	             kind_name[k], (unsigned long long)p.max_ms);
+
+	/* Held back, not closed: every request is answered once it reads. */
+	struct tc_frame *f = malloc(sizeof *f);
+	uint32_t got = 0, wrong = 0;
+	while (got < sent) {
+		int r = tc_read_frame(fd, f, 5000);
+		if (r != 0) {
+			fprintf(stderr, "%s: reading reply %u: %s\n", kind_name[k], got,
+			        strerror(-r));
+			break;
+		}
+		if (!right_reply(k, got, f) && wrong++ < 3)
+			fprintf(stderr, "reply %u: type %u len %u\n", got, f->type, f->len);
+		got++;
+	}
+	free(f);
+	cr_expect_eq(got, sent, "%s: %u of %u replies arrived", kind_name[k], got, sent);
+	cr_expect_eq(wrong, 0, "%s: %u replies were wrong or out of order", kind_name[k],
+	             wrong);
+	close(fd);
+	cr_expect_eq(srv_stop(&S, 10000), 0);
+}
+
+Test(hostile, non_reader_of_pongs_is_held_back) { non_reader(K_PING); }
+Test(hostile, non_reader_of_echo_replies_is_held_back) { non_reader(K_ECHO); }
+Test(hostile, non_reader_of_auth_replies_is_held_back) { non_reader(K_AUTH); }
+Test(hostile, non_reader_of_bad_crc_errors_is_held_back) { non_reader(K_BAD_CRC); }
+Test(hostile, non_reader_of_unsupported_type_errors_is_held_back) { non_reader(K_UNSUPPORTED); }
+Test(hostile, non_reader_of_rate_limited_errors_is_held_back) { non_reader(K_RATE_LIMITED); }
