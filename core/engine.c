@@ -29,6 +29,9 @@
 #include "engine.h"
 #include "listener.h"
 
+#if HAVE_MIMALLOC
+#include <mimalloc.h>
+#endif
 #if HAVE_VALGRIND_H
 #include <valgrind/valgrind.h>
 #else
@@ -131,9 +134,24 @@ static void start_drain(struct core *co)
 	conn_drain_all(co);
 }
 
+/* Once a second: objects the pools kept but nobody took since the last
+ * tick go back to the allocator, and the allocator returns what is free
+ * to the system, so memory after a burst falls back to what traffic uses. */
+static void trim_pools(struct core *co)
+{
+	uint32_t n = pool_trim(&co->blk_pool) + pool_trim(&co->ref_pool);
+	for (int i = 0; i < RBUF_CLASSES; i++)
+		n += pool_trim(&co->rbuf_pool[i]);
+#if HAVE_MIMALLOC
+	if (n)
+		mi_collect(false);
+#endif
+}
+
 static void on_tick(struct core *co)
 {
 	wheel_advance(&co->wheel, co->now_s, timer_fired, co);
+	trim_pools(co);
 	if (co->draining && co->now_s >= co->drain_deadline_s)
 		conn_release_all(co);
 	if (!co->accept_armed && !co->draining)
