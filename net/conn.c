@@ -28,6 +28,8 @@
 
 /* Graceful close: how long the peer gets to read what we send and hang up. */
 #define CLOSE_LINGER_S 5u
+/* A TLS handshake must finish this soon after accept. */
+#define TLS_HANDSHAKE_S 10u
 #define OPEN_NONE UINT32_MAX
 
 /* ---- shared buffers ------------------------------------------------------ */
@@ -601,8 +603,11 @@ void conn_accepted(struct core *co, uint32_t slot)
 	}
 	bucket_init(&c->rl, cfg->rate_limit, co->now_ns);
 	open_add(co, c, slot);
-	if (cfg->idle_timeout)
-		wheel_add(&co->wheel, slot, co->now_s + cfg->idle_timeout + 1);
+	uint32_t due = cfg->idle_timeout ? cfg->idle_timeout + 1 : UINT32_MAX;
+	if (c->tls && due > TLS_HANDSHAKE_S)
+		due = TLS_HANDSHAKE_S;
+	if (due != UINT32_MAX)
+		wheel_add(&co->wheel, slot, co->now_s + due);
 	arm_recv(co, c, slot);
 }
 
@@ -698,6 +703,20 @@ void conn_on_timer(struct core *co, uint32_t slot)
 	if (!(c->flags & CF_OPEN))
 		return;
 	if (c->flags & CF_CLOSING) {
+		conn_close_hard(co, c, slot);
+		return;
+	}
+	if (c->tls && !tls_ready(c->tls->s)) {
+		/* No session yet, so no ERROR to send: a handshake that
+		 * stalls is dropped on a deadline of its own. */
+		uint32_t due = c->last_frame_s + TLS_HANDSHAKE_S;
+		if (due > co->now_s) {
+			wheel_add(&co->wheel, slot, due);
+			return;
+		}
+		log_limited(&co->ll, co->now_s, LOG_DEBUG,
+		            "core %u: slot %u TLS handshake not done in %u s", co->id, slot,
+		            TLS_HANDSHAKE_S);
 		conn_close_hard(co, c, slot);
 		return;
 	}

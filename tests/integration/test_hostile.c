@@ -507,3 +507,36 @@ Test(hostile, tls_non_reader_does_not_stall_its_core, .timeout = 90)
 	unlink(cert_path);
 	unlink(key_path);
 }
+
+/* A TLS handshake that stalls (a client that connects and says nothing,
+ * or stops half way) is dropped after 10 s, not after the idle timeout. */
+Test(hostile, stalled_tls_handshake_is_dropped, .timeout = 60)
+{
+	cr_assert_eq(tlsc_make_cert("stall", cert_path, key_path), 0);
+	const char *args[] = { "--threads", "1", "--tls", "--cert", cert_path, "--key",
+	                       key_path, "--idle-timeout", "60", NULL };
+	cr_assert_eq(srv_start(&S, args), 0);
+	int silent = tc_connect(S.port);
+	int half = tc_connect(S.port);
+	/* the first bytes of a ClientHello record, then nothing */
+	cr_assert_eq(tc_send(half, "\x16\x03\x01\x02\x00\x01", 6), 0);
+	uint64_t t0 = mono_ms();
+	cr_assert(tc_wait_closed(silent, 20000), "a silent TLS client is dropped");
+	uint64_t t1 = mono_ms() - t0;
+	cr_assert(tc_wait_closed(half, 5000), "a half handshake is dropped");
+	fprintf(stderr, "stalled TLS handshake dropped after %llu ms\n", (unsigned long long)t1);
+	cr_expect_geq(t1, 8000, "not before the deadline (%llu ms)", (unsigned long long)t1);
+	cr_expect_leq(t1, 13000, "within the deadline (%llu ms)", (unsigned long long)t1);
+	struct tlsc t;
+	cr_assert_eq(tlsc_connect(&t, S.port, 5000), 0, "new handshakes still work");
+	cr_assert_eq(tlsc_send_frame(&t, FRAME_PING, "12345678", 8), 0);
+	struct tc_frame *f = malloc(sizeof *f);
+	cr_assert(tlsc_read_frame(&t, f) && f->type == FRAME_PONG);
+	free(f);
+	tlsc_close(&t);
+	close(silent);
+	close(half);
+	cr_expect_eq(srv_stop(&S, 10000), 0);
+	unlink(cert_path);
+	unlink(key_path);
+}

@@ -177,6 +177,14 @@ Test(tls, plaintext_client_is_dropped_others_unharmed, .fini = stop_clean)
 	for (int i = 0; i < 20; i++) {
 		int fd = tc_connect(S.port);
 		tc_send_frame(fd, FRAME_PING, "12345678", 8);
+		/* a fatal handshake_failure alert (a plaintext record), then close */
+		static const uint8_t alert[] = { 21, 3, 1, 0, 2, 2, 40 };
+		uint8_t got[sizeof alert];
+		struct timeval tv = { 5, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		cr_assert_eq(recv(fd, got, sizeof got, MSG_WAITALL), (ssize_t)sizeof got,
+		             "the alert arrives");
+		cr_assert_arr_eq(got, alert, sizeof alert);
 		cr_assert(tc_wait_closed(fd, 5000), "a plaintext client is closed");
 		close(fd);
 	}
@@ -289,4 +297,5 @@ Test(tls, cli_over_tls, .fini = stop_clean)
 	cr_assert_not_null(strstr(r.err, "TLS"), "%s", r.err);
 	cr_assert_eq(cli_run(&r, CLI_ARGS("--port", port, "echo", "plain")), 3,
 	             "a plaintext client of a TLS server fails: %s", r.err);
+	cr_assert_not_null(strstr(r.err, "TLS"), "and is told it met TLS: %s", r.err);
 }
