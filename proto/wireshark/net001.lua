@@ -527,7 +527,7 @@ end
 ---------------------------------------------------------------------------
 -- Entry points
 
-function net001.dissector(tvb, pinfo, tree)
+local function dissect_stream(tvb, pinfo, tree)
     if tvb:len() == 0 then
         return 0
     end
@@ -541,6 +541,8 @@ function net001.dissector(tvb, pinfo, tree)
     return tvb:len()
 end
 
+net001.dissector = dissect_stream
+
 local function heuristic(tvb, pinfo, tree)
     if not net001.prefs.heuristic then
         return false
@@ -548,7 +550,11 @@ local function heuristic(tvb, pinfo, tree)
     if not frame_starts_at(tvb, 0) then
         return false
     end
-    net001.dissector(tvb, pinfo, tree)
+    -- the rest of this TCP conversation comes straight to us
+    pinfo.conversation = net001
+    -- called as a function, not through net001.dissector (a handle whose
+    -- call would take away TCP's permission to reassemble)
+    dissect_stream(tvb, pinfo, tree)
     return true
 end
 
