@@ -236,6 +236,53 @@ local function preview(range_or_nil, len)
     return '"' .. s .. '"'
 end
 
+-- Text from the wire for the Info column: valid UTF-8 kept, control bytes,
+-- backslashes and bytes that are not UTF-8 escaped (\n, \\, \xNN), at most
+-- `max` characters.
+local ESCAPES = { [9] = "\\t", [10] = "\\n", [13] = "\\r", [92] = "\\\\" }
+
+local function info_text(raw, max)
+    local out = {}
+    local i, n, chars = 1, #raw, 0
+    while i <= n do
+        if chars >= max then
+            out[#out + 1] = "..."
+            break
+        end
+        local b = raw:byte(i)
+        local len = 0
+        if b >= 0xC2 and b <= 0xDF then
+            len = 2
+        elseif b >= 0xE0 and b <= 0xEF then
+            len = 3
+        elseif b >= 0xF0 and b <= 0xF4 then
+            len = 4
+        end
+        local ok = len > 0 and i + len - 1 <= n
+        for k = i + 1, i + len - 1 do
+            local c = raw:byte(k) or 0
+            if c < 0x80 or c > 0xBF then
+                ok = false
+            end
+        end
+        if ok then
+            out[#out + 1] = raw:sub(i, i + len - 1)
+            i = i + len
+        else
+            if ESCAPES[b] then
+                out[#out + 1] = ESCAPES[b]
+            elseif b < 0x20 or b >= 0x7F then
+                out[#out + 1] = string.format("\\x%02x", b)
+            else
+                out[#out + 1] = string.char(b)
+            end
+            i = i + 1
+        end
+        chars = chars + 1
+    end
+    return table.concat(out)
+end
+
 -- Info column: the first frame of a packet sets it, later ones append.
 local function add_info(pinfo, text)
     local ok, proto = pcall(tostring, pinfo.cols.protocol)
@@ -305,8 +352,8 @@ local function dissect_auth(t, p, len)
     end
     local user = ""
     if ulen > 0 then
-        local item = t:add_packet_field(f.auth_user, p(1, ulen), ENC_UTF_8)
-        user = p(1, ulen):string(ENC_UTF_8)
+        t:add_packet_field(f.auth_user, p(1, ulen), ENC_UTF_8)
+        user = info_text(p(1, ulen):raw(), 64)
     end
     local tlen = len - 1 - ulen
     if tlen > 0 then
@@ -358,7 +405,7 @@ local function dissect_error(t, p, len)
     local message = ""
     if len > 2 then
         t:add_packet_field(f.error_message, p(2, len - 2), ENC_UTF_8)
-        message = p(2, len - 2):string(ENC_UTF_8)
+        message = info_text(p(2, len - 2):raw(), 64)
     else
         -- an empty message is allowed: show it as such
         t:add(f.error_message, p(0, 2), ""):set_generated()

@@ -265,9 +265,21 @@ def case_errors(ck, wd):
     for code, msg in msgs:
         fr = error(code, msg)
         expected[c.server(fr)] = [fr]
+    # control characters, a stray byte and a long text: escaped and cut in Info
+    odd = error(5, b"a\nb\tc\x01\\\xff" + "é".encode() * 70)
+    n_odd = c.server(odd)
     c.close()
     w.close()
     rows = dissect(wd, "errors")
+    r = rows[n_odd]
+    ck.eq("ERROR with odd bytes: Info", r.get("_ws.col.Info"),
+          'ERROR 5 BAD_PAYLOAD "a\\nb\\tc\\x01\\\\\\xff' + "é" * 56 + '..."')
+    ck.eq("ERROR with odd bytes: Info as the test computes it", r.get("_ws.col.Info"),
+          info_summary(odd))
+    ck.eq("ERROR with odd bytes: code and name",
+          (r.get("net001.error.code"), r.get("net001.error.name"), r.get("net001.crc.status")),
+          ("5", "BAD_PAYLOAD", "1"))
+    del rows[n_odd]
     check_packets(ck, "ERROR frames: 14 codes, an unknown one, empty and UTF-8 messages",
                   rows, expected)
     names = [rows[n].get("net001.error.name") for n in sorted(expected)]

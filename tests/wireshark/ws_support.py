@@ -163,6 +163,27 @@ def expected_experts(frames, check_crc=True):
     return {k: AGGREGATOR.join(["1"] * n) for k, n in counts.items()}
 
 
+def info_text(raw, limit=64):
+    """Bytes from the wire as the dissector puts them in the Info column:
+    UTF-8 kept, control characters, backslashes and stray bytes escaped,
+    at most limit characters."""
+    out = []
+    for ch in raw.decode("utf-8", errors="surrogateescape"):
+        if len(out) >= limit:
+            out.append("...")
+            break
+        o = ord(ch)
+        if 0xDC80 <= o <= 0xDCFF:
+            out.append("\\x%02x" % (o - 0xDC00))
+        elif ch in "\t\n\r\\":
+            out.append({"\t": "\\t", "\n": "\\n", "\r": "\\r", "\\": "\\\\"}[ch])
+        elif o < 0x20 or o == 0x7F:
+            out.append("\\x%02x" % o)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def info_summary(fr, check_crc=True):
     """What the Info column says for one well-formed frame."""
     names = {PING: "PING", PONG: "PONG", ECHO: "ECHO", ECHO_REPLY: "ECHO_REPLY",
@@ -181,14 +202,14 @@ def info_summary(fr, check_crc=True):
         elif all(32 <= b <= 126 for b in p[:32]):
             s += ' "%s%s"' % (p[:32].decode(), "..." if length > 32 else "")
     elif ftype == AUTH:
-        s = "AUTH user=%s" % p[1:1 + p[0]].decode()
+        s = "AUTH user=%s" % info_text(p[1:1 + p[0]])
     elif ftype == AUTH_REPLY:
         s = "AUTH_REPLY " + ("success" if p[0] == 1 else "failure")
     elif ftype == ERROR:
         code = struct.unpack(">H", p[:2])[0]
         s = "ERROR %d %s" % (code, ERROR_NAMES.get(code, "unknown"))
         if length > 2:
-            s += ' "%s"' % p[2:].decode()
+            s += ' "%s"' % info_text(p[2:])
     else:
         s = "%s len=%d" % (name, length)
     crc = struct.unpack(">I", fr[8 + length:12 + length])[0]
