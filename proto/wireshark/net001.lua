@@ -12,8 +12,8 @@
 -- * Bad input (garbage, a wrong magic or version, malformed payloads, frames
 --   cut short by the capture) is flagged with expert info, never a Lua error.
 --
--- Written for Wireshark 4.0 (Lua 5.2 with bit32); it also runs where only
--- Wireshark's own `bit` library is there.
+-- Written for Wireshark 4.0 (Lua 5.2 with bit32); the CRC also works with
+-- Wireshark's own `bit` library or Lua 5.3+ integer operators.
 
 local net001 = Proto("net001", "NET-001 Protocol")
 
@@ -121,7 +121,13 @@ net001.prefs.reassemble = Pref.bool("Reassemble frames split across TCP segments
 ---------------------------------------------------------------------------
 -- CRC-32/ISO-HDLC (zlib's crc32), table driven. Lua has no built-in CRC.
 
-local bitops = bit32 or bit
+-- bit32 (Lua 5.2), else Wireshark's own `bit`, else Lua 5.3+ operators
+-- (compiled at run time, so this file still loads under 5.2)
+local bitops = bit32 or bit or load([[return {
+    band = function(a, b) return a & b end,
+    bxor = function(a, b) return a ~ b end,
+    rshift = function(a, n) return (a & 0xFFFFFFFF) >> n end,
+}]])()
 local band, bxor, rshift = bitops.band, bitops.bxor, bitops.rshift
 
 local CRC_TABLE = {}

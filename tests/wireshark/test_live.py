@@ -124,9 +124,21 @@ class Capture:
         return self.err.read()
 
 
-def start_server(args, wd, name):
-    log = open(os.path.join(wd, name + ".log"), "w")
-    return subprocess.Popen([SERVER] + args, stdout=log, stderr=subprocess.STDOUT)
+def start_server(rng, args, wd, name):
+    """net001-server on a free port: (port, process)."""
+    for attempt in range(5):
+        port = free_port(rng)
+        log = open(os.path.join(wd, "%s-%d.log" % (name, attempt)), "w")
+        proc = subprocess.Popen([SERVER, "--port", str(port)] + args, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            wait_listening(port, proc)
+            return port, proc
+        except Failure:
+            if proc.poll() is None:
+                proc.kill()
+                raise
+    raise Failure("%s: no free port after 5 tries" % name)
 
 
 def per_frame(row):
@@ -150,10 +162,6 @@ def main():
     wd = workdir()
     ck = Checker()
     rng = random.Random()
-    port = free_port(rng)
-    tls_port = free_port(rng)
-    while tls_port == port:
-        tls_port = free_port(rng)
 
     authfile = os.path.join(wd, "auth")
     with open(authfile, "w") as f:
@@ -166,17 +174,26 @@ def main():
     with open(blob_path, "wb") as f:
         f.write(blob)
 
-    pcap = os.path.join(wd, "live.pcapng")
-    cap = Capture(pcap, [port, tls_port], wd)
+    # the servers first (on free ports, another try if one is taken in the
+    # meantime), then the capture of their two ports
     common = ["--host", "127.0.0.1", "--metrics-port", "0", "--threads", "2",
               "--rate-limit", "0", "--global-rate-limit", "0"]
-    srv = start_server(common + ["--port", str(port), "--auth-file", authfile], wd, "server")
-    tls_srv = start_server(common + ["--port", str(tls_port), "--tls", "--cert", cert,
-                                     "--key", key], wd, "server-tls")
+    port, srv = start_server(rng, common + ["--auth-file", authfile], wd, "server")
+    try:
+        tls_port, tls_srv = start_server(rng, common + ["--tls", "--cert", cert, "--key", key],
+                                         wd, "server-tls")
+    except BaseException:
+        srv.kill()
+        raise
+    pcap = os.path.join(wd, "live.pcapng")
+    try:
+        cap = Capture(pcap, [port, tls_port], wd)
+    except BaseException:
+        for p in (srv, tls_srv):
+            p.kill()
+        raise
     sent = {}
     try:
-        wait_listening(port, srv)
-        wait_listening(tls_port, tls_srv)
         cli = [CLI, "--port", str(port)]
         auth = ["--auth", "%s:%s" % (USER, TOKEN)]
 
