@@ -264,12 +264,15 @@ def main():
     finally:
         for p in (srv, tls_srv):
             p.send_signal(signal.SIGTERM)
+        codes = []
         for p in (srv, tls_srv):
             try:
-                p.wait(timeout=15)
+                codes.append(p.wait(timeout=15))
             except subprocess.TimeoutExpired:
                 p.kill()
+                codes.append("killed after 15 s")
         stats = cap.stop()
+    ck.eq("both servers exit 0 on SIGTERM", codes, [0, 0])
     drops = [ln for ln in stats.splitlines() if "dropped" in ln]
     ck.true("dumpcap dropped nothing: %s" % " ".join(drops).strip(),
             drops and all("/0 " in ln or ln.rstrip().endswith("/0") for ln in drops), stats)
