@@ -463,6 +463,12 @@ end
 
 local function dissect_frame(tvb, pinfo, tree)
     local cap = tvb:len()
+    if cap == 0 then
+        -- nothing of it captured at all
+        tree:add_proto_expert_info(e.truncated, "Frame not captured")
+        add_info(pinfo, "Truncated frame")
+        return tvb:reported_len()
+    end
     if cap < HEADER_LEN and may_start_frame(tvb, 0) then
         -- the start of a frame, and the capture (or the segment, without
         -- reassembly) ends inside its header
