@@ -7,7 +7,7 @@
  * never overrun. Every value is formatted from integers except the two
  * process_* values that are fractions of a second.
  */
-#include "metrics.h"
+#include "metrics/metrics.h"
 
 #include <dirent.h>
 #include <errno.h>

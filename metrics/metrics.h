@@ -34,8 +34,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "frame.h"
-#include "msg.h"
+#include "proto/frame.h"
+#include "proto/msg.h"
 
 #define METRICS_CACHELINE 64
 

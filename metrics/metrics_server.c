@@ -33,7 +33,7 @@
  * response for a client whose socket buffer was full; it is freed when sent
  * or at close, and a client has at most one.
  */
-#include "metrics_server.h"
+#include "metrics/metrics_server.h"
 
 #include <errno.h>
 #include <netdb.h>

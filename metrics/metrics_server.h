@@ -42,7 +42,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "metrics.h"
+#include "metrics/metrics.h"
 
 /*
  * Values of *metrics_server_config.state, written by the engine. Any value

@@ -32,10 +32,10 @@
 #include <unistd.h>
 
 #include "exposition.h"
-#include "frame.h"
+#include "proto/frame.h"
 #include "harness.h"
 #include "http_client.h"
-#include "msg.h"
+#include "proto/msg.h"
 #include "timing.h"
 
 static struct srv S;

@@ -13,8 +13,8 @@
 
 #include "exposition.h"
 #include "http_client.h"
-#include "metrics.h"
-#include "metrics_server.h"
+#include "metrics/metrics.h"
+#include "metrics/metrics_server.h"
 
 /* n zeroed, cache-line aligned shards and the pointer array the API takes. */
 struct shard_set {

@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "helpers.h"
-#include "metrics.h"
-#include "frame.h"
-#include "msg.h"
+#include "metrics/metrics.h"
+#include "proto/frame.h"
+#include "proto/msg.h"
 
 /* Render shards with live process values into a fresh buffer. */
 static char *render(struct shard_set *s, uint64_t mps)

@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "helpers.h"
-#include "metrics.h"
-#include "metrics_server.h"
+#include "metrics/metrics.h"
+#include "metrics/metrics_server.h"
 
 struct fixture {
 	struct shard_set shards;

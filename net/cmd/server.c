@@ -13,10 +13,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth.h"
-#include "engine.h" /* pulls in the generated config.h: HAVE_MIMALLOC */
-#include "metrics_server.h"
-#include "tls.h"
+#include "net/auth.h"
+#include "net/worker.h" /* pulls in the generated config.h: HAVE_MIMALLOC */
+#include "metrics/metrics_server.h"
+#include "net/tls.h"
 
 #if HAVE_MIMALLOC
 #include <mimalloc.h>
