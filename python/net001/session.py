@@ -140,10 +140,6 @@ class Request:
         self._blamed_for: FrameType | None = None
 
     @property
-    def expects_reply(self) -> bool:
-        return self.type in (FrameType.PING, FrameType.ECHO, FrameType.AUTH)
-
-    @property
     def done(self) -> bool:
         return self._state in (_State.DONE, _State.BLAMED)
 
@@ -171,6 +167,24 @@ class Request:
             self.callback(self)
 
 
+class _Run:
+    """Consecutive BROADCAST or DATA frames not yet known to be handled."""
+
+    __slots__ = ("type", "count")
+
+    def __init__(self, type: FrameType) -> None:
+        self.type = type
+        self.count = 1
+
+
+# Runs kept at most; beyond it a BROADCAST/DATA joins the last run whatever
+# its type (only the type named in a later ERROR can then be off), so a
+# client sending only BROADCAST and DATA, alternating, stays bounded too.
+_MAX_RUNS = 4096
+
+_Entry = Union[Request, _Run]
+
+
 class ClientSession:
     """Protocol state of one client connection (no I/O).
 
@@ -190,7 +204,8 @@ class ClientSession:
         if broadcast_queue < 0:
             raise ValueError("broadcast_queue must be >= 0")
         self._decoder = Decoder()
-        self._out: deque[Request] = deque()
+        self._out: deque[_Entry] = deque()
+        self._runs = 0
         self._deferred: deque[ServerError] = deque()
         self.broadcasts: deque[bytes] = deque(maxlen=broadcast_queue)
         self.dropped_broadcasts = 0
@@ -205,7 +220,7 @@ class ClientSession:
     @property
     def outstanding(self) -> int:
         """Frames sent that the server has not visibly dealt with yet."""
-        return len(self._out)
+        return sum(e.count if isinstance(e, _Run) else 1 for e in self._out)
 
     @property
     def pending_errors(self) -> int:
@@ -244,6 +259,21 @@ class ClientSession:
         self.check()
         self._out.append(r)
 
+    def _track_run(self, t: FrameType) -> None:
+        self.check()
+        last = self._out[-1] if self._out else None
+        if isinstance(last, _Run) and (last.type == t or self._runs >= _MAX_RUNS):
+            last.count += 1
+        else:
+            self._out.append(_Run(t))
+            self._runs += 1
+
+    def _pop(self) -> _Entry:
+        e = self._out.popleft()
+        if isinstance(e, _Run):
+            self._runs -= 1
+        return e
+
     def ping(self) -> tuple[bytes, Request]:
         ts = max(time.monotonic_ns(), self._last_ts + 1)
         self._last_ts = ts
@@ -267,12 +297,12 @@ class ClientSession:
 
     def broadcast(self, data: bytes | bytearray | memoryview) -> bytes:
         frame = encode_frame(FrameType.BROADCAST, _payload(data))
-        self._track(Request(FrameType.BROADCAST))
+        self._track_run(FrameType.BROADCAST)
         return frame
 
     def data(self, data: bytes | bytearray | memoryview) -> bytes:
         frame = encode_frame(FrameType.DATA, _payload(data))
-        self._track(Request(FrameType.DATA))
+        self._track_run(FrameType.DATA)
         return frame
 
     def take_broadcast(self) -> bytes | None:
@@ -314,8 +344,9 @@ class ClientSession:
     def _fail(self, exc: ConnectionClosed | ProtocolError) -> None:
         self.failure = exc
         out, self._out = self._out, deque()
+        self._runs = 0
         for r in out:
-            if r.expects_reply:
+            if isinstance(r, Request):
                 r._finish(None, _fresh(exc, r.type))
         if self.on_broadcast is not None:
             self.on_broadcast()  # wake readers: no more broadcasts
@@ -351,11 +382,11 @@ class ClientSession:
         out = self._out
         while out:
             r = out[0]
-            if not r.expects_reply:
-                out.popleft()  # a BROADCAST/DATA the server took
+            if isinstance(r, _Run):
+                self._pop()  # BROADCAST/DATA frames the server took
                 continue
             if r._state is _State.BLAMED:
-                out.popleft()
+                self._pop()
                 if self._matches(r, t, payload):
                     # Its error was about a BROADCAST/DATA before it.
                     self.late_replies += 1
@@ -371,7 +402,7 @@ class ClientSession:
                     )
                 )
                 return
-            out.popleft()
+            self._pop()
             if r._state is _State.ABANDONED:
                 self.late_replies += 1
                 r._finish(None, None)
@@ -402,32 +433,37 @@ class ClientSession:
             self._fail(ServerClosedError(code, msg))
             return
         if code != ErrorCode.AUTH_REQUIRED:
-            # The oldest request not already failed, with the BROADCAST/DATA
-            # and blamed requests in front of it settled.
-            first_nr: FrameType | None = None
+            # The oldest request not already blamed for an earlier ERROR.
+            first_run: FrameType | None = None
             for i, r in enumerate(out):
-                if not r.expects_reply:
-                    if first_nr is None:
-                        first_nr = r.type
+                if isinstance(r, _Run):
+                    if first_run is None:
+                        first_run = r.type
                     continue
                 if r._state is _State.BLAMED:
                     continue
-                for _ in range(i + 1):
-                    out.popleft()
                 err = ServerError(code, msg, r.type)
-                if first_nr is not None and r._state is _State.WAITING:
-                    r._blamed_for = first_nr
+                if first_run is not None and r._state is _State.WAITING:
+                    # BROADCAST/DATA went before it: the ERROR may be theirs.
+                    # It fails the request now (nobody waits for an answer
+                    # that may never come) and stays here in case its reply
+                    # still arrives.
+                    r._blamed_for = first_run
                     r._finish(None, err, blamed=True)
-                    out.appendleft(r)  # its reply may still come
                 else:
+                    for _ in range(i + 1):
+                        self._pop()
                     if r._state is _State.ABANDONED:
                         self.late_replies += 1
                     r._finish(None, err)
                 return
         # AUTH_REQUIRED, or no request outstanding: the oldest BROADCAST/DATA.
         for i, r in enumerate(out):
-            if not r.expects_reply:
-                del out[i]
+            if isinstance(r, _Run):
+                r.count -= 1
+                if r.count == 0:
+                    del out[i]
+                    self._runs -= 1
                 self._deferred.append(ServerError(code, msg, r.type))
                 return
         # About nothing we sent (or a request we no longer track): keep it
