@@ -102,6 +102,26 @@ class Server:
         assert self.proc is not None
         self.proc.send_signal(sig)
 
+    def pause(self) -> None:
+        """SIGSTOP, and wait until every thread is stopped."""
+        self.signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        task_dir = Path(f"/proc/{self.pid}/task")
+        while True:
+            states = []
+            for t in task_dir.iterdir():
+                try:
+                    states.append((t / "stat").read_text().rsplit(")", 1)[1].split()[0])
+                except (FileNotFoundError, IndexError):
+                    pass
+            if states and all(st == "T" for st in states):
+                return
+            assert time.monotonic() < deadline, f"server not stopped: {states}"
+            time.sleep(0.005)
+
+    def resume(self) -> None:
+        self.signal(signal.SIGCONT)
+
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.kill()
