@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any, Callable, cast
 
-from .errors import ConnectionClosed
+from .errors import ConnectionClosed, ServerError
 from .session import DEFAULT_BROADCAST_QUEUE, ClientSession, Pong, Request
 
 __all__ = ["BinaryProtocolClient", "DEFAULT_TIMEOUT"]
@@ -191,6 +191,12 @@ class BinaryProtocolClient:
         pong = await self.ping()
         self._session.check()
         return pong
+
+    def take_errors(self) -> list[ServerError]:
+        """The ERRORs the server sent about earlier BROADCAST/DATA frames and
+        no call has raised yet, oldest first. Taking them means later calls
+        do not raise them."""
+        return self._session.take_errors()
 
     # ---- broadcasts ---------------------------------------------------
 

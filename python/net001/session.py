@@ -235,6 +235,13 @@ class ClientSession:
         if self._deferred:
             raise self._deferred.popleft()
 
+    def take_errors(self) -> list[ServerError]:
+        """The kept errors about BROADCAST/DATA frames, oldest first; they
+        are then gone (the next call will not raise them)."""
+        errs = list(self._deferred)
+        self._deferred.clear()
+        return errs
+
     def closed_error(self) -> ConnectionClosed | ProtocolError:
         """A fresh exception for a call on a connection that has ended."""
         f = self.failure

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Callable, cast
 
-from .errors import ConnectionClosed
+from .errors import ConnectionClosed, ServerError
 from .session import DEFAULT_BROADCAST_QUEUE, ClientSession, Pong, Request
 
 __all__ = ["BinaryProtocolClient", "DEFAULT_TIMEOUT"]
@@ -170,6 +170,13 @@ class BinaryProtocolClient:
         pong = self.ping()
         self._session.check()
         return pong
+
+    def take_errors(self) -> list[ServerError]:
+        """The ERRORs the server sent about earlier BROADCAST/DATA frames and
+        no call has raised yet, oldest first. Taking them means later calls
+        do not raise them. Reads what has arrived first, without waiting."""
+        self._read_available()
+        return self._session.take_errors()
 
     # ---- broadcasts ---------------------------------------------------
 
