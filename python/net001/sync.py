@@ -73,7 +73,7 @@ class BinaryProtocolClient:
         """Open the connection (TCP, then TLS if asked). Raises OSError
         (ConnectionRefusedError, ssl.SSLError, ...) or TimeoutError."""
         if self._sock is not None or self._session.failure is not None:
-            raise RuntimeError("already connected")
+            raise RuntimeError("connect() was already called (a client connects once)")
         ctx: _ssl.SSLContext | None
         if self.ssl is True:
             ctx = _ssl.create_default_context()
