@@ -4,7 +4,9 @@
 and the blocking one (:mod:`net001.sync`). It builds the frames to send and
 consumes the bytes received, and never does I/O itself.
 
-Every frame sent is kept, in order, until the server has dealt with it:
+Every frame sent is kept, in order, until the server has visibly dealt
+with it (runs of BROADCAST/DATA frames as one counted entry, so a client
+that only sends them stays in bounded memory):
 
 * PING, ECHO and AUTH are *requests*: each gets exactly one answer, its
   reply (PONG, ECHO_REPLY, AUTH_REPLY) or an ERROR. The server answers in
@@ -34,7 +36,8 @@ Errors about a BROADCAST or DATA cannot be raised by the call that sent it
 next call on the client raises the oldest of them (a :class:`ServerError`
 whose ``request`` is ``FrameType.BROADCAST`` or ``FrameType.DATA``) before
 it sends anything. ``sync()`` on the clients sends a PING and, once its PONG
-is back, raises any such error: a way to confirm a batch.
+is back, raises any such error: a way to confirm a batch;
+``take_errors()`` hands them over without raising.
 
 BROADCAST frames from other clients can arrive between replies at any
 time. They go to a bounded queue (``broadcast_queue`` frames, default 1024):
