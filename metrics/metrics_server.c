@@ -1,49 +1,44 @@
 /*
- * metrics_server.c - the exporter thread: libmicrohttpd, driven from an
- * epoll loop of our own, serving /metrics, /healthz and the dashboard, and
- * the once-a-second sampler behind net001_messages_per_second. See
- * metrics_server.h for the HTTP contract.
+ * metrics_server.c - the exporter thread: an epoll loop over non-blocking
+ * sockets serving /metrics and /healthz, and the once-a-second sampler
+ * behind net001_messages_per_second. See metrics_server.h for the HTTP
+ * contract.
  *
- * libmicrohttpd runs without threads of its own (MHD_USE_EPOLL, external
- * polling): its epoll descriptor sits in the exporter's epoll set next to
- * the stop eventfd and the per-second timerfd, and the exporter calls
- * MHD_run whenever anything is ready. Every callback below therefore runs
- * on the exporter thread, as do the two things libmicrohttpd does not do
- * the way the contract wants:
+ * A client connection moves through three states:
  *
- *   - Deadlines. libmicrohttpd's own timeout is whole seconds of
- *     inactivity, which a client trickling a byte a second never reaches.
- *     The exporter keeps an absolute deadline per connection instead:
- *     ready for a request (accept, response done) -> deadline = now +
- *     timeout; request complete (handler called) -> deadline = now +
- *     timeout for the response to be taken. Past it the socket is shut
- *     down, libmicrohttpd sees the end of the stream and closes it. Its
- *     own timeout stays on, a second later, as a backstop.
- *   - The client cap. A connection past max_clients closes the open one
- *     that has waited longest for a request (idle keep-alive or slow); if
- *     every one is busy answering, the newcomer is marked and its request
- *     answered 503 + close. A silent or slow client thus never keeps a
- *     probe of /healthz out.
+ *        accept
+ *          |
+ *          v         whole response sent,         partial send
+ *   +-> READ ------- keep-alive -------+  +------------------------+
+ *   |    | request parsed, response    |  |                        v
+ *   |    | sent at once                |  |                      WRITE
+ *   |    +-----------------------------+--+-- (EPOLLOUT, tail kept in c->out)
+ *   |                                  |                           |
+ *   +----------------------------------+<------ tail sent ---------+
+ *                                      |
+ *                    close after reply | (400, HTTP/1.0, Connection: close,
+ *                                      v  request with a body)
+ *                                   LINGER  shutdown(SHUT_WR), read and
+ *                                      |    discard until EOF or deadline
+ *                                      v
+ *                                    close
  *
- *   accept ---> WAITING --- request complete ---> BUSY
- *                  ^   (on_request: response       |
- *                  |    queued at once)            |
- *                  +----- response sent -----------+
- *                        (on_completed)
- *   WAITING or BUSY past its deadline, or WAITING and chosen to make room:
- *   shutdown(SHUT_RDWR) -> CUT -> libmicrohttpd closes it (on_connection).
+ * Every state has one deadline, set to now + timeout whenever the
+ * connection starts waiting for a request (accept, response done) or starts
+ * a WRITE or LINGER; passing it closes the connection. Deadlines are found
+ * by scanning the client table, which max_clients keeps small.
  *
- * Memory: the client slots and the render buffer are allocated once at
- * start. Each response body is copied into libmicrohttpd (one allocation
- * per scrape, freed when sent); each connection has libmicrohttpd's pool of
- * POOL_BYTES.
+ * Memory: the client table and the render buffer are allocated once at
+ * start. The only allocation afterwards is c->out, the unsent tail of one
+ * response for a client whose socket buffer was full; it is freed when sent
+ * or at close, and a client has at most one.
  */
 #include "metrics_server.h"
 
 #include <errno.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -60,58 +55,52 @@
 
 #define NS_PER_SEC     UINT64_C(1000000000)
 #define NS_PER_MS      UINT64_C(1000000)
-#define MAX_EVENTS     8
-/* libmicrohttpd's memory per connection: the request head is read into
- * it, so a head of METRICS_HTTP_MAX_HEAD fits with room for the parsed
- * fields and the response head. */
-#define POOL_BYTES     ((size_t)METRICS_HTTP_MAX_HEAD * 2)
+#define MAX_EVENTS     64
+#define ACCEPT_BATCH   64
+/* After accept fails for lack of fds or memory, leave the backlog alone
+ * this long instead of spinning on a listener that stays readable. */
+#define ACCEPT_PAUSE_NS (100 * NS_PER_MS)
+/* Room for the status line and headers of any response we send. */
+#define HEAD_CAP       512
 
-/* Built from metrics/dashboard.html (metrics/embed.c). */
-extern const unsigned char metrics_dashboard_html[];
-extern const size_t metrics_dashboard_html_len;
+/* epoll tags; a client's tag is TAG_CLIENT + its slot. */
+enum { TAG_LISTEN, TAG_STOP, TAG_TIMER, TAG_CLIENT };
 
-/* epoll tags. */
-enum { TAG_MHD, TAG_STOP, TAG_TIMER };
+enum client_state { C_FREE, C_READ, C_WRITE, C_LINGER };
 
-/* One per TCP connection libmicrohttpd holds (its socket context). */
 struct client {
-	struct MHD_Connection *conn;   /* NULL: slot free */
 	int fd;
-	bool busy;        /* a request is being answered */
-	bool cut;         /* shut down here; libmicrohttpd closes it next */
-	bool over;        /* came past the cap with no room: answered 503 */
+	enum client_state state;
+	bool close_after;        /* LINGER once the response is out */
 	uint64_t deadline_ns;
-	struct client *next_free;
+	size_t in_len;
+	char *out;               /* unsent tail of a response (malloc) */
+	size_t out_len;
+	size_t out_off;
+	char in[METRICS_HTTP_MAX_HEAD];
 };
 
 struct metrics_server {
-	struct MHD_Daemon *mhd;
-	int listen_fd;           /* handed to libmicrohttpd, which closes it */
+	int listen_fd;
 	int epoll_fd;
 	int stop_fd;             /* eventfd: metrics_server_stop -> thread */
 	int timer_fd;            /* fires on each second since start */
 	uint16_t port;
+	bool listen_paused;
+	uint64_t listen_resume_ns;
 	pthread_t thread;
 
 	struct metrics_shard *const *shards;
 	unsigned nshards;
 	const _Atomic int *state;
-	bool have_info;
-	struct metrics_info info;
-	char version[64];
-	char allocator[32];
-
 	unsigned max_clients;
-	unsigned nlive;          /* connections neither cut nor over the cap */
+	unsigned nclients;
 	uint64_t timeout_ns;
-	uint64_t start_ns;
 
 	struct metrics_rate rate;
 	char *body;              /* render buffer, body_cap bytes, reused */
 	size_t body_cap;
-	struct client *clients;  /* nslots slots */
-	unsigned nslots;
-	struct client *free_list;
+	struct client *clients;  /* max_clients slots */
 };
 
 static uint64_t mono_ns(void)
@@ -121,307 +110,571 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
-/* ---- connections --------------------------------------------------------- */
+/* ---- request parsing ----------------------------------------------------- */
 
-static struct client *client_of(struct MHD_Connection *conn)
+struct http_req {
+	bool get;
+	const char *path;        /* target up to '?', into the client's buffer */
+	size_t path_len;
+	int minor;               /* HTTP/1.minor */
+	bool close;              /* the connection ends after this response */
+	bool host;
+	bool content_length;
+};
+
+/* RFC 9110 tchar. */
+static bool is_tchar(unsigned char ch)
 {
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return ci ? ci->socket_context : NULL;
+	if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	    (ch >= '0' && ch <= '9'))
+		return true;
+	return ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
 }
 
-/* Shut the socket down; libmicrohttpd sees the end of the stream on its
- * next run and closes the connection (on_connection frees the slot). */
-static void client_cut(struct metrics_server *srv, struct client *c)
+static bool name_is(const char *p, size_t n, const char *lit)
 {
-	if (c->cut)
-		return;
-	shutdown(c->fd, SHUT_RDWR);
-	c->cut = true;
-	if (!c->over)
-		srv->nlive--;
+	return n == strlen(lit) && strncasecmp(p, lit, n) == 0;
 }
 
-/* Close the live connection that has waited longest for a request, other
- * than keep. False if every live connection is busy answering. */
-static bool make_room(struct metrics_server *srv, const struct client *keep)
+/* METHOD SP origin-form SP HTTP/1.x; the line excludes its CRLF. */
+static bool parse_request_line(const char *p, size_t n, struct http_req *r)
 {
-	struct client *oldest = NULL;
-	for (unsigned i = 0; i < srv->nslots; i++) {
-		struct client *c = &srv->clients[i];
-		if (!c->conn || c == keep || c->cut || c->over || c->busy)
-			continue;
-		if (!oldest || c->deadline_ns < oldest->deadline_ns)
-			oldest = c;
-	}
-	if (!oldest)
+	size_t i = 0;
+	while (i < n && is_tchar((unsigned char)p[i]))
+		i++;
+	if (i == 0 || i >= n || p[i] != ' ')
 		return false;
-	client_cut(srv, oldest);
+	r->get = i == 3 && memcmp(p, "GET", 3) == 0;
+	size_t t = ++i;
+	while (i < n && (unsigned char)p[i] > 0x20 && (unsigned char)p[i] < 0x7f)
+		i++;
+	if (i == t || i >= n || p[i] != ' ' || p[t] != '/')
+		return false;
+	r->path = p + t;
+	r->path_len = i - t;
+	const char *q = memchr(r->path, '?', r->path_len);
+	if (q)
+		r->path_len = (size_t)(q - r->path);
+	i++;
+	if (n - i != 8 || memcmp(p + i, "HTTP/1.", 7) != 0 ||
+	    (p[i + 7] != '0' && p[i + 7] != '1'))
+		return false;
+	r->minor = p[i + 7] - '0';
 	return true;
 }
 
-static void on_connection(void *cls, struct MHD_Connection *conn, void **ctx,
-                          enum MHD_ConnectionNotificationCode toe)
+/* Whether the comma-separated list v[0, n) holds token tok. */
+static bool list_has(const char *v, size_t n, const char *tok)
 {
-	struct metrics_server *srv = cls;
-	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-		struct client *c = *ctx;
-		if (!c)
-			return;
-		if (!c->cut && !c->over)
-			srv->nlive--;
-		c->conn = NULL;
-		c->next_free = srv->free_list;
-		srv->free_list = c;
-		*ctx = NULL;
-		return;
+	size_t i = 0;
+	while (i < n) {
+		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		size_t s = i;
+		while (i < n && v[i] != ',' && v[i] != ' ' && v[i] != '\t')
+			i++;
+		if (i > s && name_is(v + s, i - s, tok))
+			return true;
 	}
-	if (toe != MHD_CONNECTION_NOTIFY_STARTED)
-		return;
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	struct client *c = srv->free_list;
-	*ctx = NULL;
-	if (!ci || !c) {
-		/* No slot (more than nslots, which libmicrohttpd's own limit
-		 * prevents): refuse it. */
-		if (ci)
-			shutdown(ci->connect_fd, SHUT_RDWR);
-		return;
-	}
-	srv->free_list = c->next_free;
-	*c = (struct client){
-		.conn = conn,
-		.fd = ci->connect_fd,
-		.deadline_ns = mono_ns() + srv->timeout_ns,
-	};
-	*ctx = c;
-	if (srv->nlive >= srv->max_clients && !make_room(srv, c))
-		c->over = true;
-	else
-		srv->nlive++;
+	return false;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **req_ctx,
-                         enum MHD_RequestTerminationCode toe)
+/* name ":" OWS value OWS. Returns false for a malformed field. */
+static bool parse_header(const char *p, size_t n, struct http_req *r)
 {
-	struct metrics_server *srv = cls;
-	(void)toe;
-	*req_ctx = NULL;
-	struct client *c = client_of(conn);
-	if (c && c->conn) {
-		c->busy = false;
-		c->deadline_ns = mono_ns() + srv->timeout_ns;
+	size_t i = 0;
+	while (i < n && is_tchar((unsigned char)p[i]))
+		i++;
+	/* No whitespace between name and colon (RFC 9112 5.1), which also
+	 * refuses obs-fold continuation lines. */
+	if (i == 0 || i >= n || p[i] != ':')
+		return false;
+	const char *name = p;
+	size_t name_len = i++;
+	for (size_t k = i; k < n; k++) {
+		unsigned char ch = (unsigned char)p[k];
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			return false;
 	}
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	size_t end = n;
+	while (end > i && (p[end - 1] == ' ' || p[end - 1] == '\t'))
+		end--;
+	const char *v = p + i;
+	size_t vn = end - i;
+
+	if (name_is(name, name_len, "host")) {
+		if (r->host)
+			return false;
+		r->host = true;
+	} else if (name_is(name, name_len, "content-length")) {
+		/* One plain decimal, so no two parties can disagree on the
+		 * framing. A body is never read: it is answered, then the
+		 * connection closes (the lingering close swallows the body). */
+		if (r->content_length || vn == 0)
+			return false;
+		for (size_t k = 0; k < vn; k++) {
+			if (v[k] < '0' || v[k] > '9')
+				return false;
+			if (v[k] != '0')
+				r->close = true;
+		}
+		r->content_length = true;
+	} else if (name_is(name, name_len, "transfer-encoding")) {
+		/* A body whose end we would have to decode: refuse. */
+		return false;
+	} else if (name_is(name, name_len, "connection")) {
+		if (list_has(v, vn, "close"))
+			r->close = true;
+	}
+	return true;
 }
 
-/* Shut down every connection past its deadline; return the earliest
- * deadline still pending (UINT64_MAX if none). */
-static uint64_t expire(struct metrics_server *srv, uint64_t now)
+/* Whether an unfinished first line can still become a request line, so
+ * a client speaking something else (TLS, NET-001 frames) is answered at
+ * once instead of at the timeout. */
+static bool partial_line_ok(const char *p, size_t n)
 {
-	uint64_t next = UINT64_MAX;
-	for (unsigned i = 0; i < srv->nslots; i++) {
-		struct client *c = &srv->clients[i];
-		if (!c->conn || c->cut)
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		if (ch == '\r' || (ch >= 0x20 && ch < 0x7f))
 			continue;
-		if (c->deadline_ns <= now)
-			client_cut(srv, c);
-		else if (c->deadline_ns < next)
-			next = c->deadline_ns;
+		return false;
 	}
-	return next;
+	size_t i = 0;
+	while (i < n && p[i] == '\r')
+		i++;
+	return i == n || is_tchar((unsigned char)p[i]);
 }
 
-/* ---- requests ------------------------------------------------------------ */
+/*
+ * Parse the request head at b[0, len). Returns its length including the
+ * final CRLF CRLF, 0 if incomplete, -1 if malformed. Empty lines before the
+ * request line are skipped (RFC 9112 2.2).
+ */
+static long http_parse(const char *b, size_t len, struct http_req *r)
+{
+	memset(r, 0, sizeof(*r));
+	size_t pos = 0;
+	bool have_line = false;
+	for (;;) {
+		const char *eol = memchr(b + pos, '\n', len - pos);
+		if (!eol)
+			return have_line || partial_line_ok(b + pos, len - pos) ? 0 : -1;
+		size_t end = (size_t)(eol - b);
+		if (end == pos || b[end - 1] != '\r')
+			return -1;       /* bare LF */
+		const char *line = b + pos;
+		size_t n = end - 1 - pos;
+		pos = end + 1;
+		if (!have_line) {
+			if (n == 0)
+				continue;
+			if (memchr(line, '\r', n) || !parse_request_line(line, n, r))
+				return -1;
+			have_line = true;
+			continue;
+		}
+		if (n == 0)
+			break;
+		if (memchr(line, '\r', n) || !parse_header(line, n, r))
+			return -1;
+	}
+	if (r->minor == 1 && !r->host)
+		return -1;
+	if (r->minor == 0)
+		r->close = true;
+	return (long)pos;
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static int watch(struct metrics_server *srv, struct client *c, uint32_t events)
+{
+	struct epoll_event ev = {
+		.events = events,
+		.data.u64 = TAG_CLIENT + (uint64_t)(c - srv->clients),
+	};
+	return epoll_ctl(srv->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void client_close(struct metrics_server *srv, struct client *c)
+{
+	/* close() drops the fd from the epoll set too. */
+	close(c->fd);
+	free(c->out);
+	c->out = NULL;
+	c->fd = -1;
+	c->state = C_FREE;
+	srv->nclients--;
+}
+
+static void linger_start(struct metrics_server *srv, struct client *c,
+                         uint64_t now)
+{
+	shutdown(c->fd, SHUT_WR);
+	c->state = C_LINGER;
+	c->in_len = 0;
+	c->deadline_ns = now + srv->timeout_ns;
+	if (watch(srv, c, EPOLLIN) < 0)
+		client_close(srv, c);
+}
+
+/* How a response left: whole, partly (tail kept, C_WRITE), or the client
+ * was closed on a send error. */
+enum sent { SENT_ALL, SENT_PART, SENT_CLOSED };
+
+/* Send head + body; keep what the socket does not take for EPOLLOUT. */
+static enum sent send_response(struct metrics_server *srv, struct client *c,
+                               const char *head, size_t head_len,
+                               const char *body, size_t body_len)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)head, .iov_len = head_len },
+		{ .iov_base = (void *)body, .iov_len = body_len },
+	};
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = body_len ? 2 : 1 };
+	size_t total = head_len + body_len;
+	ssize_t w;
+	do
+		w = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (w < 0 && errno == EINTR);
+	if (w < 0 && errno != EAGAIN) {
+		client_close(srv, c);
+		return SENT_CLOSED;
+	}
+	size_t sent = w < 0 ? 0 : (size_t)w;
+	if (sent == total)
+		return SENT_ALL;
+	size_t rest = total - sent;
+	c->out = malloc(rest);
+	if (!c->out) {
+		client_close(srv, c);
+		return SENT_CLOSED;
+	}
+	if (sent < head_len) {
+		memcpy(c->out, head + sent, head_len - sent);
+		memcpy(c->out + (head_len - sent), body, body_len);
+	} else {
+		memcpy(c->out, body + (sent - head_len), rest);
+	}
+	c->out_len = rest;
+	c->out_off = 0;
+	c->state = C_WRITE;
+	c->deadline_ns = mono_ns() + srv->timeout_ns;
+	if (watch(srv, c, EPOLLOUT) < 0) {
+		client_close(srv, c);
+		return SENT_CLOSED;
+	}
+	return SENT_PART;
+}
+
+static void process_requests(struct metrics_server *srv, struct client *c);
+
+/* A response left the process entirely: close or wait for the next
+ * request. */
+static void response_done(struct metrics_server *srv, struct client *c)
+{
+	uint64_t now = mono_ns();
+	if (c->close_after) {
+		linger_start(srv, c, now);
+		return;
+	}
+	c->state = C_READ;
+	c->deadline_ns = now + srv->timeout_ns;
+}
+
+static void flush_out(struct metrics_server *srv, struct client *c)
+{
+	ssize_t w;
+	do
+		w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+		         MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (w < 0 && errno == EINTR);
+	if (w < 0) {
+		if (errno != EAGAIN)
+			client_close(srv, c);
+		return;
+	}
+	c->out_off += (size_t)w;
+	if (c->out_off < c->out_len)
+		return;
+	free(c->out);
+	c->out = NULL;
+	response_done(srv, c);
+	if (c->state != C_READ)
+		return;
+	if (watch(srv, c, EPOLLIN) < 0) {
+		client_close(srv, c);
+		return;
+	}
+	/* A pipelined request may already be buffered. */
+	process_requests(srv, c);
+}
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default:  return "Unknown";
+	}
+}
 
 static const char text_plain[] = "text/plain; charset=utf-8";
 static const char exposition[] = "text/plain; version=0.0.4; charset=utf-8";
 
-/* Queue a response; body is copied unless it is static (persistent). */
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status,
-                             const char *type, const void *body, size_t len,
-                             bool persistent, bool allow, bool close)
+/* Status line and headers into head[HEAD_CAP]. */
+static size_t format_head(char *head, int status, const char *type,
+                          size_t body_len, bool allow, bool close_conn)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body,
-		persistent ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_COPY);
-	if (!r)
-		return MHD_NO;
-	bool ok = MHD_add_response_header(r, "Content-Type", type) == MHD_YES;
-	if (allow)
-		ok = ok && MHD_add_response_header(r, "Allow", "GET") == MHD_YES;
-	if (close)
-		ok = ok && MHD_add_response_header(r, "Connection", "close") == MHD_YES;
-	enum MHD_Result ret = ok ? MHD_queue_response(conn, status, r) : MHD_NO;
-	MHD_destroy_response(r);
-	return ret;
+	char date[64];
+	struct tm tm;
+	time_t t = time(NULL);
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	int n = snprintf(head, HEAD_CAP,
+		"HTTP/1.1 %d %s\r\n"
+		"Date: %s\r\n"
+		"Content-Type: %s\r\n"
+		"Content-Length: %zu\r\n"
+		"%s%s\r\n",
+		status, reason(status), date, type, body_len,
+		allow ? "Allow: GET\r\n" : "",
+		close_conn ? "Connection: close\r\n" : "");
+	return n > 0 && n < HEAD_CAP ? (size_t)n : 0;
 }
 
-static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status,
-                                  const char *text, bool allow, bool close)
+static enum sent respond(struct metrics_server *srv, struct client *c,
+                         int status, const char *type, const char *body,
+                         size_t body_len, bool allow)
 {
-	return reply(conn, status, text_plain, text, strlen(text), true, allow, close);
+	char head[HEAD_CAP];
+	size_t head_len = format_head(head, status, type, body_len, allow,
+	                              c->close_after);
+	return send_response(srv, c, head, head_len, body, body_len);
 }
 
-/* What the exporter checks in the fields libmicrohttpd parsed. */
-struct field_check {
-	unsigned host;
-	unsigned content_length;
-	bool bad;
-};
-
-static enum MHD_Result check_field(void *cls, enum MHD_ValueKind kind,
-                                   const char *key, size_t key_size,
-                                   const char *value, size_t value_size)
+static enum sent respond_text(struct metrics_server *srv, struct client *c,
+                              int status, const char *text, bool allow)
 {
-	struct field_check *fc = cls;
-	(void)kind;
-	if (key_size == 4 && strncasecmp(key, "host", 4) == 0)
-		fc->host++;
-	else if (key_size == 14 && strncasecmp(key, "content-length", 14) == 0)
-		fc->content_length++;
-	for (size_t i = 0; value && i < value_size; i++) {
-		unsigned char ch = (unsigned char)value[i];
-		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-			fc->bad = true;
-	}
-	return MHD_YES;
+	return respond(srv, c, status, text_plain, text, strlen(text), allow);
 }
 
-static void fill_process_extra(struct metrics_server *srv, struct metrics_extra *x,
-                               struct metrics_process *proc)
-{
-	*x = (struct metrics_extra){
-		.messages_per_second = srv->rate.per_second,
-		.process = metrics_process_read(proc) == 0 ? proc : NULL,
-		.info = srv->have_info ? &srv->info : NULL,
-		.uptime_ms = (mono_ns() - srv->start_ns) / NS_PER_MS,
-	};
-}
-
-static enum MHD_Result serve_metrics(struct metrics_server *srv,
-                                     struct MHD_Connection *conn, bool json)
+static enum sent serve_metrics(struct metrics_server *srv, struct client *c)
 {
 	struct metrics_process proc;
-	struct metrics_extra extra;
-	fill_process_extra(srv, &extra, &proc);
-	int n = json ? metrics_render_json(srv->body, srv->body_cap, srv->shards,
-	                                   srv->nshards, &extra)
-	             : metrics_render(srv->body, srv->body_cap, srv->shards,
-	                              srv->nshards, &extra);
+	struct metrics_extra extra = {
+		.messages_per_second = srv->rate.per_second,
+		.process = metrics_process_read(&proc) == 0 ? &proc : NULL,
+	};
+	int n = metrics_render(srv->body, srv->body_cap, srv->shards,
+	                       srv->nshards, &extra);
 	if (n < 0)
-		return reply_text(conn, 500, "metrics rendering failed\n", false, false);
-	return reply(conn, 200, json ? "application/json" : exposition, srv->body,
-	             (size_t)n, false, false, false);
+		return respond_text(srv, c, 500, "metrics rendering failed\n", false);
+	return respond(srv, c, 200, exposition, srv->body, (size_t)n, false);
 }
 
-static enum MHD_Result serve_health(struct metrics_server *srv,
-                                    struct MHD_Connection *conn)
+static enum sent serve_health(struct metrics_server *srv, struct client *c)
 {
 	int st = srv->state ? atomic_load_explicit(srv->state, memory_order_relaxed)
 	                    : METRICS_STATE_ACCEPTING;
 	if (st == METRICS_STATE_ACCEPTING)
-		return reply_text(conn, 200, "ok", false, false);
+		return respond_text(srv, c, 200, "ok", false);
 	if (st == METRICS_STATE_STARTING)
-		return reply_text(conn, 503, "starting", false, false);
-	return reply_text(conn, 503, "shutting down", false, false);
+		return respond_text(srv, c, 503, "starting", false);
+	return respond_text(srv, c, 503, "shutting down", false);
 }
 
-static enum MHD_Result serve_dashboard(struct MHD_Connection *conn)
+static bool path_is(const struct http_req *r, const char *lit)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(
-		metrics_dashboard_html_len, (void *)metrics_dashboard_html,
-		MHD_RESPMEM_PERSISTENT);
-	if (!r)
-		return MHD_NO;
-	/* The page is self-contained: forbid it anything from elsewhere. */
-	bool ok = MHD_add_response_header(r, "Content-Type",
-	                                  "text/html; charset=utf-8") == MHD_YES &&
-	          MHD_add_response_header(r, "Content-Security-Policy",
-	                                  "default-src 'none'; script-src 'unsafe-inline'; "
-	                                  "style-src 'unsafe-inline'; connect-src 'self'; "
-	                                  "img-src data:") == MHD_YES;
-	enum MHD_Result ret = ok ? MHD_queue_response(conn, 200, r) : MHD_NO;
-	MHD_destroy_response(r);
-	return ret;
+	size_t n = strlen(lit);
+	return r->path_len == n && memcmp(r->path, lit, n) == 0;
 }
 
-/* Whether the request announces a body: a Content-Length other than 0,
- * or any Transfer-Encoding. */
-static bool has_body(struct MHD_Connection *conn)
+/* Answer the complete requests in c->in, in order, for as long as each
+ * response leaves at once; a partial send resumes in flush_out. */
+static void process_requests(struct metrics_server *srv, struct client *c)
 {
-	if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding"))
-		return true;
-	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	                                             "Content-Length");
-	return cl && cl[strspn(cl, "0")] != '\0';
+	while (c->state == C_READ) {
+		struct http_req req;
+		long head = http_parse(c->in, c->in_len, &req);
+		if (head == 0 && c->in_len < sizeof(c->in))
+			return;
+		enum sent s;
+		if (head <= 0) {
+			c->close_after = true;
+			s = respond_text(srv, c, 400, "bad request\n", false);
+		} else {
+			c->close_after = req.close;
+			bool metrics = path_is(&req, "/metrics");
+			bool health = path_is(&req, "/healthz");
+			bool get = req.get;
+			/* req points into c->in: decide before consuming. */
+			memmove(c->in, c->in + head, c->in_len - (size_t)head);
+			c->in_len -= (size_t)head;
+			if (!metrics && !health)
+				s = respond_text(srv, c, 404, "not found\n", false);
+			else if (!get)
+				s = respond_text(srv, c, 405, "method not allowed\n", true);
+			else if (metrics)
+				s = serve_metrics(srv, c);
+			else
+				s = serve_health(srv, c);
+		}
+		if (s != SENT_ALL)
+			return;
+		response_done(srv, c);
+	}
 }
 
-enum route { R_NONE, R_METRICS, R_HEALTH, R_DASHBOARD, R_STATS };
-
-static enum route route_of(const char *url)
+static void client_readable(struct metrics_server *srv, struct client *c)
 {
-	if (strcmp(url, "/metrics") == 0)
-		return R_METRICS;
-	if (strcmp(url, "/healthz") == 0)
-		return R_HEALTH;
-	if (strcmp(url, "/") == 0)
-		return R_DASHBOARD;
-	if (strcmp(url, "/stats.json") == 0)
-		return R_STATS;
-	return R_NONE;
+	if (c->state == C_LINGER) {
+		ssize_t r = recv(c->fd, c->in, sizeof(c->in), MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			client_close(srv, c);
+		return;
+	}
+	ssize_t r = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len,
+	                 MSG_DONTWAIT);
+	if (r < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			client_close(srv, c);
+		return;
+	}
+	if (r == 0) {
+		/* The peer is done sending: nothing more can complete. */
+		client_close(srv, c);
+		return;
+	}
+	c->in_len += (size_t)r;
+	process_requests(srv, c);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
-                                  const char *url, const char *method,
-                                  const char *version, const char *upload,
-                                  size_t *upload_size, void **req_ctx)
+static void client_event(struct metrics_server *srv, struct client *c,
+                         uint32_t events)
 {
-	struct metrics_server *srv = cls;
-	(void)version;
-	(void)upload;
-	struct client *c = client_of(conn);
-	if (!c || c->cut)
-		return MHD_NO;
-	if (*req_ctx == NULL) {
-		/* First call, the head parsed. A request with a body is
-		 * answered now: libmicrohttpd then never reads the body and
-		 * closes after the response. One without a body is answered
-		 * on the next call, once libmicrohttpd has taken the request
-		 * as complete (a response queued on the first call always
-		 * closes the connection). */
-		*req_ctx = srv;
-		c->busy = true;
+	if (c->state == C_FREE)
+		return;
+	if (c->state == C_WRITE) {
+		if (events & (EPOLLERR | EPOLLHUP))
+			client_close(srv, c);
+		else if (events & EPOLLOUT)
+			flush_out(srv, c);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		client_readable(srv, c);
+}
+
+static void reject_full(int fd)
+{
+	static const char busy[] =
+		"HTTP/1.1 503 Service Unavailable\r\n"
+		"Content-Type: text/plain; charset=utf-8\r\n"
+		"Content-Length: 17\r\n"
+		"Connection: close\r\n"
+		"\r\n"
+		"too many clients\n";
+	/* Best effort: a fresh socket's buffer takes it whole. */
+	ssize_t w = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)w;
+	close(fd);
+}
+
+static void listen_pause(struct metrics_server *srv, bool pause)
+{
+	struct epoll_event ev = {
+		.events = pause ? 0 : EPOLLIN,
+		.data.u64 = TAG_LISTEN,
+	};
+	if (epoll_ctl(srv->epoll_fd, EPOLL_CTL_MOD, srv->listen_fd, &ev) == 0)
+		srv->listen_paused = pause;
+}
+
+static void accept_clients(struct metrics_server *srv)
+{
+	for (int k = 0; k < ACCEPT_BATCH; k++) {
+		int fd = accept4(srv->listen_fd, NULL, NULL,
+		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				srv->listen_resume_ns = mono_ns() + ACCEPT_PAUSE_NS;
+				listen_pause(srv, true);
+			}
+			return;
+		}
+		if (srv->nclients == srv->max_clients) {
+			reject_full(fd);
+			continue;
+		}
+		struct client *c = srv->clients;
+		while (c->state != C_FREE)
+			c++;
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct epoll_event ev = {
+			.events = EPOLLIN,
+			.data.u64 = TAG_CLIENT + (uint64_t)(c - srv->clients),
+		};
+		if (epoll_ctl(srv->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->state = C_READ;
+		c->close_after = false;
+		c->in_len = 0;
+		c->out = NULL;
 		c->deadline_ns = mono_ns() + srv->timeout_ns;
-		if (!has_body(conn))
-			return MHD_YES;
-	} else if (*upload_size) {
-		/* Not reached: a request with a body was answered above. */
-		*upload_size = 0;
-		return MHD_YES;
-	}
-	if (c->over)
-		return reply_text(conn, 503, "too many clients\n", false, true);
-
-	struct field_check fc = { 0 };
-	MHD_get_connection_values_n(conn, MHD_HEADER_KIND, check_field, &fc);
-	if (url[0] != '/' || fc.host > 1 || fc.content_length > 1 || fc.bad)
-		return reply_text(conn, 400, "bad request\n", false, true);
-
-	enum route rt = route_of(url);
-	if (rt == R_NONE)
-		return reply_text(conn, 404, "not found\n", false, false);
-	if (strcmp(method, "GET") != 0)
-		return reply_text(conn, 405, "method not allowed\n", true, false);
-	switch (rt) {
-	case R_METRICS:   return serve_metrics(srv, conn, false);
-	case R_STATS:     return serve_metrics(srv, conn, true);
-	case R_HEALTH:    return serve_health(srv, conn);
-	case R_DASHBOARD: return serve_dashboard(conn);
-	default:          return MHD_NO;
+		srv->nclients++;
 	}
 }
 
-/* ---- the exporter thread ------------------------------------------------- */
+/* Close every connection whose deadline passed; return the earliest
+ * deadline still pending (UINT64_MAX if none). */
+static uint64_t expire(struct metrics_server *srv, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+	for (unsigned i = 0; i < srv->max_clients && srv->nclients; i++) {
+		struct client *c = &srv->clients[i];
+		if (c->state == C_FREE)
+			continue;
+		if (c->deadline_ns > now) {
+			if (c->deadline_ns < next)
+				next = c->deadline_ns;
+			continue;
+		}
+		if (c->state == C_READ && c->in_len > 0) {
+			/* Part of a request came and stalled: say why before
+			 * closing. An idle keep-alive connection just closes, so
+			 * a request racing the close never reads a stray 408. */
+			char head[HEAD_CAP];
+			static const char msg[] = "request timeout\n";
+			size_t n = format_head(head, 408, text_plain,
+			                       sizeof(msg) - 1, false, true);
+			struct iovec iov[2] = {
+				{ .iov_base = head, .iov_len = n },
+				{ .iov_base = (void *)msg, .iov_len = sizeof(msg) - 1 },
+			};
+			struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+			ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+			(void)w;
+		}
+		client_close(srv, c);
+	}
+	return next;
+}
 
 static void rate_tick(struct metrics_server *srv)
 {
@@ -438,18 +691,14 @@ static void *exporter_main(void *arg)
 	struct epoll_event evs[MAX_EVENTS];
 	uint64_t next = UINT64_MAX;
 	for (;;) {
+		uint64_t now = mono_ns();
+		if (srv->listen_paused && srv->listen_resume_ns < next)
+			next = srv->listen_resume_ns;
 		int timeout = -1;
-		MHD_UNSIGNED_LONG_LONG mt;
-		if (MHD_get_timeout(srv->mhd, &mt) == MHD_YES)
-			timeout = mt > 60000 ? 60000 : (int)mt;
 		if (next != UINT64_MAX) {
-			uint64_t now = mono_ns();
 			uint64_t wait = next > now ? next - now : 0;
 			uint64_t ms = (wait + NS_PER_MS - 1) / NS_PER_MS;
-			if (ms > 60000)
-				ms = 60000;
-			if (timeout < 0 || (int)ms < timeout)
-				timeout = (int)ms;
+			timeout = ms > 60000 ? 60000 : (int)ms;
 		}
 		int n = epoll_wait(srv->epoll_fd, evs, MAX_EVENTS, timeout);
 		if (n < 0 && errno != EINTR) {
@@ -458,13 +707,21 @@ static void *exporter_main(void *arg)
 			return NULL;
 		}
 		for (int i = 0; i < n; i++) {
-			if (evs[i].data.u64 == TAG_STOP)
+			uint64_t tag = evs[i].data.u64;
+			if (tag == TAG_STOP)
 				return NULL;
-			if (evs[i].data.u64 == TAG_TIMER)
+			if (tag == TAG_TIMER)
 				rate_tick(srv);
+			else if (tag == TAG_LISTEN)
+				accept_clients(srv);
+			else
+				client_event(srv, &srv->clients[tag - TAG_CLIENT],
+				             evs[i].events);
 		}
-		MHD_run(srv->mhd);
-		next = expire(srv, mono_ns());
+		now = mono_ns();
+		if (srv->listen_paused && now >= srv->listen_resume_ns)
+			listen_pause(srv, false);
+		next = expire(srv, now);
 	}
 }
 
@@ -529,10 +786,13 @@ static int add_fd(int ep, int fd, uint64_t tag)
 
 static void server_free(struct metrics_server *srv)
 {
-	if (srv->mhd)
-		MHD_stop_daemon(srv->mhd);       /* closes listen_fd too */
-	else if (srv->listen_fd >= 0)
-		close(srv->listen_fd);
+	if (srv->clients) {
+		for (unsigned i = 0; i < srv->max_clients; i++) {
+			if (srv->clients[i].state != C_FREE)
+				close(srv->clients[i].fd);
+			free(srv->clients[i].out);
+		}
+	}
 	free(srv->clients);
 	free(srv->body);
 	if (srv->timer_fd >= 0)
@@ -541,19 +801,9 @@ static void server_free(struct metrics_server *srv)
 		close(srv->stop_fd);
 	if (srv->epoll_fd >= 0)
 		close(srv->epoll_fd);
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
 	free(srv);
-}
-
-static void copy_info(struct metrics_server *srv, const struct metrics_info *in)
-{
-	srv->info = *in;
-	snprintf(srv->version, sizeof(srv->version), "%s",
-	         in->version ? in->version : "unknown");
-	snprintf(srv->allocator, sizeof(srv->allocator), "%s",
-	         in->allocator ? in->allocator : "libc");
-	srv->info.version = srv->version;
-	srv->info.allocator = srv->allocator;
-	srv->have_info = true;
 }
 
 int metrics_server_start(const struct metrics_server_config *cfg,
@@ -572,29 +822,20 @@ int metrics_server_start(const struct metrics_server_config *cfg,
 	srv->shards = cfg->shards;
 	srv->nshards = cfg->nshards;
 	srv->state = cfg->state;
-	if (cfg->info)
-		copy_info(srv, cfg->info);
 	srv->max_clients = cfg->max_clients ? cfg->max_clients
 	                                    : METRICS_DEFAULT_MAX_CLIENTS;
-	unsigned timeout_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms
-	                                              : METRICS_DEFAULT_TIMEOUT_MS;
-	srv->timeout_ns = (uint64_t)timeout_ms * NS_PER_MS;
+	srv->timeout_ns = (uint64_t)(cfg->request_timeout_ms
+	                             ? cfg->request_timeout_ms
+	                             : METRICS_DEFAULT_TIMEOUT_MS) * NS_PER_MS;
 
-	/* Room for the cap, as many again shut down but not yet reaped, and
-	 * a few marked over the cap. */
-	srv->nslots = srv->max_clients * 2 + 16;
 	int err = -ENOMEM;
-	size_t prom = metrics_render_bound(cfg->nshards);
-	size_t json = metrics_render_json_bound(cfg->nshards);
-	srv->body_cap = prom > json ? prom : json;
+	srv->body_cap = metrics_render_bound(cfg->nshards);
 	srv->body = malloc(srv->body_cap);
-	srv->clients = calloc(srv->nslots, sizeof(*srv->clients));
+	srv->clients = calloc(srv->max_clients, sizeof(*srv->clients));
 	if (!srv->body || !srv->clients)
 		goto fail;
-	for (unsigned i = srv->nslots; i-- > 0;) {
-		srv->clients[i].next_free = srv->free_list;
-		srv->free_list = &srv->clients[i];
-	}
+	for (unsigned i = 0; i < srv->max_clients; i++)
+		srv->clients[i].fd = -1;
 
 	err = open_listener(cfg, &srv->listen_fd, &srv->port);
 	if (err < 0)
@@ -608,36 +849,11 @@ int metrics_server_start(const struct metrics_server_config *cfg,
 		goto fail;
 	}
 
-	srv->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_TURBO, 0, NULL, NULL,
-		on_request, srv,
-		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)srv->listen_fd,
-		MHD_OPTION_CONNECTION_LIMIT, srv->nslots,
-		/* Whole seconds of inactivity: a backstop behind the exporter's
-		 * own deadlines, which come first. */
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(timeout_ms / 1000 + 2),
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, POOL_BYTES,
-		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-		MHD_OPTION_STRICT_FOR_CLIENT, 1,
-		MHD_OPTION_END);
-	if (!srv->mhd) {
-		err = -ENOMEM;
-		goto fail;
-	}
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd,
-		MHD_DAEMON_INFO_EPOLL_FD);
-	if (!di) {
-		err = -EINVAL;
-		goto fail;
-	}
-
 	/* Sample at start + k seconds: every interval the gauge reports is a
-	 * whole second. The baseline is 0, not the total now: the workers
-	 * may have counted frames before this exporter started, and those
-	 * belong to its first second. */
+	 * whole second. */
 	uint64_t t0 = mono_ns();
-	srv->start_ns = t0;
-	metrics_rate_start(&srv->rate, t0, 0);
+	metrics_rate_start(&srv->rate, t0,
+	                   metrics_frames_received_total(srv->shards, srv->nshards));
 	uint64_t first = t0 + NS_PER_SEC;
 	struct itimerspec its = {
 		.it_interval = { .tv_sec = 1 },
@@ -649,7 +865,7 @@ int metrics_server_start(const struct metrics_server_config *cfg,
 		goto fail;
 	}
 
-	if ((err = add_fd(srv->epoll_fd, di->epoll_fd, TAG_MHD)) < 0 ||
+	if ((err = add_fd(srv->epoll_fd, srv->listen_fd, TAG_LISTEN)) < 0 ||
 	    (err = add_fd(srv->epoll_fd, srv->stop_fd, TAG_STOP)) < 0 ||
 	    (err = add_fd(srv->epoll_fd, srv->timer_fd, TAG_TIMER)) < 0)
 		goto fail;

@@ -1,7 +1,6 @@
 /*
  * metrics_server.h - the metrics HTTP endpoint: GET /metrics (Prometheus
- * text 0.0.4), GET /healthz, and the dashboard (GET / and /stats.json),
- * served by libmicrohttpd on one thread of the exporter's own.
+ * text 0.0.4) and GET /healthz, served by one thread of its own.
  *
  * Threads: metrics_server_start and metrics_server_stop are called by the
  * thread that owns the server (main); everything else runs on the exporter
@@ -9,44 +8,33 @@
  * only write their shards (metrics.h); the exporter reads them.
  *
  * Lifetimes: the shard array, the shards and *state are borrowed; they must
- * outlive the server (until metrics_server_stop returns). cfg->host and
- * cfg->info (with its strings) are only read during metrics_server_start.
- * The struct metrics_server handed out is owned by the caller until
- * metrics_server_stop frees it.
+ * outlive the server (until metrics_server_stop returns). cfg->host is only
+ * read during metrics_server_start. The struct metrics_server handed out is
+ * owned by the caller until metrics_server_stop frees it.
  *
- * HTTP (libmicrohttpd parses; HTTP/1.0 and 1.1, no request bodies):
+ * HTTP, deliberately small and strict (HTTP/1.0 and 1.1, no bodies):
  *   GET /metrics[?...]  200 text/plain; version=0.0.4; charset=utf-8
  *   GET /healthz[?...]  200 "ok" while *state == METRICS_STATE_ACCEPTING,
  *                       503 otherwise
- *   GET /               200 the dashboard (one HTML page, built in)
- *   GET /stats.json     200 the numbers the dashboard draws (metrics.h)
- *   other paths         404; other methods on those paths 405 + Allow: GET
- *   malformed request   400, then close: what libmicrohttpd refuses (no
- *                       request line, HTTP/1.1 without Host, a bad
- *                       Content-Length ...) and what the exporter adds:
- *                       a target not in origin-form, two Host or
- *                       Content-Length fields, control bytes in a field.
- *                       A version other than 1.0/1.1 gets 505.
+ *   other paths         404; other methods on those two paths 405 + Allow: GET
+ *   malformed request   400, then close (request line and headers must use
+ *                       CRLF, origin-form target, HTTP/1.1 needs one Host,
+ *                       no obs-fold, no Transfer-Encoding, at most one
+ *                       decimal Content-Length); bytes that cannot start a
+ *                       request line (TLS, binary) get 400 at once
  *   request with a body answered as usual, then close (the body is never
- *                       read)
- *   head too large      past METRICS_HTTP_MAX_HEAD*2 bytes (the per-
- *                       connection memory libmicrohttpd gets) 431 or 414,
- *                       then close; heads up to METRICS_HTTP_MAX_HEAD are
- *                       always served
- *   slow or silent      a request must be complete within
- *                       request_timeout_ms of the connection becoming ready
- *                       for it (accept, or the previous response sent), and
- *                       its response taken by the client within
- *                       request_timeout_ms of being started; else the
- *                       connection is closed (no 408)
+ *                       read; the lingering close drains it)
+ *   head > 8 KiB        400, then close
+ *   slow or silent      a request must be complete, and its response taken
+ *                       by the client, within request_timeout_ms of the
+ *                       connection becoming ready for it; else close (408 if
+ *                       part of a request had arrived)
  *   HTTP/1.1            keep-alive unless "Connection: close"; pipelined
  *                       requests are answered in order. HTTP/1.0: close.
- *   too many clients    a connection past max_clients makes room by closing
- *                       the open connection that has waited longest for a
- *                       request (idle keep-alive, or slow); when every
- *                       connection is busy answering, the new one gets 503
- *                       and close. So slow or idle clients cannot starve
- *                       /healthz probes.
+ *   too many clients    past max_clients a new connection gets 503 and close
+ * Closing after an error is a lingering close (shutdown for writing, then
+ * read and discard until EOF or the timeout) so the reply is not lost to a
+ * reset.
  */
 #ifndef NET001_METRICS_SERVER_H
 #define NET001_METRICS_SERVER_H
@@ -78,18 +66,12 @@ struct metrics_server_config {
 	const char *host;
 	/* TCP port; 0 lets the kernel pick (see metrics_server_port). */
 	uint16_t port;
-	/* One shard per worker core, in core order (shards[i] is core="i").
-	 * Their counters are taken to have started at 0: frames counted
-	 * before the exporter started fall into net001_messages_per_second's
-	 * first second. */
+	/* One shard per worker core, in core order (shards[i] is core="i"). */
 	struct metrics_shard *const *shards;
 	unsigned nshards;
 	/* Server state read by /healthz (relaxed loads); NULL means always
 	 * accepting. */
 	const _Atomic int *state;
-	/* Build and limits for net001_build_info and net001_config_*; NULL
-	 * leaves those families out. Copied at start. */
-	const struct metrics_info *info;
 	/* 0 picks METRICS_DEFAULT_MAX_CLIENTS / METRICS_DEFAULT_TIMEOUT_MS. */
 	unsigned max_clients;
 	unsigned request_timeout_ms;
