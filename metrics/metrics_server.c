@@ -696,7 +696,12 @@ static void listen_pause(struct metrics_server *srv, bool pause)
 
 static void accept_clients(struct metrics_server *srv)
 {
-	for (int k = 0; k < ACCEPT_BATCH; k++) {
+	/* With the table full, each newcomer closes someone: make room for
+	 * at most a quarter of the table per pass, so a connection accepted
+	 * in one pass has its request read in the next before it can be the
+	 * one waiting longest. */
+	unsigned evictions = 0, max_evictions = srv->max_clients / 4 + 1;
+	for (int k = 0; k < ACCEPT_BATCH && evictions < max_evictions; k++) {
 		int fd = accept4(srv->listen_fd, NULL, NULL,
 		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -709,9 +714,12 @@ static void accept_clients(struct metrics_server *srv)
 			}
 			return;
 		}
-		if (srv->nclients == srv->max_clients && !make_room(srv)) {
-			reject_full(fd);
-			continue;
+		if (srv->nclients == srv->max_clients) {
+			if (!make_room(srv)) {
+				reject_full(fd);
+				continue;
+			}
+			evictions++;
 		}
 		struct client *c = srv->clients;
 		while (c->state != C_FREE)
@@ -804,6 +812,10 @@ static void *exporter_main(void *arg)
 			        strerror(errno));
 			return NULL;
 		}
+		/* Clients first, new connections last: a request that has
+		 * arrived is answered before a newcomer can push its
+		 * connection out of a full table. */
+		bool accept_ready = false;
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 			if (tag == TAG_STOP)
@@ -811,11 +823,13 @@ static void *exporter_main(void *arg)
 			if (tag == TAG_TIMER)
 				rate_tick(srv);
 			else if (tag == TAG_LISTEN)
-				accept_clients(srv);
+				accept_ready = true;
 			else
 				client_event(srv, &srv->clients[tag - TAG_CLIENT],
 				             evs[i].events);
 		}
+		if (accept_ready)
+			accept_clients(srv);
 		now = mono_ns();
 		if (srv->listen_paused && now >= srv->listen_resume_ns)
 			listen_pause(srv, false);
