@@ -700,7 +700,7 @@ static void accept_clients(struct metrics_server *srv)
 	 * at most a quarter of the table per pass, so a connection accepted
 	 * in one pass has its request read in the next before it can be the
 	 * one waiting longest. */
-	unsigned evictions = 0, max_evictions = srv->max_clients / 4 + 1;
+	unsigned evictions = 0, max_evictions = (srv->max_clients + 3) / 4;
 	for (int k = 0; k < ACCEPT_BATCH && evictions < max_evictions; k++) {
 		int fd = accept4(srv->listen_fd, NULL, NULL,
 		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
