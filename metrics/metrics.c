@@ -468,6 +468,9 @@ int metrics_render(char *buf, size_t cap, struct metrics_shard *const *shards,
 	       OFF(broadcast_queue_full));
 	scalar(&o, shards, n, "net001_recv_enobufs_total", "counter",
 	       "Receives that ran out of provided buffers.", OFF(recv_enobufs));
+	scalar(&o, shards, n, "net001_cq_overflows_total", "counter",
+	       "Loop turns that found the completion queue overflowed (completions "
+	       "held by the kernel until there was room).", OFF(cq_overflows));
 
 	family(&o, "net001_buffer_ring_free", "gauge",
 	       "Provided receive buffers currently free, per core.");

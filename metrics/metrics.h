@@ -94,6 +94,7 @@ struct metrics_shard {
 	_Atomic uint64_t broadcast_queue_full;
 	/* Multishot recv completions that ended with -ENOBUFS. */
 	_Atomic uint64_t recv_enobufs;
+	_Atomic uint64_t cq_overflows;  /* loop turns that found completions overflowed */
 	/* Gauge: provided buffers currently free in this core's ring. */
 	_Atomic uint64_t buffer_ring_free;
 	/* Request latency (see METRICS_LAT_*): per-slot counts and the sum. */

@@ -59,7 +59,7 @@ void bcast_wake(struct worker *co, uint32_t dst)
 {
 	struct io_uring_sqe *sqe = worker_sqe(co);
 	/* The CQE lands in dst's ring; our own success CQE is skipped. */
-	io_uring_prep_msg_ring(sqe, co->srv->cores[dst]->ring.ring_fd, 0,
+	io_uring_prep_msg_ring(sqe, co->srv->cores[dst]->ring.u.ring_fd, 0,
 	                       ud_pack(OP_XCORE, 0, co->id), 0);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_MSGRING, 0, dst));

@@ -390,7 +390,9 @@ static struct outq *sendq(struct conn *c)
 	return c->tls ? &c->tls->tx : &c->out;
 }
 
-static void send_start(struct worker *co, struct conn *c, uint32_t slot)
+/* Start the one send of everything queued. false: not now (the kernel
+ * holds back SQEs and every sendmsg header is taken); try next turn. */
+static bool send_start(struct worker *co, struct conn *c, uint32_t slot)
 {
 	struct io_uring_sqe *sqe;
 	struct oblk *b = sendq(c)->head;
@@ -403,8 +405,17 @@ static void send_start(struct worker *co, struct conn *c, uint32_t slot)
 		sqe = worker_sqe(co);
 		io_uring_prep_send(sqe, (int)slot, p, total, MSG_NOSIGNAL);
 	} else {
-		if (co->nscratch == CORE_SEND_SCRATCH)
+		/* A sendmsg header lives in scratch until the kernel copies it
+		 * at submission. Take the SQE first and the header after:
+		 * getting an SQE may submit, which frees every header, so a
+		 * header taken before could be handed out again while this
+		 * SQE still points at it (two connections' streams mixed). */
+		if (co->nscratch == CORE_SEND_SCRATCH) {
 			worker_submit(co);
+			if (co->nscratch == CORE_SEND_SCRATCH)
+				return false; /* the kernel holds back: next turn */
+		}
+		sqe = worker_sqe(co);
 		struct msghdr *m = &co->scratch_msg[co->nscratch];
 		struct iovec *iov = co->scratch_iov[co->nscratch];
 		co->nscratch++;
@@ -421,13 +432,13 @@ static void send_start(struct worker *co, struct conn *c, uint32_t slot)
 		memset(m, 0, sizeof *m);
 		m->msg_iov = iov;
 		m->msg_iovlen = (size_t)n;
-		sqe = worker_sqe(co);
 		io_uring_prep_sendmsg(sqe, (int)slot, m, MSG_NOSIGNAL);
 	}
 	sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_SEND, c->gen, slot));
 	c->flags |= CF_SEND;
 	c->inflight = total;
+	return true;
 }
 
 /*
@@ -844,6 +855,23 @@ static void conn_input(struct worker *co, struct conn *c, uint32_t slot,
 	}
 }
 
+/* Wait for receive buffers. The list holds each slot at most twice (a
+ * stale entry of a closed connection and its successor's), and stale
+ * entries go at the next conn_rearm_nobuf(); dropping them here keeps
+ * that bound even if an append came between two passes. */
+static void nobuf_add(struct worker *co, struct conn *c, uint32_t slot)
+{
+	if (co->nnobuf == 2 * co->srv->table_size) {
+		uint32_t kept = 0;
+		for (uint32_t i = 0; i < co->nnobuf; i++)
+			if (co->conns[co->nobuf[i]].flags & CF_NOBUF)
+				co->nobuf[kept++] = co->nobuf[i];
+		co->nnobuf = kept;
+	}
+	c->flags |= CF_NOBUF;
+	co->nobuf[co->nnobuf++] = slot;
+}
+
 void conn_on_recv(struct worker *co, uint32_t slot, struct io_uring_cqe *cqe)
 {
 	struct conn *c = &co->conns[slot];
@@ -861,7 +889,14 @@ void conn_on_recv(struct worker *co, uint32_t slot, struct io_uring_cqe *cqe)
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		c->flags &= ~CF_RECV;
 
-	if (res > 0) {
+	if (res > 0 && !has_buf) {
+		/* Data without a buffer to hold it cannot happen with buffer
+		 * select; if the kernel ever says so, the bytes are lost. */
+		log_limited(&co->ll, co->now_s, LOG_ERROR, "core %u: slot %u: %d bytes and no buffer",
+		            co->id, slot, res);
+		c->flags |= CF_EOF;
+		conn_close_hard(co, c, slot);
+	} else if (res > 0) {
 		metrics_add(&co->m.bytes_received, (uint64_t)res);
 		if (!(c->flags & CF_CLOSING)) {
 			const uint8_t *p = bufring_addr(&co->br, bid);
@@ -881,10 +916,8 @@ void conn_on_recv(struct worker *co, uint32_t slot, struct io_uring_cqe *cqe)
 			conn_close(co, c, slot, 0); /* flush replies, then close */
 	} else if (res == -ENOBUFS) {
 		metrics_inc(&co->m.recv_enobufs);
-		if (!(c->flags & (CF_RECV | CF_HARD | CF_NOBUF | CF_HELD))) {
-			c->flags |= CF_NOBUF;
-			co->nobuf[co->nnobuf++] = slot;
-		}
+		if (!(c->flags & (CF_RECV | CF_HARD | CF_NOBUF | CF_HELD)))
+			nobuf_add(co, c, slot);
 	} else if (res == -ECANCELED) {
 		/* Stopped by stop_recv(); what stopped it may be gone already
 		 * (the output drained before this completion came). */
@@ -906,10 +939,18 @@ void conn_on_ctl(struct worker *co, uint32_t slot)
 	conn_maybe_free(co, c, slot);
 }
 
-void conn_on_send(struct worker *co, uint32_t slot, int res)
+void conn_on_send(struct worker *co, uint32_t slot, uint32_t gen, int res)
 {
 	struct conn *c = &co->conns[slot];
 
+	/* A slot is freed only with no send in flight, so this is its send;
+	 * a mismatch would be a bug, and must not touch another connection. */
+	if (!(c->flags & CF_SEND) || c->gen != gen) {
+		log_limited(&co->ll, co->now_s, LOG_ERROR,
+		            "core %u: slot %u: send completion for generation %u, slot has %u",
+		            co->id, slot, gen, c->gen);
+		return;
+	}
 	c->flags &= ~CF_SEND;
 	if (res < 0) {
 		c->inflight = 0;
@@ -944,6 +985,7 @@ void conn_flush_all(struct worker *co)
 	/* The replies below are handed to the kernel by the submit that
 	 * follows: the latency clock stops here. */
 	uint64_t now = clock_now_ns();
+	uint32_t kept = 0; /* entries that wait for the next turn */
 	for (uint32_t i = 0; i < co->ndirty; i++) {
 		uint32_t slot = co->dirty[i];
 		struct conn *c = &co->conns[slot];
@@ -953,7 +995,11 @@ void conn_flush_all(struct worker *co)
 		if (c->tls && tls_seal(co, c, slot) < 0)
 			continue;
 		if (sendq(c)->bytes) {
-			send_start(co, c, slot);
+			if (!send_start(co, c, slot)) {
+				co->dirty[kept++] = slot;
+				c->flags |= CF_DIRTY;
+				continue;
+			}
 			if (c->replies) {
 				metrics_observe_latency_n(&co->m, now - c->reply_t0, c->replies);
 				c->replies = 0;
@@ -962,7 +1008,7 @@ void conn_flush_all(struct worker *co)
 			conn_closing_progress(co, c, slot);
 		}
 	}
-	co->ndirty = 0;
+	co->ndirty = kept;
 }
 
 void conn_rearm_nobuf(struct worker *co)

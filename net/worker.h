@@ -31,6 +31,7 @@
 #include "core/log.h"
 #include "metrics/metrics.h"
 #include "core/pool.h"
+#include "core/ring.h"
 #include "net/ratelimit.h"
 #include "core/spsc.h"
 #include "core/wheel.h"
@@ -235,6 +236,7 @@ struct server {
 	 * from core src (its only producer) to core dst (its only consumer).
 	 * The low pointer bit marks a buffer coming home to be recycled. */
 	struct spsc *queues;
+	uint32_t xq_cap;                /* slots per queue (fewer on many cores) */
 };
 
 #define XQ_CAPACITY NET001_XCORE_QUEUE
@@ -260,7 +262,7 @@ struct holdq {
 #define CORE_IOV_MAX      64    /* iovecs per sendmsg */
 
 struct worker {
-	struct io_uring ring;
+	struct ring ring;               /* this worker's io_uring (core/ring.h) */
 	struct server *srv;
 	const struct config *cfg;
 	uint32_t id;
@@ -342,7 +344,7 @@ void worker_submit(struct worker *co);
 
 void conn_accepted(struct worker *co, uint32_t slot);
 void conn_on_recv(struct worker *co, uint32_t slot, struct io_uring_cqe *cqe);
-void conn_on_send(struct worker *co, uint32_t slot, int res);
+void conn_on_send(struct worker *co, uint32_t slot, uint32_t gen, int res);
 void conn_on_timer(struct worker *co, uint32_t slot);
 /* A shutdown or cancel of the connection in slot completed. */
 void conn_on_ctl(struct worker *co, uint32_t slot);
