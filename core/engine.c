@@ -29,6 +29,9 @@
 #include "engine.h"
 #include "listener.h"
 
+#if HAVE_MIMALLOC
+#include <mimalloc.h>
+#endif
 #if HAVE_VALGRIND_H
 #include <valgrind/valgrind.h>
 #else
@@ -131,9 +134,24 @@ static void start_drain(struct core *co)
 	conn_drain_all(co);
 }
 
+/* Once a second: objects the pools kept but nobody took since the last
+ * tick go back to the allocator, and the allocator returns what is free
+ * to the system, so memory after a burst falls back to what traffic uses. */
+static void trim_pools(struct core *co)
+{
+	uint32_t n = pool_trim(&co->blk_pool) + pool_trim(&co->ref_pool);
+	for (int i = 0; i < RBUF_CLASSES; i++)
+		n += pool_trim(&co->rbuf_pool[i]);
+#if HAVE_MIMALLOC
+	if (n)
+		mi_collect(false);
+#endif
+}
+
 static void on_tick(struct core *co)
 {
 	wheel_advance(&co->wheel, co->now_s, timer_fired, co);
+	trim_pools(co);
 	if (co->draining && co->now_s >= co->drain_deadline_s)
 		conn_release_all(co);
 	if (!co->accept_armed && !co->draining)
@@ -162,6 +180,9 @@ static void dispatch(struct core *co, struct io_uring_cqe *cqe)
 		break;
 	case OP_SEND:
 		conn_on_send(co, ud_slot(ud), cqe->res);
+		break;
+	case OP_CTL:
+		conn_on_ctl(co, ud_slot(ud));
 		break;
 	case OP_ACCEPT:
 		on_accept(co, cqe);
@@ -443,6 +464,11 @@ static struct core *core_new(struct server *srv, uint32_t id, int cpu, int liste
 	 * connections that send them, until it is down to one queue's worth. */
 	co->held_high = 4 * XQ_CAPACITY;
 	co->held_low = XQ_CAPACITY;
+	/* A connection's unsent output above out_high stops its reading:
+	 * enough to keep a pipelining client's socket busy, small enough
+	 * that thousands of clients that never read hold little. */
+	co->out_high = cfg->max_output / 2 < OUT_HIGH_MAX ? cfg->max_output / 2 : OUT_HIGH_MAX;
+	co->out_low = co->out_high / 4;
 
 	pool_init(&co->blk_pool, sizeof(struct oblk) + OBLK_BYTES, 1024);
 	pool_init(&co->ref_pool, sizeof(struct oblk), 65536);

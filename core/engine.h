@@ -54,6 +54,7 @@ enum op {
 	OP_MSGRING,     /* our MSG_RING failed (success CQEs are skipped) */
 	OP_RETRY,       /* timer: retry broadcasts held back by full queues */
 	OP_NOP,         /* a queue filled while we looked: do not sleep */
+	OP_CTL,         /* a shutdown or cancel naming a slot (counted in conn.ctl) */
 };
 
 static inline uint64_t ud_pack(enum op op, uint32_t gen, uint32_t slot)
@@ -145,14 +146,20 @@ struct conn_tls {
  *          v                                                        |
  *       [HARD]: output dropped, recv and send cancelled  <----------+ deadline
  *          |
- *          | no recv and no send in flight
+ *          | no request naming the slot in flight (recv, send, shutdown,
+ *          | cancel): a late one would act on the slot's next connection
  *          v
  *       close_direct, slot free (generation bumped)
  *
  * Within OPEN, receiving is suspended (no recv armed) while the core's
- * buffer ring is empty (NOBUF: re-armed as buffers return) or while the
+ * buffer ring is empty (NOBUF: re-armed as buffers return), while the
  * core holds too many broadcasts for slower cores (PAUSED: resumed when
- * they drain). Neither ends the connection.
+ * they drain), or while the connection's own unsent output is above the
+ * core's high-water mark (OUTFULL: resumed below the low-water mark, so
+ * a client that does not read its replies is held back by its own TCP
+ * window). None of them ends the connection; output past --max-output
+ * does (SLOW_CONSUMER), which only output that reading cannot hold back
+ * (broadcasts) can reach.
  *
  * Flags: */
 enum conn_flag {
@@ -169,7 +176,10 @@ enum conn_flag {
 	CF_CANCEL   = 1u << 10, /* recv cancel submitted */
 	CF_REJECTED = 1u << 11, /* over --max-connections: not counted as open */
 	CF_PAUSED   = 1u << 12, /* not reading: its core holds too many broadcasts */
+	CF_OUTFULL  = 1u << 13, /* not reading: its unsent output is above out_high */
 };
+/* Reasons not to read that are ours, not the peer's. */
+#define CF_HELD (CF_PAUSED | CF_OUTFULL)
 
 struct conn {
 	uint32_t gen;           /* bumped each time the slot is freed */
@@ -177,6 +187,7 @@ struct conn {
 	uint32_t last_frame_s;  /* core clock at the last complete frame */
 	uint32_t open_pos;      /* index in core->open[] while broadcast-eligible */
 	uint8_t auth_fails;
+	uint8_t ctl;            /* shutdowns and cancels in flight: they name the slot */
 	uint32_t replies;       /* replies queued since the last send (latency) */
 	uint64_t reply_t0;      /* clock of the read behind the oldest of them */
 	struct outq out;        /* frames to send (plaintext under TLS) */
@@ -243,6 +254,8 @@ struct holdq {
 /* ---- a core ------------------------------------------------------------------ */
 
 #define TLS_PLAIN_MAX     16384 /* one TLS record's plaintext */
+#define TLS_SEAL_MAX      (4 * TLS_PLAIN_MAX) /* ciphertext queued per connection at once */
+#define OUT_HIGH_MAX      (256u << 10) /* out_high, unless --max-output / 2 is less */
 #define CORE_SEND_SCRATCH 256   /* sendmsg headers prepared between submits */
 #define CORE_IOV_MAX      64    /* iovecs per sendmsg */
 
@@ -274,6 +287,7 @@ struct core {
 	struct holdq *held;             /* [ncores]: per destination core */
 	uint32_t nheld;                 /* items across held[] */
 	uint32_t held_high, held_low;   /* pause / resume broadcasting readers */
+	uint64_t out_high, out_low;     /* per-connection unsent output: stop / resume reading */
 	uint32_t *paused;               /* slots paused for that (may be stale) */
 	uint32_t npaused;
 	bool retry_armed;
@@ -330,11 +344,14 @@ void conn_accepted(struct core *co, uint32_t slot);
 void conn_on_recv(struct core *co, uint32_t slot, struct io_uring_cqe *cqe);
 void conn_on_send(struct core *co, uint32_t slot, int res);
 void conn_on_timer(struct core *co, uint32_t slot);
+/* A shutdown or cancel of the connection in slot completed. */
+void conn_on_ctl(struct core *co, uint32_t slot);
 /* Close with an ERROR frame (code 0: none) sent first. */
 void conn_close(struct core *co, struct conn *c, uint32_t slot, unsigned code);
 void conn_close_hard(struct core *co, struct conn *c, uint32_t slot);
 void conn_flush_all(struct core *co);
-/* Close with SLOW_CONSUMER once unsent output passes --max-output. */
+/* After output was queued: SLOW_CONSUMER once unsent output passes
+ * --max-output; stop reading from the connection above out_high. */
 void conn_check_backlog(struct core *co, struct conn *c, uint32_t slot);
 void conn_rearm_nobuf(struct core *co);
 /* Stop reading from a connection until conn_resume_all() (broadcast

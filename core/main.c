@@ -50,6 +50,22 @@ static void reload_auth(struct server *srv, const char *path)
 	log_info("SIGHUP: reloaded %s (%zu users)", path, auth_count(t));
 }
 
+/*
+ * mimalloc keeps freed pages for reuse unless told otherwise; the server
+ * wants memory after a burst back with the system (its pools already keep
+ * what steady traffic reuses). Reset freed pages and decommit without
+ * delay, unless the environment chose otherwise.
+ */
+static void tune_allocator(void)
+{
+#if HAVE_MIMALLOC
+	if (!getenv("MIMALLOC_PAGE_RESET"))
+		mi_option_set(mi_option_page_reset, 1);
+	if (!getenv("MIMALLOC_DECOMMIT_DELAY"))
+		mi_option_set(mi_option_decommit_delay, 0);
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -63,6 +79,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_debug(cfg.debug);
+	tune_allocator();
 
 	struct server srv;
 	memset(&srv, 0, sizeof srv);

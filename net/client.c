@@ -499,8 +499,13 @@ static int next_frame(struct n1c *c, int64_t deadline, struct frame_view *f)
 			return N1C_EPROTO;
 		}
 		if (r < 0) {
+			/* A TLS alert record (content type 21, version 3.x) where
+			 * a frame should start: the server speaks TLS, we do not. */
+			const uint8_t *p = c->rbuf + c->rpos;
+			bool alert = r == FRAME_EMAGIC && !c->tls && c->rlen - c->rpos >= 2 &&
+			             p[0] == 21 && p[1] == 3;
 			client_break(c);
-			return N1C_EPROTO;
+			return alert ? N1C_ETLS : N1C_EPROTO;
 		}
 		if (c->fd < 0)
 			return N1C_ECLOSED;

@@ -28,6 +28,8 @@
 
 /* Graceful close: how long the peer gets to read what we send and hang up. */
 #define CLOSE_LINGER_S 5u
+/* A TLS handshake must finish this soon after accept. */
+#define TLS_HANDSHAKE_S 10u
 #define OPEN_NONE UINT32_MAX
 
 /* ---- shared buffers ------------------------------------------------------ */
@@ -223,15 +225,35 @@ void conn_error(struct core *co, struct conn *c, uint32_t slot, unsigned code)
 		conn_close_hard(co, c, slot);
 }
 
+/* Everything not yet confirmed sent: frames, and under TLS records. */
+static uint64_t unsent(const struct conn *c)
+{
+	return c->out.bytes + (c->tls ? c->tls->tx.bytes : 0);
+}
+
+static void stop_recv(struct core *co, struct conn *c, uint32_t slot);
+
 void conn_check_backlog(struct core *co, struct conn *c, uint32_t slot)
 {
-	uint64_t n = c->out.bytes + (c->tls ? c->tls->tx.bytes : 0);
-	if (n > co->cfg->max_output && !(c->flags & CF_CLOSING)) {
+	uint64_t n = unsent(c);
+	if (n <= co->out_high || (c->flags & CF_CLOSING))
+		return;
+	if (n > co->cfg->max_output) {
 		metrics_inc(&co->m.slow_consumer_closes);
 		log_limited(&co->ll, co->now_s, LOG_DEBUG,
 		            "core %u: slot %u slow consumer (%llu bytes unsent)", co->id,
 		            slot, (unsigned long long)n);
 		conn_close(co, c, slot, ERR_SLOW_CONSUMER);
+		return;
+	}
+	if (!(c->flags & CF_OUTFULL)) {
+		/* Replies (and errors) pile up: read no more requests until
+		 * the client takes them; its TCP window then holds it back. */
+		c->flags |= CF_OUTFULL;
+		stop_recv(co, c, slot);
+		log_limited(&co->ll, co->now_s, LOG_DEBUG,
+		            "core %u: slot %u not read while %llu bytes are unsent", co->id,
+		            slot, (unsigned long long)n);
 	}
 }
 
@@ -341,16 +363,31 @@ static void arm_recv(struct core *co, struct conn *c, uint32_t slot)
 	c->flags |= CF_RECV;
 }
 
+/* Arm a receive unless one is armed or something says not to read. */
+static void maybe_recv(struct core *co, struct conn *c, uint32_t slot)
+{
+	if ((c->flags & CF_OPEN) &&
+	    !(c->flags & (CF_RECV | CF_HARD | CF_EOF | CF_NOBUF | CF_HELD)))
+		arm_recv(co, c, slot);
+}
+
+/* End the multishot recv (it completes with -ECANCELED and is not
+ * re-armed while a CF_HELD reason stands); what it already read is
+ * handled as usual. */
+static void stop_recv(struct core *co, struct conn *c, uint32_t slot)
+{
+	if (!(c->flags & CF_RECV))
+		return;
+	struct io_uring_sqe *sqe = core_sqe(co);
+	io_uring_prep_cancel64(sqe, ud_pack(OP_RECV, c->gen, slot), 0);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, c->gen, slot));
+}
+
 /* What goes on the wire: the frames, or under TLS the records. */
 static struct outq *sendq(struct conn *c)
 {
 	return c->tls ? &c->tls->tx : &c->out;
-}
-
-/* Everything not yet confirmed sent. */
-static uint64_t unsent(const struct conn *c)
-{
-	return c->out.bytes + (c->tls ? c->tls->tx.bytes : 0);
 }
 
 static void send_start(struct core *co, struct conn *c, uint32_t slot)
@@ -393,13 +430,21 @@ static void send_start(struct core *co, struct conn *c, uint32_t slot)
 	c->inflight = total;
 }
 
+/*
+ * Shutdown and cancel name the slot, and the kernel may run them late (a
+ * shutdown goes to an io-wq worker). Each posts a completion that
+ * conn_on_ctl() counts back, and the slot is not freed (closed and handed
+ * to the next accept) while one is in flight: otherwise it could land on
+ * the slot's next connection.
+ */
 static void submit_shutdown(struct core *co, struct conn *c, uint32_t slot)
 {
 	struct io_uring_sqe *sqe = core_sqe(co);
 	io_uring_prep_shutdown(sqe, (int)slot, SHUT_WR);
-	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_CQE_SKIP_SUCCESS;
-	io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, c->gen, slot));
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_CTL, c->gen, slot));
 	c->flags |= CF_SHUT;
+	c->ctl++;
 }
 
 static void submit_cancel(struct core *co, struct conn *c, uint32_t slot)
@@ -409,9 +454,9 @@ static void submit_cancel(struct core *co, struct conn *c, uint32_t slot)
 	 * stuck on a peer that does not read. */
 	io_uring_prep_cancel_fd(sqe, (int)slot,
 	                        IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
-	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-	io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, c->gen, slot));
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_CTL, c->gen, slot));
 	c->flags |= CF_CANCEL;
+	c->ctl++;
 }
 
 /* ---- TLS ----------------------------------------------------------------------- */
@@ -453,16 +498,23 @@ static int tls_seal(struct core *co, struct conn *c, uint32_t slot)
 	struct tls_conn *s = c->tls->s;
 
 	if (tls_ready(s)) {
-		while (c->out.head) {
+		/* A bounded slice per turn: a client that let a backlog grow
+		 * must not hold its core for the time it takes to encrypt it
+		 * all. The next send's completion brings the next slice. */
+		uint32_t budget = TLS_SEAL_MAX;
+		while (c->out.head && budget && c->tls->tx.bytes < TLS_SEAL_MAX) {
 			struct oblk *b = c->out.head;
 			uint32_t k = b->end - b->start;
+			if (k > budget)
+				k = budget;
+			budget -= k;
 			const uint8_t *p = (b->ref ? rbuf_data(b->ref) : b->data) + b->start;
 			if (k && tls_write(s, p, k) < 0) {
 				conn_close_hard(co, c, slot);
 				return -EPROTO;
 			}
 			outq_consume(co, &c->out, k);
-			if (c->out.head == b) /* an emptied tail block stays */
+			if (c->out.head == b) /* partly sealed, or an emptied tail block */
 				break;
 		}
 		if ((c->flags & CF_CLOSING) && !c->out.bytes)
@@ -551,15 +603,18 @@ void conn_accepted(struct core *co, uint32_t slot)
 	}
 	bucket_init(&c->rl, cfg->rate_limit, co->now_ns);
 	open_add(co, c, slot);
-	if (cfg->idle_timeout)
-		wheel_add(&co->wheel, slot, co->now_s + cfg->idle_timeout + 1);
+	uint32_t due = cfg->idle_timeout ? cfg->idle_timeout + 1 : UINT32_MAX;
+	if (c->tls && due > TLS_HANDSHAKE_S)
+		due = TLS_HANDSHAKE_S;
+	if (due != UINT32_MAX)
+		wheel_add(&co->wheel, slot, co->now_s + due);
 	arm_recv(co, c, slot);
 }
 
 /* Free the slot once nothing is in flight. */
 static void conn_maybe_free(struct core *co, struct conn *c, uint32_t slot)
 {
-	if (!(c->flags & CF_HARD) || (c->flags & (CF_RECV | CF_SEND)))
+	if (!(c->flags & CF_HARD) || (c->flags & (CF_RECV | CF_SEND)) || c->ctl)
 		return;
 
 	struct io_uring_sqe *sqe = core_sqe(co);
@@ -605,7 +660,7 @@ void conn_close(struct core *co, struct conn *c, uint32_t slot, unsigned code)
 	if (c->flags & CF_CLOSING)
 		return;
 	/* A closing connection reads (and drops) its input again. */
-	c->flags = (c->flags | CF_CLOSING) & ~CF_PAUSED;
+	c->flags = (c->flags | CF_CLOSING) & ~CF_HELD;
 	open_remove(co, c);
 	if (c->rx) {
 		rbuf_put(co, c->rx);
@@ -648,6 +703,20 @@ void conn_on_timer(struct core *co, uint32_t slot)
 	if (!(c->flags & CF_OPEN))
 		return;
 	if (c->flags & CF_CLOSING) {
+		conn_close_hard(co, c, slot);
+		return;
+	}
+	if (c->tls && !tls_ready(c->tls->s)) {
+		/* No session yet, so no ERROR to send: a handshake that
+		 * stalls is dropped on a deadline of its own. */
+		uint32_t due = c->last_frame_s + TLS_HANDSHAKE_S;
+		if (due > co->now_s) {
+			wheel_add(&co->wheel, slot, due);
+			return;
+		}
+		log_limited(&co->ll, co->now_s, LOG_DEBUG,
+		            "core %u: slot %u TLS handshake not done in %u s", co->id, slot,
+		            TLS_HANDSHAKE_S);
 		conn_close_hard(co, c, slot);
 		return;
 	}
@@ -800,10 +869,10 @@ void conn_on_recv(struct core *co, uint32_t slot, struct io_uring_cqe *cqe)
 				tls_input(co, c, slot, p, (size_t)res);
 			else
 				conn_input(co, c, slot, p, (size_t)res);
+			conn_check_backlog(co, c, slot);
 		}
 		bufring_put(&co->br, bid);
-		if (!(c->flags & (CF_RECV | CF_HARD | CF_EOF | CF_NOBUF | CF_PAUSED)))
-			arm_recv(co, c, slot);
+		maybe_recv(co, c, slot);
 	} else if (res == 0) {
 		c->flags |= CF_EOF;
 		if (c->flags & CF_CLOSING)
@@ -812,15 +881,28 @@ void conn_on_recv(struct core *co, uint32_t slot, struct io_uring_cqe *cqe)
 			conn_close(co, c, slot, 0); /* flush replies, then close */
 	} else if (res == -ENOBUFS) {
 		metrics_inc(&co->m.recv_enobufs);
-		if (!(c->flags & (CF_RECV | CF_HARD | CF_NOBUF | CF_PAUSED))) {
+		if (!(c->flags & (CF_RECV | CF_HARD | CF_NOBUF | CF_HELD))) {
 			c->flags |= CF_NOBUF;
 			co->nobuf[co->nnobuf++] = slot;
 		}
-	} else if (res != -ECANCELED) {
+	} else if (res == -ECANCELED) {
+		/* Stopped by stop_recv(); what stopped it may be gone already
+		 * (the output drained before this completion came). */
+		maybe_recv(co, c, slot);
+	} else {
 		/* Reset, timeout from the kernel, ...: nobody to talk to. */
 		c->flags |= CF_EOF;
 		conn_close_hard(co, c, slot);
 	}
+	conn_maybe_free(co, c, slot);
+}
+
+void conn_on_ctl(struct core *co, uint32_t slot)
+{
+	struct conn *c = &co->conns[slot];
+	/* The slot stays taken while c->ctl > 0, so this is still its
+	 * connection. */
+	c->ctl--;
 	conn_maybe_free(co, c, slot);
 }
 
@@ -842,6 +924,10 @@ void conn_on_send(struct core *co, uint32_t slot, int res)
 	if (c->flags & CF_HARD) {
 		conn_maybe_free(co, c, slot);
 		return;
+	}
+	if ((c->flags & CF_OUTFULL) && unsent(c) <= co->out_low) {
+		c->flags &= ~CF_OUTFULL;
+		maybe_recv(co, c, slot);
 	}
 	if (unsent(c))
 		mark_dirty(co, c, slot);
@@ -890,8 +976,8 @@ void conn_rearm_nobuf(struct core *co)
 		struct conn *c = &co->conns[slot];
 		if (!(c->flags & CF_NOBUF))
 			continue;
-		if (!(c->flags & CF_OPEN) || (c->flags & (CF_HARD | CF_PAUSED))) {
-			c->flags &= ~CF_NOBUF; /* a paused one re-arms when resumed */
+		if (!(c->flags & CF_OPEN) || (c->flags & (CF_HARD | CF_HELD))) {
+			c->flags &= ~CF_NOBUF; /* a held one re-arms when let go */
 			continue;
 		}
 		if (budget == 0) {
@@ -912,14 +998,7 @@ void conn_pause(struct core *co, uint32_t slot)
 		return;
 	c->flags |= CF_PAUSED;
 	co->paused[co->npaused++] = slot;
-	if (c->flags & CF_RECV) {
-		/* Its multishot recv ends (-ECANCELED) and is not re-armed;
-		 * data already read is handled as usual. */
-		struct io_uring_sqe *sqe = core_sqe(co);
-		io_uring_prep_cancel64(sqe, ud_pack(OP_RECV, c->gen, slot), 0);
-		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-		io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, c->gen, slot));
-	}
+	stop_recv(co, c, slot);
 	log_limited(&co->ll, co->now_s, LOG_DEBUG,
 	            "core %u: slot %u paused: %u broadcasts held for other cores", co->id,
 	            slot, co->nheld);
@@ -933,8 +1012,7 @@ void conn_resume_all(struct core *co)
 		if (!(c->flags & CF_PAUSED))
 			continue; /* closed, or a new connection in the slot */
 		c->flags &= ~CF_PAUSED;
-		if ((c->flags & CF_OPEN) && !(c->flags & (CF_RECV | CF_HARD | CF_EOF | CF_NOBUF)))
-			arm_recv(co, c, slot);
+		maybe_recv(co, c, slot);
 	}
 	co->npaused = 0;
 }

@@ -87,8 +87,6 @@ static void on_echo(struct core *co, struct conn *c, uint32_t slot,
 	}
 	if (r < 0)
 		conn_close_hard(co, c, slot);
-	else
-		conn_check_backlog(co, c, slot);
 }
 
 static void on_broadcast(struct core *co, uint32_t slot, const struct frame_view *f,

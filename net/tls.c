@@ -114,6 +114,24 @@ int tls_feed(struct tls_conn *t, const void *p, size_t n)
 	return 0;
 }
 
+/*
+ * OpenSSL sends no alert for bytes that are not TLS at all (a plaintext
+ * client, an HTTP request): the handshake just fails. Such a peer still
+ * gets a fatal handshake_failure alert, in a plaintext record as every
+ * alert before the handshake is, so it learns why it is closed.
+ */
+static void handshake_alert(struct tls_conn *t)
+{
+	static const uint8_t alert[] = {
+		21,         /* content type: alert */
+		3, 1,       /* record version TLS 1.0, as before a version is agreed */
+		0, 2,       /* length */
+		2, 40,      /* fatal, handshake_failure */
+	};
+	if (!SSL_is_init_finished(t->ssl) && BIO_ctrl_pending(t->out) == 0)
+		BIO_write(t->out, alert, sizeof alert);
+}
+
 int tls_read(struct tls_conn *t, void *dst, size_t cap)
 {
 	int k = SSL_read(t->ssl, dst, cap > INT_MAX ? INT_MAX : (int)cap);
@@ -127,6 +145,7 @@ int tls_read(struct tls_conn *t, void *dst, size_t cap)
 		return -EPIPE;
 	default:
 		ERR_clear_error();
+		handshake_alert(t);
 		return -EPROTO;
 	}
 }

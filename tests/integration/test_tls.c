@@ -21,36 +21,14 @@
 #include "harness.h"
 #include "msg.h"
 #include "test_cli_run.h"
+#include "tls_client.h"
 
 static struct srv S;
 static char cert_path[64], key_path[64];
 
-/* A P-256 key and a self-signed certificate for CN=localhost. */
 static void make_cert(void)
 {
-	snprintf(cert_path, sizeof cert_path, "/tmp/net001-tls-%d.crt", (int)getpid());
-	snprintf(key_path, sizeof key_path, "/tmp/net001-tls-%d.key", (int)getpid());
-	EVP_PKEY *pkey = EVP_EC_gen("P-256");
-	cr_assert_not_null(pkey);
-	X509 *x = X509_new();
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_gmtime_adj(X509_getm_notBefore(x), 0);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-	X509_set_pubkey(x, pkey);
-	X509_NAME *name = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost",
-	                           -1, -1, 0);
-	X509_set_issuer_name(x, name);
-	cr_assert_gt(X509_sign(x, pkey, EVP_sha256()), 0);
-	FILE *f = fopen(cert_path, "w");
-	PEM_write_X509(f, x);
-	fclose(f);
-	f = fopen(key_path, "w");
-	PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL);
-	fclose(f);
-	X509_free(x);
-	EVP_PKEY_free(pkey);
+	cr_assert_eq(tlsc_make_cert("tls", cert_path, key_path), 0);
 }
 
 static void drop_cert(void)
@@ -74,77 +52,33 @@ static void stop_clean(void)
 	drop_cert();
 }
 
-struct tc {
-	int fd;
-	SSL_CTX *ctx;
-	SSL *ssl;
-};
-
 /* A TLS client with a 5 s receive timeout; NULL ssl when the handshake fails. */
-static struct tc tls_connect(uint16_t port)
+static struct tlsc tls_connect(uint16_t port)
 {
-	struct tc t = { .fd = tc_connect(port) };
+	struct tlsc t;
+	tlsc_connect(&t, port, 5000);
 	cr_assert_geq(t.fd, 0);
-	struct timeval tv = { 5, 0 };
-	setsockopt(t.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	t.ctx = SSL_CTX_new(TLS_client_method());
-	SSL_CTX_set_verify(t.ctx, SSL_VERIFY_NONE, NULL);
-	t.ssl = SSL_new(t.ctx);
-	SSL_set_fd(t.ssl, t.fd);
-	if (SSL_connect(t.ssl) != 1) {
-		ERR_clear_error();
-		SSL_free(t.ssl);
-		t.ssl = NULL;
-	}
 	return t;
 }
 
-static void tls_close(struct tc *t)
+static void tls_close(struct tlsc *t)
 {
-	if (t->ssl)
-		SSL_free(t->ssl);
-	SSL_CTX_free(t->ctx);
-	close(t->fd);
+	tlsc_close(t);
 }
 
-static void tls_send(struct tc *t, const void *p, size_t n)
+static void tls_send(struct tlsc *t, const void *p, size_t n)
 {
-	cr_assert_eq(SSL_write(t->ssl, p, (int)n), (int)n);
+	cr_assert_eq(tlsc_send(t, p, n), 0);
 }
 
-static void tls_send_frame(struct tc *t, uint8_t type, const void *payload, size_t len)
+static void tls_send_frame(struct tlsc *t, uint8_t type, const void *payload, size_t len)
 {
-	uint8_t *buf = malloc(FRAME_OVERHEAD + len);
-	size_t n = frame_encode(buf, type, payload, (uint16_t)len);
-	tls_send(t, buf, n);
-	free(buf);
+	cr_assert_eq(tlsc_send_frame(t, type, payload, len), 0);
 }
 
-/* Read exactly n bytes; false on close, error or timeout. */
-static bool tls_read_full(struct tc *t, uint8_t *p, size_t n)
+static bool tls_read_frame(struct tlsc *t, struct tc_frame *f)
 {
-	while (n) {
-		int k = SSL_read(t->ssl, p, (int)n);
-		if (k <= 0) {
-			ERR_clear_error();
-			return false;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return true;
-}
-
-static bool tls_read_frame(struct tc *t, struct tc_frame *f)
-{
-	uint8_t hdr[8], crc[4];
-	if (!tls_read_full(t, hdr, 8) || frame_get_u32(hdr) != FRAME_MAGIC)
-		return false;
-	f->type = hdr[5];
-	f->len = frame_get_u16(hdr + 6);
-	if (!tls_read_full(t, f->payload, f->len) || !tls_read_full(t, crc, 4))
-		return false;
-	return frame_crc(frame_crc(0, hdr, 8), f->payload, f->len) == frame_get_u32(crc);
+	return tlsc_read_frame(t, f);
 }
 
 static struct tc_frame F;
@@ -154,7 +88,7 @@ TestSuite(tls, .timeout = 60);
 Test(tls, ping_echo_and_pipelining, .fini = stop_clean)
 {
 	start_tls("2");
-	struct tc t = tls_connect(S.port);
+	struct tlsc t = tls_connect(S.port);
 	cr_assert_not_null(t.ssl, "handshake");
 	cr_assert_geq(SSL_version(t.ssl), TLS1_2_VERSION);
 
@@ -195,7 +129,7 @@ Test(tls, ping_echo_and_pipelining, .fini = stop_clean)
 Test(tls, broadcast_between_tls_clients_on_all_cores, .fini = stop_clean)
 {
 	start_tls("2");
-	struct tc c[6];
+	struct tlsc c[6];
 	for (int i = 0; i < 6; i++) {
 		c[i] = tls_connect(S.port);
 		cr_assert_not_null(c[i].ssl);
@@ -219,7 +153,7 @@ Test(tls, broadcast_between_tls_clients_on_all_cores, .fini = stop_clean)
 Test(tls, protocol_errors_inside_tls, .fini = stop_clean)
 {
 	start_tls("1");
-	struct tc t = tls_connect(S.port);
+	struct tlsc t = tls_connect(S.port);
 	cr_assert_not_null(t.ssl);
 	uint8_t buf[32];
 	size_t n = frame_encode(buf, FRAME_ECHO, "abc", 3);
@@ -238,11 +172,19 @@ Test(tls, protocol_errors_inside_tls, .fini = stop_clean)
 Test(tls, plaintext_client_is_dropped_others_unharmed, .fini = stop_clean)
 {
 	start_tls("2");
-	struct tc good = tls_connect(S.port);
+	struct tlsc good = tls_connect(S.port);
 	cr_assert_not_null(good.ssl);
 	for (int i = 0; i < 20; i++) {
 		int fd = tc_connect(S.port);
 		tc_send_frame(fd, FRAME_PING, "12345678", 8);
+		/* a fatal handshake_failure alert (a plaintext record), then close */
+		static const uint8_t alert[] = { 21, 3, 1, 0, 2, 2, 40 };
+		uint8_t got[sizeof alert];
+		struct timeval tv = { 5, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		cr_assert_eq(recv(fd, got, sizeof got, MSG_WAITALL), (ssize_t)sizeof got,
+		             "the alert arrives");
+		cr_assert_arr_eq(got, alert, sizeof alert);
 		cr_assert(tc_wait_closed(fd, 5000), "a plaintext client is closed");
 		close(fd);
 	}
@@ -255,7 +197,7 @@ Test(tls, plaintext_client_is_dropped_others_unharmed, .fini = stop_clean)
 Test(tls, shutdown_reaches_tls_clients)
 {
 	start_tls("2");
-	struct tc t = tls_connect(S.port);
+	struct tlsc t = tls_connect(S.port);
 	cr_assert_not_null(t.ssl);
 	tls_send_frame(&t, FRAME_PING, "12345678", 8);
 	cr_assert(tls_read_frame(&t, &F));
@@ -355,4 +297,5 @@ Test(tls, cli_over_tls, .fini = stop_clean)
 	cr_assert_not_null(strstr(r.err, "TLS"), "%s", r.err);
 	cr_assert_eq(cli_run(&r, CLI_ARGS("--port", port, "echo", "plain")), 3,
 	             "a plaintext client of a TLS server fails: %s", r.err);
+	cr_assert_not_null(strstr(r.err, "TLS"), "and is told it met TLS: %s", r.err);
 }
