@@ -99,7 +99,7 @@ def check_unit(unit):
     check(bool(argv) and argv[0] == DEFAULT_SERVER,
           "ExecStart runs %s (meson install's default place)" % DEFAULT_SERVER)
     reload_ = last(unit, svc, "ExecReload") or ""
-    check("-HUP" in reload_ and "$MAINPID" in reload_,
+    check("-HUP" in reload_ and re.search(r"\$\{?MAINPID\b", reload_),
           "ExecReload sends SIGHUP to $MAINPID: %r" % reload_)
     check(any(v.lstrip("-") for v in values(unit, svc, "EnvironmentFile")),
           "an EnvironmentFile for flags")
