@@ -1,7 +1,7 @@
 /*
  * bufring.c - see bufring.h.
  */
-#include "bufring.h"
+#include "core/bufring.h"
 
 #include <errno.h>
 #include <string.h>

@@ -6,7 +6,7 @@
  * Options are matched by their exact name (no abbreviations), so a future
  * flag can never change the meaning of an existing command line.
  */
-#include "config.h"
+#include "core/config.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "errbuf.h"
+#include "core/errbuf.h"
 
 #define PROGRAM "net001-server"
 

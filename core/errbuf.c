@@ -1,7 +1,7 @@
 /*
  * errbuf.c - see errbuf.h.
  */
-#include "errbuf.h"
+#include "core/errbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * spsc.c - set-up and tear-down of the SPSC queue; the data path is inline
  * in spsc.h.
  */
-#include "spsc.h"
+#include "core/spsc.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /*
  * wheel.c - see wheel.h.
  */
-#include "wheel.h"
+#include "core/wheel.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
  * scratch), and the SHA-256 implementation is fetched once per table, not
  * per call.
  */
-#include "auth.h"
+#include "net/auth.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "errbuf.h"
+#include "core/errbuf.h"
 
 struct auth_entry {
 	uint64_t hash;

@@ -24,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
-#include "msg.h"
+#include "net/worker.h"
+#include "proto/msg.h"
 
 #define RECYCLE_BIT ((uintptr_t)1)
 /* Items taken from one queue per loop iteration before I/O gets a turn. */
@@ -55,9 +55,9 @@ static bool hold_push(struct holdq *h, void *item)
 
 /* ---- queues and wake-ups ------------------------------------------------- */
 
-void bcast_wake(struct core *co, uint32_t dst)
+void bcast_wake(struct worker *co, uint32_t dst)
 {
-	struct io_uring_sqe *sqe = core_sqe(co);
+	struct io_uring_sqe *sqe = worker_sqe(co);
 	/* The CQE lands in dst's ring; our own success CQE is skipped. */
 	io_uring_prep_msg_ring(sqe, co->srv->cores[dst]->ring.ring_fd, 0,
 	                       ud_pack(OP_XCORE, 0, co->id), 0);
@@ -66,7 +66,7 @@ void bcast_wake(struct core *co, uint32_t dst)
 }
 
 /* Queue item for dst behind anything held back for it. */
-static void send_to(struct core *co, uint32_t dst, void *item)
+static void send_to(struct worker *co, uint32_t dst, void *item)
 {
 	struct holdq *h = &co->held[dst];
 	bool was_empty;
@@ -95,7 +95,7 @@ static void send_to(struct core *co, uint32_t dst, void *item)
 	co->nheld++;
 }
 
-static void retry_held(struct core *co)
+static void retry_held(struct worker *co)
 {
 	for (uint32_t dst = 0; dst < co->srv->ncores && co->nheld; dst++) {
 		struct holdq *h = &co->held[dst];
@@ -112,7 +112,7 @@ static void retry_held(struct core *co)
 		}
 	}
 	if (co->nheld && !co->retry_armed) {
-		struct io_uring_sqe *sqe = core_sqe(co);
+		struct io_uring_sqe *sqe = worker_sqe(co);
 		co->retry_ts.tv_sec = 0;
 		co->retry_ts.tv_nsec = RETRY_NS;
 		io_uring_prep_timeout(sqe, &co->retry_ts, 0, 0);
@@ -123,7 +123,7 @@ static void retry_held(struct core *co)
 
 /* ---- references ------------------------------------------------------------ */
 
-void bcast_xrelease(struct core *co, struct rbuf *s)
+void bcast_xrelease(struct worker *co, struct rbuf *s)
 {
 	if (atomic_fetch_sub_explicit(&s->xrefs, 1, memory_order_acq_rel) != 1)
 		return;
@@ -137,7 +137,7 @@ void bcast_xrelease(struct core *co, struct rbuf *s)
 }
 
 /* Local receivers of b on this core, except skip (UINT32_MAX: none). */
-static void deliver_local(struct core *co, struct rbuf *b, uint32_t len, uint32_t skip)
+static void deliver_local(struct worker *co, struct rbuf *b, uint32_t len, uint32_t skip)
 {
 	bool auth_on = co->cfg->auth_file != NULL;
 
@@ -158,7 +158,7 @@ static void deliver_local(struct core *co, struct rbuf *b, uint32_t len, uint32_
 	}
 }
 
-void bcast_send(struct core *co, uint32_t slot, const struct frame_view *f,
+void bcast_send(struct worker *co, uint32_t slot, const struct frame_view *f,
                 struct rbuf *owner)
 {
 	uint32_t ncores = co->srv->ncores;
@@ -192,7 +192,7 @@ void bcast_send(struct core *co, uint32_t slot, const struct frame_view *f,
 		conn_pause(co, slot);
 }
 
-static void on_item(struct core *co, void *item)
+static void on_item(struct worker *co, void *item)
 {
 	if ((uintptr_t)item & RECYCLE_BIT) {
 		struct rbuf *s = (void *)((uintptr_t)item & ~RECYCLE_BIT);
@@ -213,7 +213,7 @@ static void on_item(struct core *co, void *item)
 	rbuf_put(co, p); /* the last proxy reference releases our xref */
 }
 
-void bcast_poll(struct core *co)
+void bcast_poll(struct worker *co)
 {
 	struct server *srv = co->srv;
 
@@ -235,7 +235,7 @@ void bcast_poll(struct core *co)
 		 * the producer saw it non-empty and sent no wake-up. A NOP
 		 * completion brings us straight back. */
 		if (!spsc_consumer_idle(q) && !co->nop_armed) {
-			struct io_uring_sqe *sqe = core_sqe(co);
+			struct io_uring_sqe *sqe = worker_sqe(co);
 			io_uring_prep_nop(sqe);
 			io_uring_sqe_set_data64(sqe, ud_pack(OP_NOP, 0, src));
 			co->nop_armed = true;
@@ -254,7 +254,7 @@ static void cleanup_item(void *item)
 void bcast_cleanup(struct server *srv)
 {
 	for (uint32_t src = 0; src < srv->ncores; src++) {
-		struct core *co = srv->cores ? srv->cores[src] : NULL;
+		struct worker *co = srv->cores ? srv->cores[src] : NULL;
 		for (uint32_t dst = 0; co && co->held && dst < srv->ncores; dst++) {
 			struct holdq *h = &co->held[dst];
 			while (h->head != h->tail)

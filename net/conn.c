@@ -21,10 +21,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "clock.h"
-#include "engine.h"
-#include "msg.h"
-#include "tls.h"
+#include "core/clock.h"
+#include "net/worker.h"
+#include "proto/msg.h"
+#include "net/tls.h"
 
 /* Graceful close: how long the peer gets to read what we send and hang up. */
 #define CLOSE_LINGER_S 5u
@@ -34,7 +34,7 @@
 
 /* ---- shared buffers ------------------------------------------------------ */
 
-static struct rbuf *rbuf_new(struct core *co, unsigned cls)
+static struct rbuf *rbuf_new(struct worker *co, unsigned cls)
 {
 	struct rbuf *b = pool_get(&co->rbuf_pool[cls]);
 	if (!b)
@@ -49,7 +49,7 @@ static struct rbuf *rbuf_new(struct core *co, unsigned cls)
 	return b;
 }
 
-struct rbuf *rbuf_get(struct core *co, uint32_t size)
+struct rbuf *rbuf_get(struct worker *co, uint32_t size)
 {
 	if (size > FRAME_MAX_SIZE)
 		return NULL;
@@ -57,7 +57,7 @@ struct rbuf *rbuf_get(struct core *co, uint32_t size)
 	                  : size <= RBUF_MID_CAP ? RBUF_MID : RBUF_LARGE);
 }
 
-struct rbuf *rbuf_proxy(struct core *co, struct rbuf *shared)
+struct rbuf *rbuf_proxy(struct worker *co, struct rbuf *shared)
 {
 	struct rbuf *p = rbuf_new(co, RBUF_PROXY);
 	if (p) {
@@ -67,7 +67,7 @@ struct rbuf *rbuf_proxy(struct core *co, struct rbuf *shared)
 	return p;
 }
 
-void rbuf_put(struct core *co, struct rbuf *b)
+void rbuf_put(struct worker *co, struct rbuf *b)
 {
 	if (--b->refs)
 		return;
@@ -84,7 +84,7 @@ void rbuf_put(struct core *co, struct rbuf *b)
 
 /* ---- output queue --------------------------------------------------------- */
 
-static void mark_dirty(struct core *co, struct conn *c, uint32_t slot)
+static void mark_dirty(struct worker *co, struct conn *c, uint32_t slot)
 {
 	if (c->flags & CF_DIRTY)
 		return;
@@ -92,7 +92,7 @@ static void mark_dirty(struct core *co, struct conn *c, uint32_t slot)
 	co->dirty[co->ndirty++] = slot;
 }
 
-static void blk_free(struct core *co, struct oblk *b)
+static void blk_free(struct worker *co, struct oblk *b)
 {
 	if (b->ref) {
 		rbuf_put(co, b->ref);
@@ -112,7 +112,7 @@ static void outq_link(struct outq *q, struct oblk *b)
 	q->tail = b;
 }
 
-int out_append_ref(struct core *co, struct conn *c, uint32_t slot, struct rbuf *b,
+int out_append_ref(struct worker *co, struct conn *c, uint32_t slot, struct rbuf *b,
                    uint32_t off, uint32_t len)
 {
 	struct oblk *r = pool_get(&co->ref_pool);
@@ -135,7 +135,7 @@ int out_append_ref(struct core *co, struct conn *c, uint32_t slot, struct rbuf *
  * block ends on a frame boundary, so dropping whole blocks
  * (out_drop_unsent) keeps the stream framed. NULL when out of memory.
  */
-static uint8_t *outq_reserve(struct core *co, struct outq *q, uint32_t size)
+static uint8_t *outq_reserve(struct worker *co, struct outq *q, uint32_t size)
 {
 	struct oblk *t = q->tail;
 
@@ -154,7 +154,7 @@ static uint8_t *outq_reserve(struct core *co, struct outq *q, uint32_t size)
 	return p;
 }
 
-static uint8_t *out_reserve(struct core *co, struct conn *c, uint32_t slot, uint32_t size)
+static uint8_t *out_reserve(struct worker *co, struct conn *c, uint32_t slot, uint32_t size)
 {
 	uint8_t *p = outq_reserve(co, &c->out, size);
 	if (p)
@@ -164,7 +164,7 @@ static uint8_t *out_reserve(struct core *co, struct conn *c, uint32_t slot, uint
 
 /* A frame of its own, for the rare one bigger than a block (only with
  * provided buffers larger than a block). */
-static int out_big_frame(struct core *co, struct conn *c, uint32_t slot, uint8_t type,
+static int out_big_frame(struct worker *co, struct conn *c, uint32_t slot, uint8_t type,
                          const void *payload, uint16_t len)
 {
 	struct rbuf *b = rbuf_get(co, FRAME_OVERHEAD + (uint32_t)len);
@@ -176,7 +176,7 @@ static int out_big_frame(struct core *co, struct conn *c, uint32_t slot, uint8_t
 	return r;
 }
 
-int out_frame(struct core *co, struct conn *c, uint32_t slot, uint8_t type,
+int out_frame(struct worker *co, struct conn *c, uint32_t slot, uint8_t type,
               const void *payload, uint16_t len)
 {
 	uint32_t size = FRAME_OVERHEAD + (uint32_t)len;
@@ -189,7 +189,7 @@ int out_frame(struct core *co, struct conn *c, uint32_t slot, uint8_t type,
 	return 0;
 }
 
-int out_reply(struct core *co, struct conn *c, uint32_t slot, const struct frame_view *f,
+int out_reply(struct worker *co, struct conn *c, uint32_t slot, const struct frame_view *f,
               uint8_t type)
 {
 	if (f->size > OBLK_BYTES)
@@ -205,7 +205,7 @@ int out_reply(struct core *co, struct conn *c, uint32_t slot, const struct frame
 	return 0;
 }
 
-int out_error(struct core *co, struct conn *c, uint32_t slot, unsigned code)
+int out_error(struct worker *co, struct conn *c, uint32_t slot, unsigned code)
 {
 	uint8_t p[MSG_ERROR_MAX];
 	size_t n = msg_error_build(p, sizeof p, (uint16_t)code, msg_error_text(code));
@@ -214,7 +214,7 @@ int out_error(struct core *co, struct conn *c, uint32_t slot, unsigned code)
 	return out_frame(co, c, slot, FRAME_ERROR, p, (uint16_t)n);
 }
 
-void conn_error(struct core *co, struct conn *c, uint32_t slot, unsigned code)
+void conn_error(struct worker *co, struct conn *c, uint32_t slot, unsigned code)
 {
 	if (msg_error_closes(code)) {
 		conn_close(co, c, slot, code);
@@ -231,9 +231,9 @@ static uint64_t unsent(const struct conn *c)
 	return c->out.bytes + (c->tls ? c->tls->tx.bytes : 0);
 }
 
-static void stop_recv(struct core *co, struct conn *c, uint32_t slot);
+static void stop_recv(struct worker *co, struct conn *c, uint32_t slot);
 
-void conn_check_backlog(struct core *co, struct conn *c, uint32_t slot)
+void conn_check_backlog(struct worker *co, struct conn *c, uint32_t slot)
 {
 	uint64_t n = unsent(c);
 	if (n <= co->out_high || (c->flags & CF_CLOSING))
@@ -258,7 +258,7 @@ void conn_check_backlog(struct core *co, struct conn *c, uint32_t slot)
 }
 
 /* Mark n bytes at the head as sent (or taken), freeing what is done. */
-static void outq_consume(struct core *co, struct outq *q, uint32_t n)
+static void outq_consume(struct worker *co, struct outq *q, uint32_t n)
 {
 	q->bytes -= n;
 	while (n) {
@@ -288,7 +288,7 @@ static void outq_consume(struct core *co, struct outq *q, uint32_t n)
  * flight, all but the rest of a block a partial send began: either way
  * what stays ends on a frame boundary.
  */
-static void out_drop_unsent(struct core *co, struct conn *c)
+static void out_drop_unsent(struct worker *co, struct conn *c)
 {
 	struct outq *q = &c->out;
 	struct oblk **pp = &q->head, *last = NULL;
@@ -322,7 +322,7 @@ static void out_drop_unsent(struct core *co, struct conn *c)
 	q->tail = last;
 }
 
-static void outq_free(struct core *co, struct outq *q)
+static void outq_free(struct worker *co, struct outq *q)
 {
 	while (q->head) {
 		struct oblk *b = q->head;
@@ -335,13 +335,13 @@ static void outq_free(struct core *co, struct outq *q)
 
 /* ---- open list (broadcast eligibility) ------------------------------------ */
 
-static void open_add(struct core *co, struct conn *c, uint32_t slot)
+static void open_add(struct worker *co, struct conn *c, uint32_t slot)
 {
 	c->open_pos = co->nopen;
 	co->open[co->nopen++] = slot;
 }
 
-static void open_remove(struct core *co, struct conn *c)
+static void open_remove(struct worker *co, struct conn *c)
 {
 	if (c->open_pos == OPEN_NONE)
 		return;
@@ -353,9 +353,9 @@ static void open_remove(struct core *co, struct conn *c)
 
 /* ---- submissions ---------------------------------------------------------- */
 
-static void arm_recv(struct core *co, struct conn *c, uint32_t slot)
+static void arm_recv(struct worker *co, struct conn *c, uint32_t slot)
 {
-	struct io_uring_sqe *sqe = core_sqe(co);
+	struct io_uring_sqe *sqe = worker_sqe(co);
 	io_uring_prep_recv_multishot(sqe, (int)slot, NULL, 0, 0);
 	sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
 	sqe->buf_group = co->br.bgid;
@@ -364,7 +364,7 @@ static void arm_recv(struct core *co, struct conn *c, uint32_t slot)
 }
 
 /* Arm a receive unless one is armed or something says not to read. */
-static void maybe_recv(struct core *co, struct conn *c, uint32_t slot)
+static void maybe_recv(struct worker *co, struct conn *c, uint32_t slot)
 {
 	if ((c->flags & CF_OPEN) &&
 	    !(c->flags & (CF_RECV | CF_HARD | CF_EOF | CF_NOBUF | CF_HELD)))
@@ -374,11 +374,11 @@ static void maybe_recv(struct core *co, struct conn *c, uint32_t slot)
 /* End the multishot recv (it completes with -ECANCELED and is not
  * re-armed while a CF_HELD reason stands); what it already read is
  * handled as usual. */
-static void stop_recv(struct core *co, struct conn *c, uint32_t slot)
+static void stop_recv(struct worker *co, struct conn *c, uint32_t slot)
 {
 	if (!(c->flags & CF_RECV))
 		return;
-	struct io_uring_sqe *sqe = core_sqe(co);
+	struct io_uring_sqe *sqe = worker_sqe(co);
 	io_uring_prep_cancel64(sqe, ud_pack(OP_RECV, c->gen, slot), 0);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, c->gen, slot));
@@ -390,7 +390,7 @@ static struct outq *sendq(struct conn *c)
 	return c->tls ? &c->tls->tx : &c->out;
 }
 
-static void send_start(struct core *co, struct conn *c, uint32_t slot)
+static void send_start(struct worker *co, struct conn *c, uint32_t slot)
 {
 	struct io_uring_sqe *sqe;
 	struct oblk *b = sendq(c)->head;
@@ -400,11 +400,11 @@ static void send_start(struct core *co, struct conn *c, uint32_t slot)
 		/* One block: a plain send, no iovec. */
 		total = b->end - b->start;
 		const uint8_t *p = (b->ref ? rbuf_data(b->ref) : b->data) + b->start;
-		sqe = core_sqe(co);
+		sqe = worker_sqe(co);
 		io_uring_prep_send(sqe, (int)slot, p, total, MSG_NOSIGNAL);
 	} else {
 		if (co->nscratch == CORE_SEND_SCRATCH)
-			core_submit(co);
+			worker_submit(co);
 		struct msghdr *m = &co->scratch_msg[co->nscratch];
 		struct iovec *iov = co->scratch_iov[co->nscratch];
 		co->nscratch++;
@@ -421,7 +421,7 @@ static void send_start(struct core *co, struct conn *c, uint32_t slot)
 		memset(m, 0, sizeof *m);
 		m->msg_iov = iov;
 		m->msg_iovlen = (size_t)n;
-		sqe = core_sqe(co);
+		sqe = worker_sqe(co);
 		io_uring_prep_sendmsg(sqe, (int)slot, m, MSG_NOSIGNAL);
 	}
 	sqe->flags |= IOSQE_FIXED_FILE;
@@ -437,9 +437,9 @@ static void send_start(struct core *co, struct conn *c, uint32_t slot)
  * to the next accept) while one is in flight: otherwise it could land on
  * the slot's next connection.
  */
-static void submit_shutdown(struct core *co, struct conn *c, uint32_t slot)
+static void submit_shutdown(struct worker *co, struct conn *c, uint32_t slot)
 {
-	struct io_uring_sqe *sqe = core_sqe(co);
+	struct io_uring_sqe *sqe = worker_sqe(co);
 	io_uring_prep_shutdown(sqe, (int)slot, SHUT_WR);
 	sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_CTL, c->gen, slot));
@@ -447,9 +447,9 @@ static void submit_shutdown(struct core *co, struct conn *c, uint32_t slot)
 	c->ctl++;
 }
 
-static void submit_cancel(struct core *co, struct conn *c, uint32_t slot)
+static void submit_cancel(struct worker *co, struct conn *c, uint32_t slot)
 {
-	struct io_uring_sqe *sqe = core_sqe(co);
+	struct io_uring_sqe *sqe = worker_sqe(co);
 	/* Every request on this descriptor: the multishot recv and a send
 	 * stuck on a peer that does not read. */
 	io_uring_prep_cancel_fd(sqe, (int)slot,
@@ -461,12 +461,12 @@ static void submit_cancel(struct core *co, struct conn *c, uint32_t slot)
 
 /* ---- TLS ----------------------------------------------------------------------- */
 
-static void conn_input(struct core *co, struct conn *c, uint32_t slot,
+static void conn_input(struct worker *co, struct conn *c, uint32_t slot,
                        const uint8_t *p, size_t n);
 
 /* Records, handshake messages and alerts waiting in the session go to the
  * send queue. 0, or -ENOMEM. */
-static int tls_drain(struct core *co, struct conn *c)
+static int tls_drain(struct worker *co, struct conn *c)
 {
 	struct tls_conn *s = c->tls->s;
 	size_t n;
@@ -493,7 +493,7 @@ static int tls_drain(struct core *co, struct conn *c)
  * encrypted while the handshake is still going. Returns 0, or -EPROTO
  * after closing the connection hard.
  */
-static int tls_seal(struct core *co, struct conn *c, uint32_t slot)
+static int tls_seal(struct worker *co, struct conn *c, uint32_t slot)
 {
 	struct tls_conn *s = c->tls->s;
 
@@ -528,7 +528,7 @@ static int tls_seal(struct core *co, struct conn *c, uint32_t slot)
 }
 
 /* Decrypt what arrived and feed the frames in it to conn_input(). */
-static void tls_input(struct core *co, struct conn *c, uint32_t slot,
+static void tls_input(struct worker *co, struct conn *c, uint32_t slot,
                       const uint8_t *p, size_t n)
 {
 	struct tls_conn *s = c->tls->s;
@@ -559,7 +559,7 @@ static void tls_input(struct core *co, struct conn *c, uint32_t slot,
 
 /* ---- life cycle ------------------------------------------------------------- */
 
-void conn_accepted(struct core *co, uint32_t slot)
+void conn_accepted(struct worker *co, uint32_t slot)
 {
 	struct conn *c = &co->conns[slot];
 	const struct config *cfg = co->cfg;
@@ -612,12 +612,12 @@ void conn_accepted(struct core *co, uint32_t slot)
 }
 
 /* Free the slot once nothing is in flight. */
-static void conn_maybe_free(struct core *co, struct conn *c, uint32_t slot)
+static void conn_maybe_free(struct worker *co, struct conn *c, uint32_t slot)
 {
 	if (!(c->flags & CF_HARD) || (c->flags & (CF_RECV | CF_SEND)) || c->ctl)
 		return;
 
-	struct io_uring_sqe *sqe = core_sqe(co);
+	struct io_uring_sqe *sqe = worker_sqe(co);
 	io_uring_prep_close_direct(sqe, slot);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, c->gen, slot));
@@ -645,7 +645,7 @@ static void conn_maybe_free(struct core *co, struct conn *c, uint32_t slot)
 	co->nlive--;
 }
 
-void conn_close_hard(struct core *co, struct conn *c, uint32_t slot)
+void conn_close_hard(struct worker *co, struct conn *c, uint32_t slot)
 {
 	c->flags |= CF_CLOSING | CF_HARD;
 	open_remove(co, c);
@@ -655,7 +655,7 @@ void conn_close_hard(struct core *co, struct conn *c, uint32_t slot)
 	conn_maybe_free(co, c, slot);
 }
 
-void conn_close(struct core *co, struct conn *c, uint32_t slot, unsigned code)
+void conn_close(struct worker *co, struct conn *c, uint32_t slot, unsigned code)
 {
 	if (c->flags & CF_CLOSING)
 		return;
@@ -681,7 +681,7 @@ void conn_close(struct core *co, struct conn *c, uint32_t slot, unsigned code)
 }
 
 /* After output drained on a closing connection: FIN, then wait for EOF. */
-static void conn_closing_progress(struct core *co, struct conn *c, uint32_t slot)
+static void conn_closing_progress(struct worker *co, struct conn *c, uint32_t slot)
 {
 	if (!(c->flags & CF_CLOSING) || (c->flags & CF_HARD))
 		return;
@@ -697,7 +697,7 @@ static void conn_closing_progress(struct core *co, struct conn *c, uint32_t slot
 		arm_recv(co, c, slot); /* keep reading until the peer's EOF */
 }
 
-void conn_on_timer(struct core *co, uint32_t slot)
+void conn_on_timer(struct worker *co, uint32_t slot)
 {
 	struct conn *c = &co->conns[slot];
 	if (!(c->flags & CF_OPEN))
@@ -741,7 +741,7 @@ void conn_on_timer(struct core *co, uint32_t slot)
 /* ---- input ------------------------------------------------------------------ */
 
 /* A framing error from the decoder: send it; close unless it is BAD_CRC. */
-static bool frame_error(struct core *co, struct conn *c, uint32_t slot, int err)
+static bool frame_error(struct worker *co, struct conn *c, uint32_t slot, int err)
 {
 	unsigned code = err == FRAME_EMAGIC ? ERR_BAD_MAGIC
 	              : err == FRAME_EVERSION ? ERR_BAD_VERSION
@@ -757,7 +757,7 @@ static bool frame_error(struct core *co, struct conn *c, uint32_t slot, int err)
  * Feed bytes into the partial frame in c->rx. Returns how many bytes of p
  * were used; the frame, once whole, has been handled and c->rx cleared.
  */
-static size_t rx_feed(struct core *co, struct conn *c, uint32_t slot,
+static size_t rx_feed(struct worker *co, struct conn *c, uint32_t slot,
                       const uint8_t *p, size_t n)
 {
 	size_t used = 0;
@@ -804,7 +804,7 @@ static size_t rx_feed(struct core *co, struct conn *c, uint32_t slot,
 	}
 }
 
-static void conn_input(struct core *co, struct conn *c, uint32_t slot,
+static void conn_input(struct worker *co, struct conn *c, uint32_t slot,
                        const uint8_t *p, size_t n)
 {
 	if (c->rx) {
@@ -844,7 +844,7 @@ static void conn_input(struct core *co, struct conn *c, uint32_t slot,
 	}
 }
 
-void conn_on_recv(struct core *co, uint32_t slot, struct io_uring_cqe *cqe)
+void conn_on_recv(struct worker *co, uint32_t slot, struct io_uring_cqe *cqe)
 {
 	struct conn *c = &co->conns[slot];
 	int res = cqe->res;
@@ -897,7 +897,7 @@ void conn_on_recv(struct core *co, uint32_t slot, struct io_uring_cqe *cqe)
 	conn_maybe_free(co, c, slot);
 }
 
-void conn_on_ctl(struct core *co, uint32_t slot)
+void conn_on_ctl(struct worker *co, uint32_t slot)
 {
 	struct conn *c = &co->conns[slot];
 	/* The slot stays taken while c->ctl > 0, so this is still its
@@ -906,7 +906,7 @@ void conn_on_ctl(struct core *co, uint32_t slot)
 	conn_maybe_free(co, c, slot);
 }
 
-void conn_on_send(struct core *co, uint32_t slot, int res)
+void conn_on_send(struct worker *co, uint32_t slot, int res)
 {
 	struct conn *c = &co->conns[slot];
 
@@ -937,7 +937,7 @@ void conn_on_send(struct core *co, uint32_t slot, int res)
 
 /* ---- once per loop iteration -------------------------------------------------- */
 
-void conn_flush_all(struct core *co)
+void conn_flush_all(struct worker *co)
 {
 	if (!co->ndirty)
 		return;
@@ -965,7 +965,7 @@ void conn_flush_all(struct core *co)
 	co->ndirty = 0;
 }
 
-void conn_rearm_nobuf(struct core *co)
+void conn_rearm_nobuf(struct worker *co)
 {
 	/* One receive per free buffer, in arrival order: re-arming them all
 	 * would only turn straight back into ENOBUFS for most. */
@@ -991,7 +991,7 @@ void conn_rearm_nobuf(struct core *co)
 	co->nnobuf = kept;
 }
 
-void conn_pause(struct core *co, uint32_t slot)
+void conn_pause(struct worker *co, uint32_t slot)
 {
 	struct conn *c = &co->conns[slot];
 	if (c->flags & (CF_PAUSED | CF_CLOSING) || co->npaused == 2 * co->srv->table_size)
@@ -1004,7 +1004,7 @@ void conn_pause(struct core *co, uint32_t slot)
 	            slot, co->nheld);
 }
 
-void conn_resume_all(struct core *co)
+void conn_resume_all(struct worker *co)
 {
 	for (uint32_t i = 0; i < co->npaused; i++) {
 		uint32_t slot = co->paused[i];
@@ -1018,7 +1018,7 @@ void conn_resume_all(struct core *co)
 }
 
 /* Shutdown: SHUTTING_DOWN to every client, then close as usual. */
-void conn_drain_all(struct core *co)
+void conn_drain_all(struct worker *co)
 {
 	for (uint32_t slot = 0; slot < co->srv->table_size; slot++) {
 		struct conn *c = &co->conns[slot];
@@ -1028,7 +1028,7 @@ void conn_drain_all(struct core *co)
 }
 
 /* Last resort at the drain deadline: everything closes now. */
-void conn_release_all(struct core *co)
+void conn_release_all(struct worker *co)
 {
 	for (uint32_t slot = 0; slot < co->srv->table_size; slot++) {
 		struct conn *c = &co->conns[slot];

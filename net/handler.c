@@ -11,9 +11,9 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "auth.h"
-#include "engine.h"
-#include "msg.h"
+#include "net/auth.h"
+#include "net/worker.h"
+#include "proto/msg.h"
 
 /* ECHO payloads at least this big are answered by rewriting the request
  * in place (type byte and CRC) when it was reassembled: no copy at all. */
@@ -23,7 +23,7 @@
  * deriving it (a few dozen carry-less multiplications). */
 #define RETYPE_MIN 2048u
 
-uint32_t reply_crc(const struct core *co, const uint8_t *fr, uint32_t old, uint8_t from,
+uint32_t reply_crc(const struct worker *co, const uint8_t *fr, uint32_t old, uint8_t from,
                    uint16_t len)
 {
 	uint8_t to = fr[5];
@@ -35,13 +35,13 @@ uint32_t reply_crc(const struct core *co, const uint8_t *fr, uint32_t old, uint8
 }
 
 /* A reply of this type is queued. */
-static inline void reply_noted(struct core *co, struct conn *c, uint8_t type)
+static inline void reply_noted(struct worker *co, struct conn *c, uint8_t type)
 {
 	reply_started(co, c);
 	metrics_frames_sent(&co->m, type, 1);
 }
 
-static bool rate_ok(struct core *co, struct conn *c)
+static bool rate_ok(struct worker *co, struct conn *c)
 {
 	const struct config *cfg = co->cfg;
 	if (!bucket_take(&c->rl, cfg->rate_limit, co->now_ns))
@@ -54,7 +54,7 @@ static bool rate_ok(struct core *co, struct conn *c)
 	return true;
 }
 
-static void on_ping(struct core *co, struct conn *c, uint32_t slot,
+static void on_ping(struct worker *co, struct conn *c, uint32_t slot,
                     const struct frame_view *f)
 {
 	if (!msg_ping_ok(f->len)) {
@@ -67,7 +67,7 @@ static void on_ping(struct core *co, struct conn *c, uint32_t slot,
 		conn_close_hard(co, c, slot);
 }
 
-static void on_echo(struct core *co, struct conn *c, uint32_t slot,
+static void on_echo(struct worker *co, struct conn *c, uint32_t slot,
                     const struct frame_view *f, struct rbuf *owner)
 {
 	int r;
@@ -89,14 +89,14 @@ static void on_echo(struct core *co, struct conn *c, uint32_t slot,
 		conn_close_hard(co, c, slot);
 }
 
-static void on_broadcast(struct core *co, uint32_t slot, const struct frame_view *f,
+static void on_broadcast(struct worker *co, uint32_t slot, const struct frame_view *f,
                          struct rbuf *owner)
 {
 	metrics_frame_received(&co->m, FRAME_BROADCAST);
 	bcast_send(co, slot, f, owner);
 }
 
-static void on_auth(struct core *co, struct conn *c, uint32_t slot,
+static void on_auth(struct worker *co, struct conn *c, uint32_t slot,
                     const struct frame_view *f)
 {
 	struct msg_auth a;
@@ -136,7 +136,7 @@ static void on_auth(struct core *co, struct conn *c, uint32_t slot,
 	}
 }
 
-static void on_data(struct core *co, uint32_t slot, const struct frame_view *f)
+static void on_data(struct worker *co, uint32_t slot, const struct frame_view *f)
 {
 	metrics_frame_received(&co->m, FRAME_DATA);
 	if (co->srv->data_fn)
@@ -144,7 +144,7 @@ static void on_data(struct core *co, uint32_t slot, const struct frame_view *f)
 		                 f->payload, f->len);
 }
 
-void handle_frame(struct core *co, struct conn *c, uint32_t slot,
+void handle_frame(struct worker *co, struct conn *c, uint32_t slot,
                   const struct frame_view *f, struct rbuf *owner)
 {
 	c->last_frame_s = co->now_s;

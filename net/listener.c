@@ -3,7 +3,7 @@
  * kernel spreads new connections over the cores. Called by main() before
  * the workers start.
  */
-#include "listener.h"
+#include "net/listener.h"
 
 #include <errno.h>
 #include <netdb.h>

@@ -1,7 +1,7 @@
 /*
  * tls.c - see tls.h.
  */
-#include "tls.h"
+#include "net/tls.h"
 
 #include <errno.h>
 #include <limits.h>

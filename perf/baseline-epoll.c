@@ -30,7 +30,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "baseline.h"
+#include "perf/baseline.h"
 
 #define READ_BUF   (256 * 1024)
 #define MAX_EVENTS 256

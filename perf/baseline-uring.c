@@ -30,9 +30,9 @@
 
 #include <liburing.h>
 
-#include "baseline.h"
-#include "bufring.h"
-#include "perfring.h"
+#include "perf/baseline.h"
+#include "core/bufring.h"
+#include "perf/perfring.h"
 
 #define RING_ENTRIES 4096
 #define CQ_ENTRIES   65536

@@ -1,7 +1,7 @@
 /*
  * baseline.c - setup shared by the raw echo baselines. See baseline.h.
  */
-#include "baseline.h"
+#include "perf/baseline.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "benchopt.h"
+#include "perf/benchopt.h"
 
 int baseline_parse(struct baseline_opt *o, int argc, char **argv,
                    const char *name, const char *what)

@@ -27,12 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "benchopt.h"
-#include "benchrun.h"
-#include "frame.h"
-#include "lathist.h"
-#include "msg.h"
-#include "procstat.h"
+#include "perf/benchopt.h"
+#include "perf/benchrun.h"
+#include "proto/frame.h"
+#include "perf/lathist.h"
+#include "proto/msg.h"
+#include "perf/procstat.h"
 
 static const char *const mm_names[MM_KINDS] = {
 	"magic", "version", "type", "length", "crc", "payload", "unexpected", "auth",

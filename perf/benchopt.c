@@ -4,7 +4,7 @@
  * Every option takes "--name value" or "--name=value". Numbers must be
  * plain decimal with nothing after them; each error names the option.
  */
-#include "benchopt.h"
+#include "perf/benchopt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frame.h"
-#include "msg.h"
+#include "proto/frame.h"
+#include "proto/msg.h"
 
 static const char usage[] =
 "usage: net001-bench [options]\n"

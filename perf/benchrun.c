@@ -30,7 +30,7 @@
  * The header is checked as soon as its 8 bytes are present, so a wrong
  * type or length is caught without waiting for bytes that may never come.
  */
-#include "benchrun.h"
+#include "perf/benchrun.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -41,8 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "frame.h"
-#include "perfring.h"
+#include "proto/frame.h"
+#include "perf/perfring.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24

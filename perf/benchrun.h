@@ -24,10 +24,10 @@
 
 #include <liburing.h>
 
-#include "benchopt.h"
-#include "lathist.h"
-#include "msg.h"
-#include "bufring.h"
+#include "perf/benchopt.h"
+#include "perf/lathist.h"
+#include "proto/msg.h"
+#include "core/bufring.h"
 
 /* Kinds of reply mismatch, counted separately for the report. */
 enum bench_mismatch {

@@ -1,7 +1,7 @@
 /*
  * lathist.c - log-linear latency histogram. See lathist.h.
  */
-#include "lathist.h"
+#include "perf/lathist.h"
 
 #include <math.h>
 

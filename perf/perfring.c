@@ -1,7 +1,7 @@
 /*
  * perfring.c - see perfring.h.
  */
-#include "perfring.h"
+#include "perf/perfring.h"
 
 #include <errno.h>
 #include <string.h>

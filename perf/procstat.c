@@ -1,7 +1,7 @@
 /*
  * procstat.c - /proc readers for net001-bench. See procstat.h.
  */
-#include "procstat.h"
+#include "perf/procstat.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "metrics.h"
+#include "metrics/metrics.h"
 
 int procstat_cpu_ns(pid_t pid, uint64_t *ns)
 {

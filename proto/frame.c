@@ -1,7 +1,7 @@
 /*
  * frame.c - NET-001 frame encoder and in-place decoder. See frame.h.
  */
-#include "frame.h"
+#include "proto/frame.h"
 
 #include <isa-l/crc.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /*
  * msg.c - NET-001 payload helpers and the error table. See msg.h.
  */
-#include "msg.h"
-#include "frame.h"
+#include "proto/msg.h"
+#include "proto/frame.h"
 
 #include <errno.h>
 #include <string.h>

@@ -27,7 +27,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "spsc.h"
+#include "core/spsc.h"
 #include "spsc_run.h"
 
 #if defined(__SANITIZE_THREAD__)

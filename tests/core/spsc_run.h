@@ -13,7 +13,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "spsc.h"
+#include "core/spsc.h"
 
 struct spsc_run {
 	/* parameters */

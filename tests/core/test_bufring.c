@@ -12,7 +12,7 @@
 
 #include <liburing.h>
 
-#include "bufring.h"
+#include "core/bufring.h"
 
 #define BGID 7
 

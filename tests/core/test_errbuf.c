@@ -5,7 +5,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "errbuf.h"
+#include "core/errbuf.h"
 
 Test(errbuf, formats_and_cuts)
 {

@@ -12,7 +12,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "spsc.h"
+#include "core/spsc.h"
 #include "spsc_run.h"
 
 TestSuite(spsc, .timeout = 120);

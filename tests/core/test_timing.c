@@ -5,8 +5,8 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
-#include "ratelimit.h"
-#include "wheel.h"
+#include "net/ratelimit.h"
+#include "core/wheel.h"
 
 struct fired {
 	uint32_t ids[64];

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frame.h"
-#include "msg.h"
+#include "proto/frame.h"
+#include "proto/msg.h"
 
 /* Decoder limits each input is walked with: the protocol's own (0), the
  * PING size, and one in between so both sides of it are reachable by small

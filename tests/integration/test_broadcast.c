@@ -14,9 +14,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "frame.h"
+#include "proto/frame.h"
 #include "harness.h"
-#include "msg.h"
+#include "proto/msg.h"
 #include "timing.h"
 
 #define MAX_SENDERS 3

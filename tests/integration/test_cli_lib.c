@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "net/client/client.h"
 #include "harness.h"
 #include "timing.h"
 

@@ -15,9 +15,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "frame.h"
+#include "proto/frame.h"
 #include "harness.h"
-#include "msg.h"
+#include "proto/msg.h"
 #include "timing.h"
 #include "tls_client.h"
 

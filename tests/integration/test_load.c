@@ -10,9 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "frame.h"
+#include "proto/frame.h"
 #include "harness.h"
-#include "msg.h"
+#include "proto/msg.h"
 
 static struct srv S;
 

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "frame.h"
+#include "proto/frame.h"
 #include "harness.h"
-#include "msg.h"
+#include "proto/msg.h"
 
 static struct srv S;
 static struct tc_frame F;

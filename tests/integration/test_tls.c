@@ -16,10 +16,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "client.h"
-#include "frame.h"
+#include "net/client/client.h"
+#include "proto/frame.h"
 #include "harness.h"
-#include "msg.h"
+#include "proto/msg.h"
 #include "test_cli_run.h"
 #include "tls_client.h"
 

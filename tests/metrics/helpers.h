@@ -13,8 +13,8 @@
 
 #include "exposition.h"
 #include "http_client.h"
-#include "metrics.h"
-#include "metrics_server.h"
+#include "metrics/metrics.h"
+#include "metrics/metrics_server.h"
 
 /* n zeroed, cache-line aligned shards and the pointer array the API takes. */
 struct shard_set {
@@ -34,5 +34,12 @@ int server_start_random(struct metrics_server_config *cfg,
 
 /* Monotonic clock in ns. */
 uint64_t now_ns(void);
+
+/*
+ * Whether text is one well-formed JSON value, by Python's json module
+ * (/usr/bin/python3, which meson's own Python guarantees on the build
+ * machine). On failure its message goes into err (NUL-terminated).
+ */
+bool json_valid(const char *text, char *err, size_t cap);
 
 #endif

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "auth.h"
+#include "net/auth.h"
 
 /* SHA-256 digests computed independently (sha256sum; FIPS 180-2 for "abc"). */
 #define SHA_S3CRET  "1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0"

@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "net/client/client.h"
 #include "timing.h"
 
 struct peer;

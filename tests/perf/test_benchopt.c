@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "benchopt.h"
+#include "perf/benchopt.h"
 
 #define MAXARGS 8
 

@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 
-#include "lathist.h"
+#include "perf/lathist.h"
 
 Test(lathist, buckets_cover_every_value_once)
 {

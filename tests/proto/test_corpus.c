@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "frame.h"
+#include "proto/frame.h"
 #include "frame_check.h"
 
 /* Reads a whole file into a heap block of exactly its size (so the ASan

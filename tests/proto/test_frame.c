@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "frame.h"
+#include "proto/frame.h"
 
 /* Inline arrays, not pointers: Criterion runs each parameter in a fresh
  * process image, so only the struct's own bytes are carried over. */

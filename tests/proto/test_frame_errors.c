@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frame.h"
+#include "proto/frame.h"
 
 static const uint8_t magic[4] = { 0xDE, 0xAD, 0xBE, 0xEF };
 

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frame.h"
-#include "msg.h"
+#include "proto/frame.h"
+#include "proto/msg.h"
 
 Test(msg, auth_parse_vector)
 {

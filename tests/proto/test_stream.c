@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frame.h"
+#include "proto/frame.h"
 
 #define STREAM_FRAMES   1200
 #define DEFAULT_SEED    0x4E45543030312D31ull

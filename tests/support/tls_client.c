@@ -11,7 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "frame.h"
+#include "proto/frame.h"
 #include "tls_client.h"
 
 int tlsc_make_cert(const char *tag, char *cert, char *key)

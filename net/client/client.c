@@ -14,7 +14,7 @@
  * until their answer comes; everything else read meanwhile is sorted by
  * await_answer() (queue, drop as late, or fail the request).
  */
-#include "client.h"
+#include "net/client/client.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>

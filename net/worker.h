@@ -3,7 +3,7 @@
  * (rings, loop, accept, shutdown) and net/ (connections, messages).
  *
  * Threads: main() owns struct server and starts one worker per core. Each
- * struct core, and every connection, buffer and pool in it, belongs to its
+ * struct worker, and every connection, buffer and pool in it, belongs to its
  * worker thread alone; other threads touch only the fields marked "shared".
  *
  * user_data of every SQE packs the operation, the connection slot and the
@@ -25,21 +25,21 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "bufring.h"
-#include "config.h"   /* core/config.h: flags and environment (pulls in the generated <config.h>) */
-#include "frame.h"
-#include "log.h"
-#include "metrics.h"
-#include "pool.h"
-#include "ratelimit.h"
-#include "spsc.h"
-#include "wheel.h"
+#include "core/bufring.h"
+#include "core/config.h"   /* core/config.h: flags and environment (pulls in the generated <config.h>) */
+#include "proto/frame.h"
+#include "core/log.h"
+#include "metrics/metrics.h"
+#include "core/pool.h"
+#include "net/ratelimit.h"
+#include "core/spsc.h"
+#include "core/wheel.h"
 
 struct config;
 struct auth_table;
 struct tls_ctx;
 struct tls_conn;
-struct core;
+struct worker;
 struct conn;
 
 /* ---- operations in user_data ------------------------------------------ */
@@ -83,7 +83,7 @@ struct rbuf {
 	uint32_t refs;          /* holders on the current core */
 	uint32_t len;           /* bytes used */
 	uint32_t cap;           /* bytes in data[] */
-	uint8_t cls;            /* pool class in struct core */
+	uint8_t cls;            /* pool class in struct worker */
 	uint8_t pad_;
 	uint16_t origin;        /* core whose pool it belongs to (< 1024) */
 	_Atomic uint32_t xrefs; /* cores holding a shared buffer; 0 = core-local */
@@ -215,7 +215,7 @@ struct server {
 	const struct config *cfg;       /* read-only after start */
 	uint32_t ncores;
 	uint32_t table_size;            /* direct descriptors per core */
-	struct core **cores;
+	struct worker **cores;
 	pthread_t *threads;
 	uint32_t nstarted;              /* threads running */
 	data_handler_fn data_fn;        /* set before start */
@@ -259,7 +259,7 @@ struct holdq {
 #define CORE_SEND_SCRATCH 256   /* sendmsg headers prepared between submits */
 #define CORE_IOV_MAX      64    /* iovecs per sendmsg */
 
-struct core {
+struct worker {
 	struct io_uring ring;
 	struct server *srv;
 	const struct config *cfg;
@@ -334,81 +334,81 @@ void server_kick(struct server *srv);
 void server_free(struct server *srv);
 
 /* An SQE, submitting first if the SQ is full. Never NULL. */
-struct io_uring_sqe *core_sqe(struct core *co);
-void core_submit(struct core *co);
+struct io_uring_sqe *worker_sqe(struct worker *co);
+void worker_submit(struct worker *co);
 
 
 /* ---- net/conn.c --------------------------------------------------------------- */
 
-void conn_accepted(struct core *co, uint32_t slot);
-void conn_on_recv(struct core *co, uint32_t slot, struct io_uring_cqe *cqe);
-void conn_on_send(struct core *co, uint32_t slot, int res);
-void conn_on_timer(struct core *co, uint32_t slot);
+void conn_accepted(struct worker *co, uint32_t slot);
+void conn_on_recv(struct worker *co, uint32_t slot, struct io_uring_cqe *cqe);
+void conn_on_send(struct worker *co, uint32_t slot, int res);
+void conn_on_timer(struct worker *co, uint32_t slot);
 /* A shutdown or cancel of the connection in slot completed. */
-void conn_on_ctl(struct core *co, uint32_t slot);
+void conn_on_ctl(struct worker *co, uint32_t slot);
 /* Close with an ERROR frame (code 0: none) sent first. */
-void conn_close(struct core *co, struct conn *c, uint32_t slot, unsigned code);
-void conn_close_hard(struct core *co, struct conn *c, uint32_t slot);
-void conn_flush_all(struct core *co);
+void conn_close(struct worker *co, struct conn *c, uint32_t slot, unsigned code);
+void conn_close_hard(struct worker *co, struct conn *c, uint32_t slot);
+void conn_flush_all(struct worker *co);
 /* After output was queued: SLOW_CONSUMER once unsent output passes
  * --max-output; stop reading from the connection above out_high. */
-void conn_check_backlog(struct core *co, struct conn *c, uint32_t slot);
-void conn_rearm_nobuf(struct core *co);
+void conn_check_backlog(struct worker *co, struct conn *c, uint32_t slot);
+void conn_rearm_nobuf(struct worker *co);
 /* Stop reading from a connection until conn_resume_all() (broadcast
  * back-pressure); the frames already read are still handled. */
-void conn_pause(struct core *co, uint32_t slot);
-void conn_resume_all(struct core *co);
-void conn_drain_all(struct core *co);
-void conn_release_all(struct core *co);
+void conn_pause(struct worker *co, uint32_t slot);
+void conn_resume_all(struct worker *co);
+void conn_drain_all(struct worker *co);
+void conn_release_all(struct worker *co);
 
 /* Output: a reference to [off, off + len) of b, which must be whole
  * frames; marks the conn dirty. Returns 0 or -ENOMEM. */
-int out_append_ref(struct core *co, struct conn *c, uint32_t slot, struct rbuf *b,
+int out_append_ref(struct worker *co, struct conn *c, uint32_t slot, struct rbuf *b,
                    uint32_t off, uint32_t len);
 /* Queue the request frame f again as a reply of another type (PONG,
  * ECHO_REPLY): one copy, and a CRC derived from the request's. */
-int out_reply(struct core *co, struct conn *c, uint32_t slot, const struct frame_view *f,
+int out_reply(struct worker *co, struct conn *c, uint32_t slot, const struct frame_view *f,
               uint8_t type);
 
 /* CRC of a request frame fr whose type byte was `from` (CRC old) and now
  * holds the reply type: a constant for PONG, frame_crc_retype() for big
  * payloads, computed afresh for small ones. */
-uint32_t reply_crc(const struct core *co, const uint8_t *fr, uint32_t old, uint8_t from,
+uint32_t reply_crc(const struct worker *co, const uint8_t *fr, uint32_t old, uint8_t from,
                    uint16_t len);
 /* Queue a whole frame (header, payload copied, CRC). 0 or -ENOMEM. */
-int out_frame(struct core *co, struct conn *c, uint32_t slot, uint8_t type,
+int out_frame(struct worker *co, struct conn *c, uint32_t slot, uint8_t type,
               const void *payload, uint16_t len);
-int out_error(struct core *co, struct conn *c, uint32_t slot, unsigned code);
+int out_error(struct worker *co, struct conn *c, uint32_t slot, unsigned code);
 /* Answer with an ERROR: closing codes close (conn_close), the others are
  * queued as a reply (a latency sample) and the connection goes on. */
-void conn_error(struct core *co, struct conn *c, uint32_t slot, unsigned code);
+void conn_error(struct worker *co, struct conn *c, uint32_t slot, unsigned code);
 
 /* A reply is queued: its latency runs from this iteration's read. */
-static inline void reply_started(struct core *co, struct conn *c)
+static inline void reply_started(struct worker *co, struct conn *c)
 {
 	if (c->replies++ == 0)
 		c->reply_t0 = co->now_ns;
 }
 
-struct rbuf *rbuf_get(struct core *co, uint32_t size);
+struct rbuf *rbuf_get(struct worker *co, uint32_t size);
 /* A local stand-in for a shared buffer from another core (refs 1). */
-struct rbuf *rbuf_proxy(struct core *co, struct rbuf *shared);
+struct rbuf *rbuf_proxy(struct worker *co, struct rbuf *shared);
 static inline void rbuf_hold(struct rbuf *b) { b->refs++; }
-void rbuf_put(struct core *co, struct rbuf *b);
+void rbuf_put(struct worker *co, struct rbuf *b);
 
 /* ---- net/broadcast.c --------------------------------------------------------- */
 
 /* Fan a valid BROADCAST frame from slot out to every other eligible
  * connection on every core. owner as for handle_frame(). */
-void bcast_send(struct core *co, uint32_t slot, const struct frame_view *f,
+void bcast_send(struct worker *co, uint32_t slot, const struct frame_view *f,
                 struct rbuf *owner);
 /* Deliver what other cores queued for this one; retry held items. Once
  * per loop iteration. */
-void bcast_poll(struct core *co);
+void bcast_poll(struct worker *co);
 /* Tell core dst (MSG_RING) that its queue from this core has items. */
-void bcast_wake(struct core *co, uint32_t dst);
+void bcast_wake(struct worker *co, uint32_t dst);
 /* Drop a core-holder's reference to a shared buffer. */
-void bcast_xrelease(struct core *co, struct rbuf *s);
+void bcast_xrelease(struct worker *co, struct rbuf *s);
 /* After every worker stopped: free what is still queued. Main thread. */
 void bcast_cleanup(struct server *srv);
 
@@ -417,7 +417,7 @@ void bcast_cleanup(struct server *srv);
 /* One complete, CRC-valid frame. owner: the rbuf holding it when it was
  * reassembled (the handler may keep a reference), NULL when it lies in a
  * provided buffer (valid only during the call). */
-void handle_frame(struct core *co, struct conn *c, uint32_t slot,
+void handle_frame(struct worker *co, struct conn *c, uint32_t slot,
                   const struct frame_view *f, struct rbuf *owner);
 
 #endif

@@ -3,7 +3,7 @@
  * io_uring, a listening socket with multishot accept, a provided-buffer
  * ring, a table of direct descriptors and the connections in it.
  *
- * The loop of a core (the only thread that touches its struct core):
+ * The loop of a core (the only thread that touches its struct worker):
  *
  *   submit what is queued and wait for at least one completion
  *   read the clock once
@@ -25,9 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "engine.h"
-#include "listener.h"
+#include "core/clock.h"
+#include "net/worker.h"
+#include "net/listener.h"
 
 #if HAVE_MIMALLOC
 #include <mimalloc.h>
@@ -44,7 +44,7 @@
 
 /* ---- ring helpers ------------------------------------------------------------- */
 
-void core_submit(struct core *co)
+void worker_submit(struct worker *co)
 {
 	int r;
 	do
@@ -54,19 +54,19 @@ void core_submit(struct core *co)
 	co->nscratch = 0;
 }
 
-struct io_uring_sqe *core_sqe(struct core *co)
+struct io_uring_sqe *worker_sqe(struct worker *co)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&co->ring);
 	while (!sqe) {
-		core_submit(co);
+		worker_submit(co);
 		sqe = io_uring_get_sqe(&co->ring);
 	}
 	return sqe;
 }
 
-static void arm_accept(struct core *co)
+static void arm_accept(struct worker *co)
 {
-	struct io_uring_sqe *sqe = core_sqe(co);
+	struct io_uring_sqe *sqe = worker_sqe(co);
 	/* Direct descriptors: the kernel picks a free slot of this ring's
 	 * table, so connections never use the process's fd table. */
 	io_uring_prep_multishot_accept_direct(sqe, co->listen_fd, NULL, NULL, 0);
@@ -74,25 +74,25 @@ static void arm_accept(struct core *co)
 	co->accept_armed = true;
 }
 
-static void arm_tick(struct core *co)
+static void arm_tick(struct worker *co)
 {
-	struct io_uring_sqe *sqe = core_sqe(co);
+	struct io_uring_sqe *sqe = worker_sqe(co);
 	co->tick_ts.tv_sec = TICK_NS / 1000000000LL;
 	co->tick_ts.tv_nsec = TICK_NS % 1000000000LL;
 	io_uring_prep_timeout(sqe, &co->tick_ts, 0, 0);
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_TICK, 0, 0));
 }
 
-static void arm_wake(struct core *co)
+static void arm_wake(struct worker *co)
 {
-	struct io_uring_sqe *sqe = core_sqe(co);
+	struct io_uring_sqe *sqe = worker_sqe(co);
 	io_uring_prep_read(sqe, co->wake_fd, &co->wake_val, sizeof co->wake_val, 0);
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_WAKE, 0, 0));
 }
 
 /* ---- events --------------------------------------------------------------------- */
 
-static void on_accept(struct core *co, struct io_uring_cqe *cqe)
+static void on_accept(struct worker *co, struct io_uring_cqe *cqe)
 {
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		co->accept_armed = false;
@@ -114,14 +114,14 @@ static void timer_fired(void *ctx, uint32_t slot)
 	conn_on_timer(ctx, slot);
 }
 
-static void start_drain(struct core *co)
+static void start_drain(struct worker *co)
 {
 	co->draining = true;
 	co->drain_deadline_s = co->now_s + DRAIN_GRACE_S;
 	/* accept_armed stays set until the cancelled accept's last CQE: the
 	 * request holds the listening socket until then. */
 	if (co->accept_armed) {
-		struct io_uring_sqe *sqe = core_sqe(co);
+		struct io_uring_sqe *sqe = worker_sqe(co);
 		io_uring_prep_cancel64(sqe, ud_pack(OP_ACCEPT, 0, 0), 0);
 		io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, 0, 0));
 	}
@@ -137,7 +137,7 @@ static void start_drain(struct core *co)
 /* Once a second: objects the pools kept but nobody took since the last
  * tick go back to the allocator, and the allocator returns what is free
  * to the system, so memory after a burst falls back to what traffic uses. */
-static void trim_pools(struct core *co)
+static void trim_pools(struct worker *co)
 {
 	uint32_t n = pool_trim(&co->blk_pool) + pool_trim(&co->ref_pool);
 	for (int i = 0; i < RBUF_CLASSES; i++)
@@ -148,7 +148,7 @@ static void trim_pools(struct core *co)
 #endif
 }
 
-static void on_tick(struct core *co)
+static void on_tick(struct worker *co)
 {
 	wheel_advance(&co->wheel, co->now_s, timer_fired, co);
 	trim_pools(co);
@@ -159,7 +159,7 @@ static void on_tick(struct core *co)
 	arm_tick(co);
 }
 
-static void on_wake(struct core *co)
+static void on_wake(struct worker *co)
 {
 	atomic_store_explicit(&co->seen_gen,
 	                      atomic_load_explicit(&co->srv->auth_gen, memory_order_acquire),
@@ -170,7 +170,7 @@ static void on_wake(struct core *co)
 	arm_wake(co);
 }
 
-static void dispatch(struct core *co, struct io_uring_cqe *cqe)
+static void dispatch(struct worker *co, struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
 
@@ -216,7 +216,7 @@ static void dispatch(struct core *co, struct io_uring_cqe *cqe)
 }
 
 /* Submit, and wait for at least one completion. */
-static int core_wait(struct core *co)
+static int core_wait(struct worker *co)
 {
 	if (!co->poll_wait)
 		return io_uring_submit_and_wait(&co->ring, 1);
@@ -231,7 +231,7 @@ static int core_wait(struct core *co)
 	return r;
 }
 
-static void core_loop(struct core *co)
+static void core_loop(struct worker *co)
 {
 	for (;;) {
 		int r = core_wait(co);
@@ -263,12 +263,12 @@ static void core_loop(struct core *co)
 			break;
 	}
 	/* Hand the last closes to the kernel. */
-	core_submit(co);
+	worker_submit(co);
 }
 
 /* ---- setup and teardown ------------------------------------------------------------ */
 
-static int ring_init(struct core *co)
+static int ring_init(struct worker *co)
 {
 	struct io_uring_params p;
 
@@ -301,7 +301,7 @@ static int ring_init(struct core *co)
 	return 0;
 }
 
-static int core_setup(struct core *co)
+static int core_setup(struct worker *co)
 {
 	int r = ring_init(co);
 	if (r < 0) {
@@ -331,11 +331,11 @@ static int core_setup(struct core *co)
 	arm_accept(co);
 	arm_wake(co);
 	arm_tick(co);
-	core_submit(co);
+	worker_submit(co);
 	return 0;
 }
 
-static void core_teardown(struct core *co)
+static void core_teardown(struct worker *co)
 {
 	if (co->ring.ring_fd > 0) {
 		bufring_destroy(&co->br, &co->ring);
@@ -347,7 +347,7 @@ static void core_teardown(struct core *co)
 
 static void *core_thread(void *arg)
 {
-	struct core *co = arg;
+	struct worker *co = arg;
 	char name[16];
 
 	snprintf(name, sizeof name, "net001-core%u", co->id);
@@ -406,7 +406,7 @@ static uint32_t table_size_for(const struct config *cfg)
 	return (uint32_t)want;
 }
 
-static void core_free(struct core *co)
+static void core_free(struct worker *co)
 {
 	if (!co)
 		return;
@@ -430,10 +430,10 @@ static void core_free(struct core *co)
 	free(co);
 }
 
-static struct core *core_new(struct server *srv, uint32_t id, int cpu, int listen_fd)
+static struct worker *core_new(struct server *srv, uint32_t id, int cpu, int listen_fd)
 {
 	const struct config *cfg = srv->cfg;
-	struct core *co = aligned_alloc(64, (sizeof *co + 63) & ~(size_t)63);
+	struct worker *co = aligned_alloc(64, (sizeof *co + 63) & ~(size_t)63);
 	if (!co)
 		return NULL;
 	memset(co, 0, sizeof *co);

@@ -48,8 +48,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "frame.h"
-#include "msg.h"
+#include "proto/frame.h"
+#include "proto/msg.h"
 
 /* Frames kept for n1c_recv() while a request waits for its answer. */
 #define N1C_QUEUE_MAX 64

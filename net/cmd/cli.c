@@ -10,8 +10,8 @@
  *   2  usage error (bad option, argument or file)
  *   3  could not connect, connection lost, or timed out
  */
-#include "client.h"
-#include "config.h"
+#include "net/client/client.h"
+#include "net001_build.h"
 
 #include <errno.h>
 #include <fcntl.h>
