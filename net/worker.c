@@ -1,5 +1,5 @@
 /*
- * engine.c - the workers: one pinned thread per core, each owning an
+ * worker.c - the workers: one pinned thread per core, each owning an
  * io_uring, a listening socket with multishot accept, a provided-buffer
  * ring, a table of direct descriptors and the connections in it.
  *
@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "net/broadcast.h"
+#include "net/conn.h"
 #include "net/worker.h"
 #include "net/listener.h"
 

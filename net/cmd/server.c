@@ -14,7 +14,8 @@
 #include <time.h>
 
 #include "net/auth.h"
-#include "net/worker.h" /* pulls in the generated config.h: HAVE_MIMALLOC */
+#include "net/server.h"
+#include "net/worker.h" /* the shards of the workers */
 #include "metrics/metrics_server.h"
 #include "net/tls.h"
 
