@@ -1,29 +1,50 @@
 /*
- * broadcast.c - BROADCAST fan-out across cores.
+ * broadcast.c - BROADCAST fan-out: each worker delivers from its broadcast
+ * log (net/blog.h), and frames reach other workers' logs through one SPSC
+ * queue per ordered pair of workers.
  *
- *   sender's core                                   every other core
- *   -------------                                   ----------------
- *   frame bytes -> one rbuf (copied once, or the
- *                  reassembly buffer itself)
- *   local receivers: a reference each
- *   xrefs = number of cores
- *   push pointer on queue (me -> dst) ------------> pop; wrap in a proxy;
- *     MSG_RING only if dst's queue was empty         local receivers: a
- *     full queue: hold it back, in order, retry      reference to the proxy
- *                                                    last proxy ref: xrefs--
- *   last xref anywhere: back to the origin's pool <- (queue dst -> origin,
- *                                                     low bit set)
+ *   sender's worker                                   every other worker
+ *   ---------------                                   ------------------
+ *   frame -> its log (one copy); receivers' cursors
+ *            move over it as their sends complete
+ *   if other workers: the frame once more into a
+ *   refcounted rbuf, xrefs = number of workers
+ *   push pointer on queue (me -> dst) ------------> pop; append to its log
+ *     MSG_RING only if dst's queue was empty          (one copy); xrefs--
+ *     full queue: hold it back, in order, retry
+ *   last xref anywhere: back to the origin's pool <-- (queue dst -> origin,
+ *                                                      low bit set)
  *
- * Ordering: one sender's broadcasts enter each queue in order and each
- * queue is drained in order, so every receiver sees them in order.
+ * Accepting a broadcast costs a copy into each worker's log whatever the
+ * number of receivers; a receiver's one send per loop turn carries every
+ * broadcast between its cursor and the log's head (conn.c, conn_send).
+ *
+ * Back-pressure, nothing accepted is dropped:
+ *  - the log's room: a frame goes in only if no cursor would be
+ *    overwritten; otherwise local frames wait in order (bhold) and the
+ *    senders are paused, and a remote frame waits in its queue (bpend);
+ *  - pace: when the slowest receiver that is keeping up falls more than
+ *    half a log behind, the connections that broadcast stop being read
+ *    (their TCP windows push back) until it is within a quarter;
+ *  - other workers: a full queue holds items back, and a worker holding
+ *    more than four queues' worth pauses its broadcasters too.
+ * A receiver whose cursor has not moved for BSTALL_S seconds while behind
+ * is stalled: it does not hold the others back, and once it is bkick_lag
+ * behind (or its bytes are what the log needs room for) it gets
+ * SLOW_CONSUMER.
+ *
+ * Ordering: one sender's broadcasts enter each log and each queue in
+ * order, and cursors only move forward, so every receiver sees them in
+ * order, once. A sender's cursor passes over its own frames.
  *
  * No locks: each queue has one producer and one consumer thread; the only
- * atomic read-modify-write is one xrefs decrement per core per broadcast.
+ * atomic read-modify-write is one xrefs decrement per worker per broadcast.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/blog.h"
 #include "net/broadcast.h"
 #include "net/conn.h"
 #include "net/rbuf.h"
@@ -33,6 +54,10 @@
 #define RECYCLE_BIT ((uintptr_t)1)
 /* Items taken from one queue per loop iteration before I/O gets a turn. */
 #define POLL_BATCH 1024u
+/* A receiver behind whose cursor has not moved for this long is stalled. */
+#define BSTALL_S 2u
+/* Log bytes one send carries at most (fairness between receivers). */
+#define BSEND_MAX (256u << 10)
 #define RETRY_NS 200000   /* held items: retry after 200 us */
 
 /* ---- the held-back list per destination ------------------------------- */
@@ -124,25 +149,358 @@ static void retry_held(struct worker *co)
 	}
 }
 
+/* ---- cursors ------------------------------------------------------------------ */
+
+static inline bool in_audience(const struct conn *c)
+{
+	return c->open_pos != OPEN_NONE;
+}
+
+/* Pass over the connection's own broadcasts at the cursor. */
+static void skip_own(const struct worker *co, struct conn *c, uint32_t slot)
+{
+	const struct blog *l = &co->log;
+	while (c->b.pos == c->b.fpos && c->b.fno < c->b.own_end && c->b.fpos < l->head &&
+	       blog_origin(l, c->b.fno) == slot + 1) {
+		c->b.fpos += blog_frame_size(l, c->b.fpos);
+		c->b.pos = c->b.fpos;
+		c->b.fno++;
+	}
+}
+
+/* Where the cursor stops: the head while the connection receives
+ * broadcasts; after it left, the end of the frame it is in the middle of
+ * (a partly sent frame is always finished, so the stream stays framed). */
+static uint64_t cur_target(const struct worker *co, const struct conn *c)
+{
+	if (in_audience(c))
+		return co->log.head;
+	return c->b.pos == c->b.fpos ? c->b.pos
+	                             : c->b.fpos + blog_frame_size(&co->log, c->b.fpos);
+}
+
+uint64_t bcast_pending(const struct worker *co, const struct conn *c)
+{
+	return cur_target(co, c) - c->b.pos;
+}
+
+bool bcast_mid_frame(const struct conn *c)
+{
+	return c->b.pos != c->b.fpos;
+}
+
+uint32_t bcast_gather(struct worker *co, struct conn *c, uint32_t slot, bool rest_only,
+                      struct iovec *iov, int max, int *n)
+{
+	const struct blog *l = &co->log;
+	skip_own(co, c, slot);
+	uint64_t target = cur_target(co, c);
+	uint64_t pos = c->b.pos, fpos = c->b.fpos, fno = c->b.fno;
+	uint32_t total = 0;
+
+	if (pos >= target || *n >= max)
+		return 0;
+	if (pos != fpos) {
+		/* The rest of a frame a partial send began: asked for alone,
+		 * and passed over when asked for the frames after it. */
+		uint64_t end = fpos + blog_frame_size(l, fpos);
+		if (rest_only) {
+			iov[*n].iov_base = blog_at(l, pos);
+			iov[*n].iov_len = (size_t)(end - pos);
+			(*n)++;
+			return (uint32_t)(end - pos);
+		}
+		if (!in_audience(c))
+			return 0; /* after leaving, only that rest is owed */
+		pos = fpos = end;
+		fno++;
+	} else if (rest_only) {
+		return 0;
+	}
+	if (c->b.own_end <= fno) {
+		/* None of its own broadcasts ahead: one run of bytes. */
+		uint64_t end = target - pos > BSEND_MAX ? pos + BSEND_MAX : target;
+		if (end > pos && *n < max) {
+			iov[*n].iov_base = blog_at(l, pos);
+			iov[*n].iov_len = (size_t)(end - pos);
+			(*n)++;
+			total += (uint32_t)(end - pos);
+		}
+		return total;
+	}
+	/* Its own broadcasts are among them: runs between them, whole frames. */
+	uint64_t run = pos;
+	while (fpos < target && total + (fpos - run) < BSEND_MAX) {
+		uint32_t size = blog_frame_size(l, fpos);
+		if (blog_origin(l, fno) == slot + 1) {
+			if (fpos > run) {
+				if (*n == max)
+					return total;
+				iov[*n].iov_base = blog_at(l, run);
+				iov[*n].iov_len = (size_t)(fpos - run);
+				(*n)++;
+				total += (uint32_t)(fpos - run);
+			}
+			run = fpos + size;
+		}
+		fpos += size;
+		fno++;
+	}
+	if (fpos > run && *n < max) {
+		iov[*n].iov_base = blog_at(l, run);
+		iov[*n].iov_len = (size_t)(fpos - run);
+		(*n)++;
+		total += (uint32_t)(fpos - run);
+	}
+	return total;
+}
+
+void bcast_sent(struct worker *co, struct conn *c, uint32_t slot, uint32_t n)
+{
+	const struct blog *l = &co->log;
+	uint64_t frames = 0;
+
+	skip_own(co, c, slot);
+	while (n) {
+		uint64_t end = c->b.fpos + blog_frame_size(l, c->b.fpos);
+		uint64_t k = end - c->b.pos;
+		if (n < k) {
+			c->b.pos += n;
+			break;
+		}
+		n -= (uint32_t)k;
+		frames++;
+		c->b.pos = c->b.fpos = end;
+		c->b.fno++;
+		skip_own(co, c, slot);
+	}
+	if (frames) {
+		metrics_add(&co->m.broadcast_deliveries, frames);
+		metrics_frames_sent(&co->m, FRAME_BROADCAST, frames);
+	}
+	c->b.prog_s = co->now_s;
+}
+
 /* ---- who receives ---------------------------------------------------------- */
 
 void bcast_join(struct worker *co, struct conn *c, uint32_t slot)
 {
+	if (in_audience(c))
+		return;
+	/* A cursor still draining from an earlier membership finishes its
+	 * frame first: joining starts at the head only from a boundary. */
+	if (!(c->flags & CF_BPIN) || (c->b.pos == c->b.fpos && !c->b.inflight)) {
+		c->b.pos = c->b.fpos = co->log.head;
+		c->b.fno = co->log.nframes;
+	}
+	c->b.own_end = 0;
+	c->b.prog_s = co->now_s;
 	c->open_pos = co->nopen;
 	co->open[co->nopen++] = slot;
 }
 
-void bcast_leave(struct worker *co, struct conn *c)
+void bcast_leave(struct worker *co, struct conn *c, uint32_t slot)
 {
-	if (c->open_pos == OPEN_NONE)
+	if (!in_audience(c))
 		return;
 	uint32_t last = co->open[--co->nopen];
 	co->open[c->open_pos] = last;
 	co->conns[last].open_pos = c->open_pos;
 	c->open_pos = OPEN_NONE;
+	/* Log bytes still in a send, or a frame begun: the cursor pins the
+	 * log until they are done. */
+	if ((c->b.inflight || c->b.pos != c->b.fpos) && !(c->flags & CF_BPIN)) {
+		c->flags |= CF_BPIN;
+		co->bpinned[co->nbpinned++] = slot;
+	}
 }
 
-/* ---- references ------------------------------------------------------------ */
+/* ---- the log's room and pace ------------------------------------------------- */
+
+static void slow_consumer(struct worker *co, struct conn *c, uint32_t slot, uint64_t lag)
+{
+	metrics_inc(&co->m.slow_consumer_closes);
+	log_limited(&co->ll, co->now_s, LOG_DEBUG,
+	            "core %u: slot %u slow consumer (%llu broadcast bytes behind)", co->id, slot,
+	            (unsigned long long)lag);
+	conn_close(co, c, slot, ERR_SLOW_CONSUMER);
+}
+
+/*
+ * Walk the cursors: the log's tail (nothing before it is needed), the
+ * slowest cursor among receivers that keep up, and SLOW_CONSUMER for the
+ * stalled ones too far behind (or, when the log needs the room, behind by
+ * more than half of it). Once per loop turn at most, when the log runs
+ * short of room or broadcasters are paused: O(receivers).
+ */
+static void scan(struct worker *co, bool need_room)
+{
+	struct blog *l = &co->log;
+	uint64_t tail = l->head, fast = l->head;
+
+	/* Backwards: a receiver that leaves swaps in the last, already seen. */
+	for (uint32_t i = co->nopen; i-- > 0;) {
+		uint32_t slot = co->open[i];
+		struct conn *c = &co->conns[slot];
+		uint64_t lag = l->head - c->b.pos;
+		bool stalled = lag && co->now_s - c->b.prog_s >= BSTALL_S;
+		if (stalled && (lag + unsent_replies(c) > co->bkick_lag ||
+		                (need_room && lag > l->cap / 2))) {
+			slow_consumer(co, c, slot, lag);
+			if (c->flags & CF_BPIN && c->b.pos < tail)
+				tail = c->b.pos;
+			continue;
+		}
+		if (c->b.pos < tail)
+			tail = c->b.pos;
+		if (!stalled && c->b.pos < fast)
+			fast = c->b.pos;
+	}
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < co->nbpinned; i++) {
+		uint32_t slot = co->bpinned[i];
+		struct conn *c = &co->conns[slot];
+		if (!(c->flags & CF_BPIN))
+			continue;
+		if (!(c->flags & CF_OPEN) || in_audience(c) ||
+		    (!c->b.inflight && c->b.pos == c->b.fpos)) {
+			c->flags &= ~CF_BPIN;
+			continue;
+		}
+		if (c->b.pos < tail)
+			tail = c->b.pos;
+		co->bpinned[kept++] = slot;
+	}
+	co->nbpinned = kept;
+	l->tail = tail;
+	co->btail_fast = fast;
+	co->bscanned = true;
+}
+
+/* Room for size bytes in the log, scanning (once a turn) if it looks short. */
+static bool log_room(struct worker *co, uint32_t size)
+{
+	if (blog_room(&co->log) >= size)
+		return true;
+	if (!co->bscanned)
+		scan(co, true);
+	return blog_room(&co->log) >= size;
+}
+
+/* Broadcasters should wait: the log is more than half a log ahead of the
+ * slowest receiver that keeps up. */
+static bool log_behind(struct worker *co)
+{
+	if (co->log.head - co->btail_fast <= co->bpause_at)
+		return false;
+	if (!co->bscanned)
+		scan(co, false);
+	return co->log.head - co->btail_fast > co->bpause_at;
+}
+
+/* ---- sending --------------------------------------------------------------------- */
+
+static void append_local(struct worker *co, const uint8_t *frame, uint32_t size,
+                         struct conn *sender, uint32_t slot)
+{
+	blog_append(&co->log, frame, size, slot + 1);
+	if (in_audience(sender)) {
+		sender->b.own_end = co->log.nframes;
+		skip_own(co, sender, slot); /* caught up: its cursor passes at once */
+	}
+}
+
+void bcast_send(struct worker *co, uint32_t slot, const struct frame_view *f,
+                struct rbuf *owner)
+{
+	uint32_t ncores = co->srv->ncores;
+	struct conn *c = &co->conns[slot];
+	struct rbuf *b = NULL;
+
+	/* Other workers get the frame in a buffer of its own (the
+	 * reassembly buffer itself when there is one). */
+	if (ncores > 1 || co->bhold.head != co->bhold.tail || !log_room(co, f->size)) {
+		if (owner) {
+			rbuf_hold(owner);
+			b = owner;
+		} else if ((b = rbuf_get(co, f->size))) {
+			memcpy(b->data, f->frame, f->size);
+			b->len = f->size;
+		} else {
+			log_limited(&co->ll, co->now_s, LOG_ERROR,
+			            "core %u: broadcast: out of memory", co->id);
+			return;
+		}
+	}
+	if (ncores > 1) {
+		atomic_store_explicit(&b->xrefs, ncores, memory_order_relaxed);
+		for (uint32_t dst = 0; dst < ncores; dst++)
+			if (dst != co->id)
+				send_to(co, dst, b);
+	}
+	if (co->bhold.head == co->bhold.tail && log_room(co, f->size)) {
+		append_local(co, f->frame, f->size, c, slot);
+		if (b)
+			rbuf_put(co, b);
+	} else {
+		/* No room: it waits, in order, and so does its sender. The
+		 * origin goes with it (the low bits of an rbuf pointer are
+		 * free, the slot is not: it is kept in the buffer). */
+		b->origin_slot = slot;
+		b->origin_gen = c->gen;
+		if (!hold_push(&co->bhold, b)) {
+			log_limited(&co->ll, co->now_s, LOG_ERROR,
+			            "core %u: out of memory holding a broadcast", co->id);
+			rbuf_put(co, b);
+		}
+		conn_pause(co, slot);
+		return;
+	}
+	/* This worker (or another) is not keeping up: stop taking broadcasts
+	 * from this sender (TCP then pushes back on it) rather than hold
+	 * them all. */
+	if (co->nheld > co->held_high || log_behind(co))
+		conn_pause(co, slot);
+}
+
+/* Local broadcasts that waited for room, in order. */
+static void drain_bhold(struct worker *co)
+{
+	struct holdq *h = &co->bhold;
+	while (h->head != h->tail) {
+		struct rbuf *b = h->v[h->head & (h->cap - 1)];
+		if (!log_room(co, b->len))
+			return;
+		h->head++;
+		struct conn *c = &co->conns[b->origin_slot];
+		if ((c->flags & CF_OPEN) && c->gen == b->origin_gen)
+			append_local(co, b->data, b->len, c, b->origin_slot);
+		else
+			blog_append(&co->log, b->data, b->len, 0); /* its sender is gone */
+		rbuf_put(co, b);
+	}
+}
+
+/* An item from another worker: into the log, or false (no room: it waits
+ * in bpend[src] and nothing more is taken from that queue). */
+static bool on_item(struct worker *co, uint32_t src, void *item)
+{
+	if ((uintptr_t)item & RECYCLE_BIT) {
+		struct rbuf *s = (void *)((uintptr_t)item & ~RECYCLE_BIT);
+		atomic_store_explicit(&s->xrefs, 0, memory_order_relaxed);
+		s->refs = 1;
+		rbuf_put(co, s);
+		return true;
+	}
+	struct rbuf *s = item;
+	if (!log_room(co, s->len)) {
+		co->bpend[src] = s;
+		return false;
+	}
+	blog_append(&co->log, s->data, s->len, 0);
+	bcast_xrelease(co, s);
+	return true;
+}
 
 void bcast_xrelease(struct worker *co, struct rbuf *s)
 {
@@ -157,110 +515,59 @@ void bcast_xrelease(struct worker *co, struct rbuf *s)
 	}
 }
 
-/* Local receivers of b on this core, except skip (UINT32_MAX: none). */
-static void deliver_local(struct worker *co, struct rbuf *b, uint32_t len, uint32_t skip)
-{
-	bool auth_on = co->cfg->auth_file != NULL;
-
-	/* Backwards: a receiver closed as a slow consumer leaves the open
-	 * list by swapping in the last entry, which was already visited. */
-	for (uint32_t i = co->nopen; i-- > 0;) {
-		uint32_t s = co->open[i];
-		struct conn *r = &co->conns[s];
-		if (s == skip || (auth_on && !(r->flags & CF_AUTHED)))
-			continue;
-		if (out_append_ref(co, r, s, b, 0, len) < 0) {
-			conn_close_hard(co, r, s);
-			continue;
-		}
-		metrics_frames_sent(&co->m, FRAME_BROADCAST, 1);
-		metrics_inc(&co->m.broadcast_deliveries);
-		conn_check_backlog(co, r, s);
-	}
-}
-
-void bcast_send(struct worker *co, uint32_t slot, const struct frame_view *f,
-                struct rbuf *owner)
-{
-	uint32_t ncores = co->srv->ncores;
-	struct rbuf *b = owner;
-
-	/* The request is already a valid BROADCAST frame: its bytes are
-	 * copied once (unless reassembly already did) and shared. */
-	if (b) {
-		rbuf_hold(b);
-	} else {
-		b = rbuf_get(co, f->size);
-		if (!b) {
-			log_limited(&co->ll, co->now_s, LOG_ERROR, "core %u: broadcast: out of memory",
-			            co->id);
-			return;
-		}
-		memcpy(b->data, f->frame, f->size);
-		b->len = f->size;
-	}
-	if (ncores > 1) {
-		atomic_store_explicit(&b->xrefs, ncores, memory_order_relaxed);
-		for (uint32_t dst = 0; dst < ncores; dst++)
-			if (dst != co->id)
-				send_to(co, dst, b);
-	}
-	deliver_local(co, b, f->size, slot);
-	rbuf_put(co, b);
-	/* Other cores are not keeping up: stop taking broadcasts from this
-	 * sender (TCP then pushes back on it) rather than hold them all. */
-	if (co->nheld > co->held_high)
-		conn_pause(co, slot);
-}
-
-static void on_item(struct worker *co, void *item)
-{
-	if ((uintptr_t)item & RECYCLE_BIT) {
-		struct rbuf *s = (void *)((uintptr_t)item & ~RECYCLE_BIT);
-		atomic_store_explicit(&s->xrefs, 0, memory_order_relaxed);
-		s->refs = 1;
-		rbuf_put(co, s);
-		return;
-	}
-	struct rbuf *s = item;
-	struct rbuf *p = rbuf_proxy(co, s);
-	if (!p) {
-		log_limited(&co->ll, co->now_s, LOG_ERROR, "core %u: broadcast: out of memory",
-		            co->id);
-		bcast_xrelease(co, s);
-		return;
-	}
-	deliver_local(co, p, s->len, UINT32_MAX);
-	rbuf_put(co, p); /* the last proxy reference releases our xref */
-}
-
 void bcast_poll(struct worker *co)
 {
 	struct server *srv = co->srv;
 
+	co->bscanned = false;
 	if (co->nheld)
 		retry_held(co);
-	if (co->npaused && co->nheld <= co->held_low)
-		conn_resume_all(co);
+	if (co->bhold.head != co->bhold.tail)
+		drain_bhold(co);
 	for (uint32_t src = 0; src < srv->ncores; src++) {
 		if (src == co->id)
 			continue;
+		if (co->bpend[src]) {
+			void *item = co->bpend[src];
+			co->bpend[src] = NULL;
+			if (!on_item(co, src, item))
+				continue;
+		}
 		struct spsc *q = server_queue(srv, src, co->id);
 		void *item;
 		uint32_t n = 0;
+		bool room = true;
 		while (n < POLL_BATCH && (item = spsc_pop(q))) {
-			on_item(co, item);
 			n++;
+			if (!(room = on_item(co, src, item)))
+				break;
 		}
 		/* About to sleep? Only if the queue is truly empty: otherwise
 		 * the producer saw it non-empty and sent no wake-up. A NOP
-		 * completion brings us straight back. */
-		if (!spsc_consumer_idle(q) && !co->nop_armed) {
+		 * completion brings us straight back. (With no room, the tick
+		 * or a send completion comes back first.) */
+		if (room && !spsc_consumer_idle(q) && !co->nop_armed) {
 			struct io_uring_sqe *sqe = worker_sqe(co);
 			io_uring_prep_nop(sqe);
 			io_uring_sqe_set_data64(sqe, ud_pack(OP_NOP, 0, src));
 			co->nop_armed = true;
 		}
+	}
+	if (co->npaused && co->nheld <= co->held_low && co->bhold.head == co->bhold.tail) {
+		if (!co->bscanned)
+			scan(co, false);
+		if (co->log.head - co->btail_fast <= co->bresume_at)
+			conn_resume_all(co);
+	}
+	/* Receivers with broadcasts to send and no send in flight. */
+	if (co->log.head != co->bflushed) {
+		for (uint32_t i = 0; i < co->nopen; i++) {
+			uint32_t slot = co->open[i];
+			struct conn *c = &co->conns[slot];
+			if (!(c->flags & (CF_SEND | CF_DIRTY)) && c->b.pos < co->log.head)
+				mark_dirty(co, c, slot);
+		}
+		co->bflushed = co->log.head;
 	}
 }
 
@@ -276,6 +583,16 @@ void bcast_cleanup(struct server *srv)
 {
 	for (uint32_t src = 0; src < srv->ncores; src++) {
 		struct worker *co = srv->cores ? srv->cores[src] : NULL;
+		for (uint32_t i = 0; co && co->bpend && i < srv->ncores; i++)
+			if (co->bpend[i])
+				cleanup_item(co->bpend[i]);
+		while (co && co->bhold.head != co->bhold.tail) {
+			struct rbuf *b = co->bhold.v[co->bhold.head++ & (co->bhold.cap - 1)];
+			if (atomic_load(&b->xrefs) == 0)
+				free(b);
+			else
+				cleanup_item(b);
+		}
 		for (uint32_t dst = 0; co && co->held && dst < srv->ncores; dst++) {
 			struct holdq *h = &co->held[dst];
 			while (h->head != h->tail)

@@ -9,7 +9,9 @@
 #ifndef NET001_NET_BROADCAST_H
 #define NET001_NET_BROADCAST_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "proto/frame.h"
 
@@ -26,13 +28,30 @@ struct holdq {
 
 /* A connection becomes eligible to receive broadcasts, or stops being. */
 void bcast_join(struct worker *co, struct conn *c, uint32_t slot);
-void bcast_leave(struct worker *co, struct conn *c);
+void bcast_leave(struct worker *co, struct conn *c, uint32_t slot);
+
+/* Receivers' cursors (struct bcur in conn.h) in this worker's log: */
+/* log bytes the connection still has to get (broadcasts ahead of it) */
+uint64_t bcast_pending(const struct worker *co, const struct conn *c);
+/* whether a partial send stopped inside a broadcast frame */
+bool bcast_mid_frame(const struct conn *c);
+/* Add iovecs (from iov[*n], at most max in all) for log bytes to send
+ * next: with rest_only, the rest of a frame a partial send began (the
+ * stream needs it before anything else); without, the whole frames after
+ * it up to a fair share, passing over the connection's own. Returns
+ * bytes. */
+uint32_t bcast_gather(struct worker *co, struct conn *c, uint32_t slot, bool rest_only,
+                      struct iovec *iov, int max, int *n);
+/* n log bytes were sent (or taken into TLS records): move the cursor and
+ * count the deliveries completed. */
+void bcast_sent(struct worker *co, struct conn *c, uint32_t slot, uint32_t n);
 /* Fan a valid BROADCAST frame from slot out to every other eligible
  * connection on every core. owner as for handle_frame(). */
 void bcast_send(struct worker *co, uint32_t slot, const struct frame_view *f,
                 struct rbuf *owner);
-/* Deliver what other cores queued for this one; retry held items. Once
- * per loop iteration. */
+/* Once per loop turn: take what other workers queued for this one into
+ * the log, retry held items, resume broadcasters when the log caught up,
+ * and mark receivers with broadcasts to send. */
 void bcast_poll(struct worker *co);
 /* Tell core dst (MSG_RING) that its queue from this core has items. */
 void bcast_wake(struct worker *co, uint32_t dst);

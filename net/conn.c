@@ -44,7 +44,10 @@ void conn_error(struct worker *co, struct conn *c, uint32_t slot, unsigned code)
 
 void conn_check_backlog(struct worker *co, struct conn *c, uint32_t slot)
 {
-	uint64_t n = unsent(c);
+	/* Replies only: broadcasts behind a receiver's cursor are the
+	 * broadcast log's business (broadcast.c), where a receiver that
+	 * keeps up holds the senders back rather than being cut off. */
+	uint64_t n = unsent_replies(c);
 	if (n <= co->out_high || (c->flags & CF_CLOSING))
 		return;
 	if (n > co->cfg->max_output) {
@@ -83,7 +86,7 @@ static void drop_unsent(struct worker *co, struct conn *c)
 	if (c->tls)
 		keep = 0;
 	else if (c->flags & CF_SEND)
-		keep = c->inflight;
+		keep = c->inflight - c->b.inflight; /* the replies in it */
 	else if (q->head && q->head->start > 0)
 		keep = q->head->end - q->head->start;
 
@@ -137,16 +140,34 @@ void conn_stop_recv(struct worker *co, struct conn *c, uint32_t slot)
 
 bool conn_send(struct worker *co, struct conn *c, uint32_t slot)
 {
-	struct io_uring_sqe *sqe;
-	struct oblk *b = sendq(c)->head;
-	uint32_t total = 0;
+	struct iovec iov[CORE_IOV_MAX];
+	uint32_t rest = 0, total = 0, logb = 0;
+	int n = 0;
 
-	if (!b->next) {
-		/* One block: a plain send, no iovec. */
-		total = b->end - b->start;
-		const uint8_t *p = (b->ref ? rbuf_data(b->ref) : b->data) + b->start;
+	/* In stream order: the rest of a broadcast frame a partial send
+	 * began, the queued replies, then broadcasts from the log (under TLS
+	 * both are sealed into the record queue first). */
+	if (!c->tls)
+		rest = bcast_gather(co, c, slot, true, iov, CORE_IOV_MAX, &n);
+	for (struct oblk *b = sendq(c)->head; b && n < CORE_IOV_MAX; b = b->next) {
+		uint32_t k = b->end - b->start;
+		if (!k)
+			continue;
+		iov[n].iov_base = (uint8_t *)(b->ref ? rbuf_data(b->ref) : b->data) + b->start;
+		iov[n].iov_len = k;
+		total += k;
+		n++;
+	}
+	if (!c->tls)
+		logb = bcast_gather(co, c, slot, false, iov, CORE_IOV_MAX, &n);
+	total += rest + logb;
+	if (!total)
+		return true;
+
+	struct io_uring_sqe *sqe;
+	if (n == 1) {
 		sqe = worker_sqe(co);
-		io_uring_prep_send(sqe, (int)slot, p, total, MSG_NOSIGNAL);
+		io_uring_prep_send(sqe, (int)slot, iov[0].iov_base, total, MSG_NOSIGNAL);
 	} else {
 		/* A sendmsg header lives in scratch until the kernel copies it
 		 * at submission. Take the SQE first and the header after:
@@ -160,20 +181,11 @@ bool conn_send(struct worker *co, struct conn *c, uint32_t slot)
 		}
 		sqe = worker_sqe(co);
 		struct msghdr *m = &co->scratch_msg[co->nscratch];
-		struct iovec *iov = co->scratch_iov[co->nscratch];
+		struct iovec *v = co->scratch_iov[co->nscratch];
 		co->nscratch++;
-		int n = 0;
-		for (; b && n < CORE_IOV_MAX; b = b->next) {
-			uint32_t k = b->end - b->start;
-			if (!k)
-				continue;
-			iov[n].iov_base = (uint8_t *)(b->ref ? rbuf_data(b->ref) : b->data) + b->start;
-			iov[n].iov_len = k;
-			total += k;
-			n++;
-		}
+		memcpy(v, iov, sizeof *iov * (size_t)n);
 		memset(m, 0, sizeof *m);
-		m->msg_iov = iov;
+		m->msg_iov = v;
 		m->msg_iovlen = (size_t)n;
 		io_uring_prep_sendmsg(sqe, (int)slot, m, MSG_NOSIGNAL);
 	}
@@ -181,6 +193,8 @@ bool conn_send(struct worker *co, struct conn *c, uint32_t slot)
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_SEND, c->gen, slot));
 	c->flags |= CF_SEND;
 	c->inflight = total;
+	c->b.inflight = rest + logb;
+	c->b.rest = rest;
 	return true;
 }
 
@@ -258,7 +272,10 @@ void conn_accepted(struct worker *co, uint32_t slot)
 		}
 	}
 	bucket_init(&c->rl, cfg->rate_limit, co->now_ns);
-	bcast_join(co, c, slot);
+	/* With authentication on, broadcasts reach a connection from its
+	 * successful AUTH on (handler.c). */
+	if (!cfg->auth_file)
+		bcast_join(co, c, slot);
 	uint32_t due = cfg->idle_timeout ? cfg->idle_timeout + 1 : UINT32_MAX;
 	if (c->tls && due > TLS_HANDSHAKE_S)
 		due = TLS_HANDSHAKE_S;
@@ -289,7 +306,7 @@ static void conn_maybe_free(struct worker *co, struct conn *c, uint32_t slot)
 		rbuf_put(co, c->rx);
 	c->rx = NULL;
 	wheel_del(&co->wheel, slot);
-	bcast_leave(co, c);
+	bcast_leave(co, c, slot);
 	if (!(c->flags & CF_REJECTED)) {
 		atomic_fetch_sub_explicit(&co->srv->conns, 1, memory_order_relaxed);
 		metrics_dec(&co->m.connections_active);
@@ -304,7 +321,7 @@ static void conn_maybe_free(struct worker *co, struct conn *c, uint32_t slot)
 void conn_close_hard(struct worker *co, struct conn *c, uint32_t slot)
 {
 	c->flags |= CF_CLOSING | CF_HARD;
-	bcast_leave(co, c);
+	bcast_leave(co, c, slot);
 	drop_unsent(co, c);
 	if ((c->flags & (CF_RECV | CF_SEND)) && !(c->flags & CF_CANCEL))
 		submit_cancel(co, c, slot);
@@ -317,7 +334,7 @@ void conn_close(struct worker *co, struct conn *c, uint32_t slot, unsigned code)
 		return;
 	/* A closing connection reads (and drops) its input again. */
 	c->flags = (c->flags | CF_CLOSING) & ~CF_HELD;
-	bcast_leave(co, c);
+	bcast_leave(co, c, slot);
 	if (c->rx) {
 		rbuf_put(co, c->rx);
 		c->rx = NULL;
@@ -340,7 +357,7 @@ void conn_closing_progress(struct worker *co, struct conn *c, uint32_t slot)
 {
 	if (!(c->flags & CF_CLOSING) || (c->flags & CF_HARD))
 		return;
-	if (unsent(c) || (c->flags & CF_SEND))
+	if (unsent(co, c) || bcast_pending(co, c) || (c->flags & CF_SEND))
 		return;
 	if (c->flags & CF_EOF) {
 		conn_close_hard(co, c, slot);
@@ -493,24 +510,35 @@ void conn_on_send(struct worker *co, uint32_t slot, uint32_t gen, int res)
 	}
 	c->flags &= ~CF_SEND;
 	if (res < 0) {
-		c->inflight = 0;
+		c->inflight = c->b.inflight = c->b.rest = 0;
 		c->flags |= CF_EOF;
 		conn_close_hard(co, c, slot);
 		conn_maybe_free(co, c, slot);
 		return;
 	}
 	metrics_add(&co->m.bytes_sent, (uint64_t)res);
-	outq_consume(co, sendq(c), (uint32_t)res);
-	c->inflight = 0;
+	/* The bytes went in the order conn_send() laid them out. */
+	uint32_t k = (uint32_t)res;
+	uint32_t r = k < c->b.rest ? k : c->b.rest;
+	uint32_t o = c->inflight - c->b.inflight;
+	if (r)
+		bcast_sent(co, c, slot, r);
+	k -= r;
+	if (o > k)
+		o = k;
+	outq_consume(co, sendq(c), o);
+	if (k - o)
+		bcast_sent(co, c, slot, k - o);
+	c->inflight = c->b.inflight = c->b.rest = 0;
 	if (c->flags & CF_HARD) {
 		conn_maybe_free(co, c, slot);
 		return;
 	}
-	if ((c->flags & CF_OUTFULL) && unsent(c) <= co->out_low) {
+	if ((c->flags & CF_OUTFULL) && unsent_replies(c) <= co->out_low) {
 		c->flags &= ~CF_OUTFULL;
 		conn_maybe_recv(co, c, slot);
 	}
-	if (unsent(c))
+	if (unsent_replies(c) || bcast_pending(co, c))
 		mark_dirty(co, c, slot);
 	else
 		conn_closing_progress(co, c, slot);

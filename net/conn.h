@@ -84,9 +84,24 @@ enum conn_flag {
 	CF_REJECTED = 1u << 11, /* over --max-connections: not counted as open */
 	CF_PAUSED   = 1u << 12, /* not reading: its core holds too many broadcasts */
 	CF_OUTFULL  = 1u << 13, /* not reading: its unsent output is above out_high */
+	CF_BPIN     = 1u << 14, /* on the worker's pinned list: left the broadcast
+	                           audience with log bytes in a send in flight */
 };
 /* Reasons not to read that are ours, not the peer's. */
 #define CF_HELD (CF_PAUSED | CF_OUTFULL)
+
+/* A receiver's cursor in its worker's broadcast log (net/blog.h). Valid
+ * while the connection is eligible (open_pos set), and while a send in
+ * flight still carries log bytes after it left (CF_BPIN). */
+struct bcur {
+	uint64_t pos;           /* first log byte not yet sent (or passed over) */
+	uint64_t fpos;          /* start of the frame that holds pos */
+	uint64_t fno;           /* that frame's ordinal */
+	uint64_t own_end;       /* ordinal after this connection's last broadcast */
+	uint32_t inflight;      /* log bytes in the send in flight */
+	uint32_t rest;          /* of them, the rest of a frame, sent first */
+	uint32_t prog_s;        /* worker clock when pos last moved, or it was caught up */
+};
 
 struct conn {
 	uint32_t gen;           /* bumped each time the slot is freed */
@@ -102,6 +117,7 @@ struct conn {
 	uint32_t inflight;      /* bytes in the send in flight */
 	struct rbuf *rx;        /* partial frame, only while one straddles reads */
 	struct bucket rl;       /* per-connection rate limit */
+	struct bcur b;          /* where it reads the worker's broadcast log */
 };
 
 /* ---- conn.c ---- */
@@ -171,10 +187,18 @@ static inline void mark_dirty(struct worker *co, struct conn *c, uint32_t slot)
 }
 
 
-/* Everything not yet confirmed sent: frames, and under TLS records. */
-static inline uint64_t unsent(const struct conn *c)
+/* Replies not yet confirmed sent: frames, and under TLS records. */
+static inline uint64_t unsent_replies(const struct conn *c)
 {
 	return c->out.bytes + (c->tls ? c->tls->tx.bytes : 0);
+}
+
+/* Everything not yet confirmed sent: replies, and broadcasts still
+ * ahead of the connection's cursor in the log. */
+static inline uint64_t unsent(const struct worker *co, const struct conn *c)
+{
+	uint64_t lag = c->open_pos != OPEN_NONE ? co->log.head - c->b.pos : 0;
+	return unsent_replies(c) + lag;
 }
 
 /* What goes on the wire: the frames, or under TLS the records. */

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 
+#include "net/broadcast.h"
 #include "net/conn.h"
 #include "net/rbuf.h"
 #include "net/tls.h"
@@ -41,38 +42,67 @@ static int ctls_drain(struct worker *co, struct conn *c)
  * last of a closing connection's frames, its close_notify. Nothing is
  * encrypted while the handshake is still going.
  */
+/* Seal log bytes (the rest of a frame begun, or broadcasts) within
+ * *budget. 0, or -EPROTO. */
+static int seal_log(struct worker *co, struct conn *c, uint32_t slot, bool rest_only,
+                    uint32_t *budget)
+{
+	struct iovec iov[CORE_IOV_MAX];
+	int n = 0;
+	uint32_t done = 0;
+
+	if (!*budget || !bcast_gather(co, c, slot, rest_only, iov, CORE_IOV_MAX, &n))
+		return 0;
+	for (int i = 0; i < n && *budget; i++) {
+		uint32_t k = (uint32_t)iov[i].iov_len;
+		if (k > *budget)
+			k = *budget;
+		if (tls_write(c->tls->s, iov[i].iov_base, k) < 0)
+			return -EPROTO;
+		*budget -= k;
+		done += k;
+	}
+	bcast_sent(co, c, slot, done);
+	return 0;
+}
+
 int ctls_seal(struct worker *co, struct conn *c, uint32_t slot)
 {
 	struct tls_conn *s = c->tls->s;
 
-	if (tls_ready(s)) {
+	if (tls_ready(s) && c->tls->tx.bytes < TLS_SEAL_MAX) {
 		/* A bounded slice per turn: a client that let a backlog grow
 		 * must not hold its core for the time it takes to encrypt it
-		 * all. The next send's completion brings the next slice. */
+		 * all. The next send's completion brings the next slice. In
+		 * stream order: the rest of a broadcast frame begun, the
+		 * replies, then broadcasts. */
 		uint32_t budget = TLS_SEAL_MAX;
-		while (c->out.head && budget && c->tls->tx.bytes < TLS_SEAL_MAX) {
+		if (seal_log(co, c, slot, true, &budget) < 0)
+			goto fail;
+		while (c->out.head && budget) {
 			struct oblk *b = c->out.head;
 			uint32_t k = b->end - b->start;
 			if (k > budget)
 				k = budget;
 			budget -= k;
 			const uint8_t *p = (b->ref ? rbuf_data(b->ref) : b->data) + b->start;
-			if (k && tls_write(s, p, k) < 0) {
-				conn_close_hard(co, c, slot);
-				return -EPROTO;
-			}
+			if (k && tls_write(s, p, k) < 0)
+				goto fail;
 			outq_consume(co, &c->out, k);
 			if (c->out.head == b) /* partly sealed, or an emptied tail block */
 				break;
 		}
-		if ((c->flags & CF_CLOSING) && !c->out.bytes)
+		if (!c->out.bytes && seal_log(co, c, slot, false, &budget) < 0)
+			goto fail;
+		if ((c->flags & CF_CLOSING) && !c->out.bytes && !bcast_pending(co, c))
 			tls_close_notify(s);
 	}
-	if (ctls_drain(co, c) < 0) {
-		conn_close_hard(co, c, slot);
-		return -EPROTO;
-	}
+	if (ctls_drain(co, c) < 0)
+		goto fail;
 	return 0;
+fail:
+	conn_close_hard(co, c, slot);
+	return -EPROTO;
 }
 
 /* Decrypt what arrived and feed the frames in it to conn_input(). */

@@ -129,11 +129,14 @@ static void on_auth(struct worker *co, struct conn *c, uint32_t slot,
 	}
 	if (ok) {
 		c->flags |= CF_AUTHED;
+		bcast_join(co, c, slot);
 		return;
 	}
 	/* A failed attempt also ends an earlier success. Attempts count
 	 * only when authentication is on. */
 	c->flags &= ~CF_AUTHED;
+	if (co->cfg->auth_file)
+		bcast_leave(co, c, slot);
 	if (co->cfg->auth_file && ++c->auth_fails >= 3) {
 		log_limited(&co->ll, co->now_s, LOG_DEBUG, "core %u: slot %u auth failed 3 times",
 		            co->id, slot);

@@ -20,7 +20,6 @@ static struct rbuf *rbuf_new(struct worker *co, unsigned cls)
 	b->cls = (uint8_t)cls;
 	b->origin = (uint16_t)co->id;
 	atomic_init(&b->xrefs, 0);
-	b->shared = NULL;
 	return b;
 }
 
@@ -32,25 +31,11 @@ struct rbuf *rbuf_get(struct worker *co, uint32_t size)
 	                  : size <= RBUF_MID_CAP ? RBUF_MID : RBUF_LARGE);
 }
 
-struct rbuf *rbuf_proxy(struct worker *co, struct rbuf *shared)
-{
-	struct rbuf *p = rbuf_new(co, RBUF_PROXY);
-	if (p) {
-		p->shared = shared;
-		p->len = shared->len;
-	}
-	return p;
-}
-
 void rbuf_put(struct worker *co, struct rbuf *b)
 {
 	if (--b->refs)
 		return;
-	if (b->shared) {
-		struct rbuf *s = b->shared;
-		pool_put(&co->rbuf_pool[RBUF_PROXY], b);
-		bcast_xrelease(co, s);
-	} else if (atomic_load_explicit(&b->xrefs, memory_order_relaxed)) {
+	if (atomic_load_explicit(&b->xrefs, memory_order_relaxed)) {
 		bcast_xrelease(co, b); /* other cores may still hold it */
 	} else {
 		pool_put(&co->rbuf_pool[b->cls], b);

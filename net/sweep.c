@@ -8,6 +8,7 @@
  * may hold stale slots: each entry is checked against the slot's flags.
  */
 #include "core/clock.h"
+#include "net/broadcast.h"
 #include "net/conn.h"
 #include "net/worker.h"
 #include "proto/msg.h"
@@ -28,7 +29,7 @@ void conn_flush_all(struct worker *co)
 			continue;
 		if (c->tls && ctls_seal(co, c, slot) < 0)
 			continue;
-		if (sendq(c)->bytes) {
+		if (sendq(c)->bytes || (!c->tls && bcast_pending(co, c))) {
 			if (!conn_send(co, c, slot)) {
 				co->dirty[kept++] = slot;
 				c->flags |= CF_DIRTY;

@@ -260,8 +260,7 @@ static void worker_loop(struct worker *co)
 			dispatch(co, &c);
 		}
 
-		if (co->srv->ncores > 1)
-			bcast_poll(co);
+		bcast_poll(co);
 		bufring_flush(&co->br);
 		metrics_set(&co->m.buffer_ring_free, bufring_free(&co->br));
 		if (co->nnobuf)
@@ -407,6 +406,10 @@ static void worker_free(struct worker *co)
 		pool_destroy(&co->rbuf_pool[i]);
 	free(co->held);
 	free(co->paused);
+	free(co->bpend);
+	free(co->bpinned);
+	free(co->bhold.v);
+	blog_destroy(&co->log);
 	free(co->tls_plain);
 	free(co->conns);
 	free(co->open);
@@ -444,11 +447,27 @@ static struct worker *worker_new(struct server *srv, uint32_t id, int cpu, int l
 	co->nobuf = malloc(sizeof(uint32_t) * n * 2); /* a slot's stale entry + its new one */
 	co->held = calloc(srv->ncores, sizeof *co->held);
 	co->paused = malloc(sizeof(uint32_t) * n * 2); /* as nobuf: stale + new */
+	co->bpend = calloc(srv->ncores, sizeof *co->bpend);
+	co->bpinned = malloc(sizeof(uint32_t) * n);
 	/* Broadcast back-pressure: a core holding more than a few queues'
 	 * worth of broadcasts for slower cores stops reading from the
 	 * connections that send them, until it is down to one queue's worth. */
 	co->held_high = 4 * srv->xq_cap;
 	co->held_low = srv->xq_cap;
+	/* The broadcast log: broadcasters pause when the slowest receiver
+	 * that keeps up is half a log behind and resume at a quarter; a
+	 * stalled receiver is dropped three quarters behind (or at
+	 * --max-output, if that is less). */
+	if (blog_init(&co->log, NET001_BROADCAST_LOG) < 0) {
+		co->listen_fd = -1;
+		worker_free(co);
+		return NULL;
+	}
+	co->bpause_at = co->log.cap / 2;
+	co->bresume_at = co->log.cap / 4;
+	co->bkick_lag = co->log.cap / 4 * 3;
+	if (cfg->max_output < co->bkick_lag)
+		co->bkick_lag = cfg->max_output;
 	/* A connection's unsent output above out_high stops its reading:
 	 * enough to keep a pipelining client's socket busy, small enough
 	 * that thousands of clients that never read hold little. */
@@ -461,10 +480,9 @@ static struct worker *worker_new(struct server *srv, uint32_t id, int cpu, int l
 	pool_init(&co->rbuf_pool[RBUF_MID], sizeof(struct rbuf) + RBUF_MID_CAP, 1024);
 	pool_init(&co->rbuf_pool[RBUF_LARGE], sizeof(struct rbuf) + FRAME_MAX_SIZE, 128);
 
-	pool_init(&co->rbuf_pool[RBUF_PROXY], sizeof(struct rbuf), 4096);
-
 	if (co->wake_fd < 0 || !co->conns || !co->open || !co->dirty || !co->nobuf ||
-	    !co->held || !co->paused || (srv->tls && !co->tls_plain)) {
+	    !co->held || !co->paused || !co->bpend || !co->bpinned ||
+	    (srv->tls && !co->tls_plain)) {
 		co->listen_fd = -1; /* the caller closes it */
 		worker_free(co);
 		return NULL;

@@ -35,12 +35,13 @@
 #include "core/wheel.h"
 #include "metrics/metrics.h"
 #include "net/ratelimit.h"
+#include "net/blog.h"
+#include "net/broadcast.h"
 #include "net/rbuf.h"
 #include "net/server.h"
 #include "proto/frame.h"
 
 struct conn;
-struct holdq;
 struct tls_ctx;
 
 /* ---- operations in user_data ------------------------------------------ */
@@ -98,6 +99,18 @@ struct worker {
 	struct wheel wheel;
 	struct pool blk_pool, ref_pool;
 	struct pool rbuf_pool[RBUF_CLASSES];
+
+	/* Broadcasts to deliver here: the log, and what waits to enter it. */
+	struct blog log;
+	uint64_t bflushed;              /* log head at the last flush pass */
+	uint64_t btail_fast;            /* slowest cursor of receivers keeping up (last scan) */
+	uint64_t bpause_at, bresume_at; /* head - btail_fast: pause / resume broadcasters */
+	uint64_t bkick_lag;             /* a stalled receiver this far behind: SLOW_CONSUMER */
+	bool bscanned;                  /* cursors scanned this turn */
+	struct holdq bhold;             /* local broadcasts waiting for room in the log */
+	void **bpend;                   /* [ncores]: an item from that core waiting for room */
+	uint32_t *bpinned;              /* slots with CF_BPIN */
+	uint32_t nbpinned;
 
 	struct holdq *held;             /* [ncores]: per destination core */
 	uint32_t nheld;                 /* items across held[] */

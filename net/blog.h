@@ -1,0 +1,85 @@
+/*
+ * blog.h - a worker's broadcast log: every BROADCAST frame the worker has
+ * to deliver, once, in arrival order, in a ring of bytes that every
+ * receiver reads from with a cursor of its own.
+ *
+ *   log positions (bytes ever appended, never wrapping)
+ *
+ *   tail              receiver cursors                           head
+ *    |  frame  | frame | frame | frame | frame | frame | frame |  |
+ *    ^ the slowest cursor (or a send in flight) pins from here    ^ next append
+ *
+ * Accepting a broadcast costs one copy into the log, whatever the number
+ * of receivers; a receiver's send gathers everything between its cursor
+ * and the head (any number of broadcasts) into one sendmsg. The ring is
+ * mapped twice, back to back, so any range of up to cap bytes is one
+ * contiguous run of memory: one iovec.
+ *
+ * Frames are numbered (ordinals) in the order appended; origin[] says for
+ * each which local connection sent it (slot + 1, 0 for another core), so
+ * a sender's cursor can pass over its own broadcasts.
+ *
+ * Owned by its worker thread. Nothing in it is freed per frame; memory is
+ * cap bytes plus cap / 3 for the origins, mapped at start.
+ */
+#ifndef NET001_NET_BLOG_H
+#define NET001_NET_BLOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "proto/frame.h"
+
+struct blog {
+	uint8_t *base;       /* cap bytes, mapped twice back to back */
+	uint64_t cap;        /* a power of two, >= 2 * FRAME_MAX_SIZE */
+	uint64_t head;       /* bytes ever appended: the next frame's position */
+	uint64_t tail;       /* no cursor is before it (as of the last scan) */
+	uint64_t nframes;    /* frames ever appended: the next frame's ordinal */
+	uint32_t *origin;    /* [ocap]: sender of frame n at n & (ocap - 1) */
+	uint64_t ocap;       /* a power of two >= frames the ring can hold */
+};
+
+/* Map a log of cap bytes (rounded up to a power of two). 0 or -errno. */
+int blog_init(struct blog *l, uint64_t cap);
+void blog_destroy(struct blog *l);
+
+static inline uint8_t *blog_at(const struct blog *l, uint64_t pos)
+{
+	return l->base + (pos & (l->cap - 1));
+}
+
+/* Bytes that can be appended without overwriting anything at or after
+ * tail. */
+static inline uint64_t blog_room(const struct blog *l)
+{
+	return l->cap - (l->head - l->tail);
+}
+
+/* Size of the whole frame that starts at pos. */
+static inline uint32_t blog_frame_size(const struct blog *l, uint64_t pos)
+{
+	return FRAME_OVERHEAD + frame_get_u16(blog_at(l, pos) + 6);
+}
+
+/* Sender of frame n: slot + 1, or 0 for another core's. */
+static inline uint32_t blog_origin(const struct blog *l, uint64_t n)
+{
+	return l->origin[n & (l->ocap - 1)];
+}
+
+/* Append one whole frame (the caller checked blog_room). Returns its
+ * position. */
+static inline uint64_t blog_append(struct blog *l, const uint8_t *frame, uint32_t size,
+                                   uint32_t origin)
+{
+	uint64_t pos = l->head;
+	memcpy(blog_at(l, pos), frame, size);
+	l->origin[l->nframes & (l->ocap - 1)] = origin;
+	l->nframes++;
+	l->head += size;
+	return pos;
+}
+
+#endif
