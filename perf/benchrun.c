@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/clock.h"
 #include "proto/frame.h"
 #include "perf/perfring.h"
 
@@ -87,9 +88,7 @@ struct bconn {
 
 uint64_t benchrun_now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return clock_now_ns();
 }
 
 void benchrun_fill_pattern(uint8_t *dst, size_t n)

@@ -15,6 +15,7 @@
  * await_answer() (queue, drop as late, or fail the request).
  */
 #include "net/client/client.h"
+#include "proto/clock.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -29,7 +30,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #define RBUF_INITIAL 16384u
@@ -73,9 +73,7 @@ struct n1c {
 
 static int64_t now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return (int64_t)clock_now_ns();
 }
 
 /* -1 (no deadline) for timeout_ms < 0. */

@@ -12,6 +12,7 @@
  */
 #include "net/client/client.h"
 #include "net001_build.h"
+#include "proto/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -208,9 +209,7 @@ static int open_client(const struct cli *o, struct n1c **out)
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(clock_now_ns() / 1000000u);
 }
 
 /* Sleep ms, cut short by a signal. */

@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/clock.h"
+
 void shards_make(struct shard_set *s, unsigned n)
 {
 	s->n = n;
@@ -31,9 +33,7 @@ void shards_free(struct shard_set *s)
 
 uint64_t now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return clock_now_ns();
 }
 
 int server_start_random(struct metrics_server_config *cfg,
