@@ -1,7 +1,7 @@
 /*
  * CRC-32 paths of the codec against zlib's crc32 as the reference: the
  * portable slice-by-8 (proto/crc32.h) and frame_crc() as built (ISA-L, or
- * the portable one in the proto-portable/* build and with -Disal=disabled).
+ * the portable one in the proto-portable tests and with -Disal=disabled).
  * Every length 0..2048 at every alignment 0..7, chained at every split,
  * large buffers, and a first use from several threads at once.
  */
