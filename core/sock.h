@@ -2,8 +2,9 @@
  * sock.h - listening TCP sockets: resolve a host, create the socket with
  * the options its caller needs, bind, listen. The one copy, used by the
  * server's per-core listeners (net/listener.c) and the raw echo baselines
- * (perf/baseline.c); the metrics exporter, below core/, gets its listening
- * socket made here by main() and handed over as a descriptor.
+ * (perf/baseline.c). The metrics exporter lies below core/ and cannot
+ * include it: main() can make the exporter's socket here and hand over
+ * the descriptor.
  *
  * Errors are -errno with one line in err (when err is not NULL):
  *   "address HOST: <reason>"              the lookup failed
