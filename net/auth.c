@@ -318,23 +318,3 @@ void auth_free(struct auth_table *t)
 	OPENSSL_cleanse(t->slots, (t->mask + 1) * sizeof t->slots[0]);
 	free(t);
 }
-
-void auth_hash_hex(const uint8_t *token, size_t len, char out[65])
-{
-	static const char digits[] = "0123456789abcdef";
-	uint8_t d[EVP_MAX_MD_SIZE];
-	unsigned dlen = 0;
-
-	if (EVP_Digest(token, len, d, &dlen, EVP_sha256(), NULL) != 1 ||
-	    dlen != AUTH_DIGEST_LEN) {
-		/* Only on allocation failure inside libcrypto; an empty
-		 * string cannot be mistaken for a digest. */
-		out[0] = '\0';
-		return;
-	}
-	for (size_t i = 0; i < AUTH_DIGEST_LEN; i++) {
-		out[2 * i] = digits[d[i] >> 4];
-		out[2 * i + 1] = digits[d[i] & 15];
-	}
-	out[64] = '\0';
-}

@@ -11,7 +11,8 @@
  * digest is 64 hex digits, either case. Trailing spaces, tabs and a CR
  * (CRLF files) are ignored, as is a UTF-8 byte-order mark at the start of
  * the file. A user listed twice is an error. A file with no
- * users loads (every AUTH then fails).
+ * users loads (every AUTH then fails). The digest of a token for such a
+ * line: authdigest_hex() (proto/authdigest.h, also net001-cli hash-token).
  *
  * Threads: auth_load and auth_free from one thread (main, or the SIGHUP
  * reloader, which swaps in a new table and frees the old one only once no
@@ -55,7 +56,5 @@ size_t auth_count(const struct auth_table *t);
 /* Frees the table; NULL is fine. */
 void auth_free(struct auth_table *t);
 
-/* SHA-256 of token as 64 lower-case hex digits and a NUL (CLI hash-token). */
-void auth_hash_hex(const uint8_t *token, size_t len, char out[65]);
 
 #endif

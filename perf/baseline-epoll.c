@@ -198,7 +198,7 @@ int main(int argc, char **argv)
 		perror("baseline-epoll: setup");
 		goto out;
 	}
-	s.lfd = baseline_listen("baseline-epoll", o.host, o.port, SOCK_NONBLOCK);
+	s.lfd = baseline_listen("baseline-epoll", o.host, o.port, true);
 	if (s.lfd < 0)
 		goto out;
 	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &s.listen_tag };

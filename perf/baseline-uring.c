@@ -251,7 +251,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	s->sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	s->lfd = baseline_listen("baseline-uring", o.host, o.port, 0);
+	s->lfd = baseline_listen("baseline-uring", o.host, o.port, false);
 	if (s->sfd < 0 || s->lfd < 0)
 		goto out;
 	arm_accept(s);

@@ -4,13 +4,12 @@
 #include "perf/baseline.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/sock.h"
 #include "perf/benchopt.h"
 
 int baseline_parse(struct baseline_opt *o, int argc, char **argv,
@@ -70,27 +69,12 @@ void baseline_prepare(sigset_t *mask)
 }
 
 int baseline_listen(const char *name, const char *host, uint16_t port,
-                    int sock_flags)
+                    bool nonblock)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
-	char ps[8];
-	snprintf(ps, sizeof ps, "%u", port);
-	int ret = getaddrinfo(host, ps, &hints, &res);
-	if (ret != 0) {
-		fprintf(stderr, "%s: --host %s: %s\n", name, host, gai_strerror(ret));
-		return -EINVAL;
-	}
-	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | sock_flags, 0);
-	int one = 1;
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
-		ret = -errno;
-		fprintf(stderr, "%s: listen on %s:%u: %s\n", name, host, port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
-		return ret;
-	}
-	freeaddrinfo(res);
+	char err[256];
+	const struct sock_opts o = { .backlog = 4096, .nonblock = nonblock };
+	int fd = sock_listen(host, port, &o, err, sizeof err);
+	if (fd < 0)
+		fprintf(stderr, "%s: %s\n", name, err);
 	return fd;
 }

@@ -38,11 +38,11 @@ int baseline_parse(struct baseline_opt *o, int argc, char **argv,
 void baseline_prepare(sigset_t *mask);
 
 /*
- * A listening TCP socket on host:port (SO_REUSEADDR, backlog 4096);
- * sock_flags are added to SOCK_STREAM | SOCK_CLOEXEC. Returns the fd, or
- * -errno after printing the error.
+ * A listening TCP socket on host:port (core/sock.h: SO_REUSEADDR, backlog
+ * 4096, non-blocking if asked). Returns the fd, or -errno after printing
+ * the error.
  */
 int baseline_listen(const char *name, const char *host, uint16_t port,
-                    int sock_flags);
+                    bool nonblock);
 
 #endif

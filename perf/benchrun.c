@@ -26,7 +26,8 @@
  * expected payload and the latency.
  *
  * Replies are parsed in place in the provided buffer; only a frame that
- * straddles two recvs is copied into the connection's reassembly buffer.
+ * straddles two recvs is copied into the connection's reassembly buffer
+ * (the codec's reassembler, proto/reasm.h).
  * The header is checked as soon as its 8 bytes are present, so a wrong
  * type or length is caught without waiting for bytes that may never come.
  */
@@ -41,7 +42,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/clock.h"
 #include "proto/frame.h"
+#include "proto/reasm.h"
 #include "perf/perfring.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -81,15 +84,13 @@ struct bconn {
 	uint8_t *sbuf;          /* request window */
 	uint32_t slen, soff;    /* bytes in the current send, bytes done */
 	uint32_t sframes;       /* frames (not counting a trailing PING) */
-	uint8_t *part;          /* reassembly of a straddling frame */
-	uint32_t part_len;
+	struct frame_reasm ra;  /* a straddling frame; one buffer of a largest
+	                         * frame, allocated the first time one does */
 };
 
 uint64_t benchrun_now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return clock_now_ns();
 }
 
 void benchrun_fill_pattern(uint8_t *dst, size_t n)
@@ -565,50 +566,26 @@ static bool on_decoded(struct benchrun_worker *w, struct bconn *c, int r,
 static void conn_input(struct benchrun_worker *w, struct bconn *c,
                        const uint8_t *p, size_t n)
 {
-	struct frame_view f;
-	int r;
-
-	while (n && c->state != CS_CLOSED) {
-		if (c->part_len) {
-			r = frame_decode(NULL, c->part, c->part_len, &f);
-			if (r == FRAME_NEED_MORE) {
-				if (c->part_len >= FRAME_HEADER_SIZE && !header_ok(w, c, &f))
-					return;
-				size_t take = f.need < n ? f.need : n;
-				memcpy(c->part + c->part_len, p, take);
-				c->part_len += (uint32_t)take;
-				p += take;
-				n -= take;
-				r = frame_decode(NULL, c->part, c->part_len, &f);
-				if (r == FRAME_NEED_MORE)
-					continue;
-			}
-			bool ok = on_decoded(w, c, r, &f);
-			c->part_len = 0;
-			if (!ok)
+	while (c->state != CS_CLOSED) {
+		struct frame_view f;
+		int r = frame_reasm_next(&c->ra, NULL, &p, &n, &f);
+		if (r == FRAME_NEED_MORE || r == FRAME_REASM_NOBUF) {
+			/* A partial frame: its header is checked as soon as it
+			 * is here, not when bytes that may never come arrive. */
+			if (f.payload && !header_ok(w, c, &f))
 				return;
+			if (r == FRAME_NEED_MORE)
+				return;
+			uint8_t *b = malloc(FRAME_MAX_SIZE);
+			if (!b) {
+				conn_close(w, c, true);
+				return;
+			}
+			free(frame_reasm_move(&c->ra, b, FRAME_MAX_SIZE));
 			continue;
-		}
-		r = frame_decode(NULL, p, n, &f);
-		if (r == FRAME_NEED_MORE) {
-			if (n >= FRAME_HEADER_SIZE && !header_ok(w, c, &f))
-				return;
-			if (!c->part) {
-				c->part = malloc(FRAME_MAX_SIZE);
-				if (!c->part) {
-					conn_close(w, c, true);
-					return;
-				}
-			}
-			memcpy(c->part, p, n);
-			c->part_len = (uint32_t)n;
-			return;
 		}
 		if (!on_decoded(w, c, r, &f))
 			return;
-		size_t adv = r > 0 ? (size_t)r : f.size;
-		p += adv;
-		n -= adv;
 	}
 }
 
@@ -972,7 +949,7 @@ void benchrun_worker_free(struct benchrun_worker *w)
 			close(c->fd);
 		free(c->fifo);
 		free(c->sbuf);
-		free(c->part);
+		free(c->ra.buf);
 	}
 	free(w->conns);
 	free(w->dirty);

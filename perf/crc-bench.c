@@ -21,6 +21,8 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "proto/clock.h"
+
 #define ROUNDS 5
 
 typedef uint32_t (*crc_fn)(uint32_t crc, const uint8_t *p, size_t n);
@@ -37,9 +39,7 @@ static uint32_t zlib_crc(uint32_t crc, const uint8_t *p, size_t n)
 
 static double now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+	return (double)clock_now_ns() * 1e-9;
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -20,6 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define FRAME_MAGIC        0xDEADBEEFu
 #define FRAME_VERSION      0x01
 #define FRAME_HEADER_SIZE  8
@@ -149,5 +153,9 @@ static inline void frame_put_u32(uint8_t *p, uint32_t v)
 	p[2] = (uint8_t)(v >> 8);
 	p[3] = (uint8_t)v;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -12,6 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum msg_error {
 	ERR_BAD_MAGIC        = 1,
 	ERR_BAD_VERSION      = 2,
@@ -95,5 +99,9 @@ size_t msg_error_build(uint8_t *dst, size_t cap, uint16_t code, const char *text
  */
 int msg_error_parse(const uint8_t *p, size_t n, uint16_t *code,
                     const uint8_t **text, size_t *text_len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,20 +1,22 @@
 /*
  * client.c - libnet001, the blocking NET-001 client. See client.h.
  *
- * Receive path: bytes land in rbuf[rlen..rcap); frames are decoded in place
- * at rpos and handed out as views, so a view stays valid until the next
- * read, which is the next call that needs more bytes. rbuf starts small and
- * grows only when one frame needs it, up to FRAME_MAX_SIZE: after
- * compaction a partial frame always starts at offset 0.
+ * Receive path: bytes are read into rbuf (a fixed 16 KiB) and go through
+ * the codec's reassembler (proto/reasm.h): a frame lying wholly in what
+ * was read is handed out as a view into rbuf, valid until the next read;
+ * only a frame that straddles reads is copied, into the reassembly buffer
+ * (ra.buf, grown on demand up to one largest frame, 65547 bytes).
  *
- *   rbuf: [ consumed | frames not yet decoded ... | free ]
- *         0          rpos                          rlen    rcap
+ *   rbuf: [ taken | bytes not yet looked at ... | free ]
+ *         0       rpos                          rlen   RBUF_SIZE
  *
  * Requests (ping, echo, auth, sync) send one frame and then read frames
  * until their answer comes; everything else read meanwhile is sorted by
  * await_answer() (queue, drop as late, or fail the request).
  */
 #include "net/client/client.h"
+#include "proto/clock.h"
+#include "proto/reasm.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -29,10 +31,11 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
-#define RBUF_INITIAL 16384u
+#define RBUF_SIZE 16384u
+/* First reassembly buffer; it doubles up to FRAME_MAX_SIZE as frames need. */
+#define REASM_INITIAL 4096u
 #define SRV_TEXT_MAX 255
 
 /* Answer types a request can wait for, as indexes into n1c.late[]. */
@@ -51,8 +54,9 @@ struct n1c {
 	uint8_t *tls_out; /* one whole frame, so it leaves as one record */
 	int timeout_ms;  /* request timeout, -1 for ever */
 
-	uint8_t *rbuf;
-	uint32_t rcap, rpos, rlen;
+	uint8_t *rbuf;   /* RBUF_SIZE bytes */
+	uint32_t rpos, rlen;
+	struct frame_reasm ra; /* a frame straddling reads; buffer malloc'd */
 	struct frame_decoder dec;
 
 	/* Ring of frames set aside while a request waited. */
@@ -73,9 +77,7 @@ struct n1c {
 
 static int64_t now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return (int64_t)clock_now_ns();
 }
 
 /* -1 (no deadline) for timeout_ms < 0. */
@@ -249,10 +251,9 @@ int n1c_connect(struct n1c **out, const char *host, uint16_t port, int timeout_m
 	struct n1c *c = calloc(1, sizeof *c);
 	if (!c)
 		goto nomem;
-	c->rbuf = malloc(RBUF_INITIAL);
+	c->rbuf = malloc(RBUF_SIZE);
 	if (!c->rbuf)
 		goto nomem;
-	c->rcap = RBUF_INITIAL;
 	c->fd = fd;
 	c->timeout_ms = timeout_ms < 0 ? -1 : timeout_ms;
 	*out = c;
@@ -328,6 +329,7 @@ void n1c_close(struct n1c *c)
 	for (unsigned i = 0; i < c->qcount; i++)
 		free(c->queue[(c->qhead + i) % N1C_QUEUE_MAX].payload);
 	free(c->held);
+	free(c->ra.buf);
 	free(c->rbuf);
 	free(c);
 }
@@ -456,68 +458,36 @@ int n1c_data(struct n1c *c, const void *p, size_t len)
 
 /* ---- receive -------------------------------------------------------------- */
 
-/* Make room for need bytes from rpos on: compact, then grow if still short. */
-static int rbuf_reserve(struct n1c *c, uint32_t need)
+/* A reassembly buffer of at least want bytes; the held bytes move along. */
+static int reasm_grow(struct n1c *c, uint32_t want)
 {
-	if (c->rpos > 0) {
-		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-		c->rlen -= c->rpos;
-		c->rpos = 0;
-	}
-	if (need <= c->rcap)
-		return 0;
-	uint32_t cap = c->rcap * 2;
-	if (cap < need)
-		cap = need;
+	uint32_t cap = c->ra.cap ? c->ra.cap * 2 : REASM_INITIAL;
 	if (cap > FRAME_MAX_SIZE)
 		cap = FRAME_MAX_SIZE;
-	uint8_t *nb = realloc(c->rbuf, cap);
+	if (cap < want)
+		cap = want;
+	uint8_t *nb = realloc(c->ra.buf, cap);
 	if (!nb)
 		return -ENOMEM;
-	c->rbuf = nb;
-	c->rcap = cap;
+	c->ra.buf = nb;
+	c->ra.cap = cap;
 	return 0;
 }
 
-/*
- * The next frame off the stream, waiting until deadline. *f points into
- * rbuf and stays valid until the next call (which may move rbuf).
- * A frame with a bad CRC is skipped and reported as N1C_EPROTO: its length
- * was sound, so the stream stays in step. Bad magic, version or length
- * lose the framing: the connection is closed.
- */
-static int next_frame(struct n1c *c, int64_t deadline, struct frame_view *f)
+/* Read what is there into rbuf (all of it was taken), waiting until
+ * deadline. 0 once bytes arrived, else an error. */
+static int read_more(struct n1c *c, int64_t deadline)
 {
+	c->rpos = c->rlen = 0;
 	for (;;) {
-		int r = frame_decode(&c->dec, c->rbuf + c->rpos, c->rlen - c->rpos, f);
-		if (r > 0) {
-			c->rpos += (uint32_t)r;
-			return 0;
-		}
-		if (r == FRAME_ECRC) {
-			c->rpos += f->size;
-			return N1C_EPROTO;
-		}
-		if (r < 0) {
-			/* A TLS alert record (content type 21, version 3.x) where
-			 * a frame should start: the server speaks TLS, we do not. */
-			const uint8_t *p = c->rbuf + c->rpos;
-			bool alert = r == FRAME_EMAGIC && !c->tls && c->rlen - c->rpos >= 2 &&
-			             p[0] == 21 && p[1] == 3;
-			client_break(c);
-			return alert ? N1C_ETLS : N1C_EPROTO;
-		}
 		if (c->fd < 0)
 			return N1C_ECLOSED;
-
-		r = rbuf_reserve(c, c->rlen - c->rpos + f->need);
-		if (r < 0)
-			return r;
+		int r;
 		if (c->tls) {
-			int k = SSL_read(c->tls, c->rbuf + c->rlen, (int)(c->rcap - c->rlen));
+			int k = SSL_read(c->tls, c->rbuf, (int)RBUF_SIZE);
 			if (k > 0) {
-				c->rlen += (uint32_t)k;
-				continue;
+				c->rlen = (uint32_t)k;
+				return 0;
 			}
 			r = tls_wait(c, k, deadline);
 			if (r == N1C_ECLOSED || r == N1C_ETLS)
@@ -526,10 +496,10 @@ static int next_frame(struct n1c *c, int64_t deadline, struct frame_view *f)
 				return r;
 			continue;
 		}
-		ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
+		ssize_t n = recv(c->fd, c->rbuf, RBUF_SIZE, MSG_DONTWAIT);
 		if (n > 0) {
-			c->rlen += (uint32_t)n;
-			continue;
+			c->rlen = (uint32_t)n;
+			return 0;
 		}
 		if (n == 0) {
 			client_break(c);
@@ -543,6 +513,46 @@ static int next_frame(struct n1c *c, int64_t deadline, struct frame_view *f)
 			r = sys_err(errno);
 		if (r == N1C_ECLOSED)
 			client_break(c);
+		if (r < 0)
+			return r;
+	}
+}
+
+/*
+ * The next frame off the stream, waiting until deadline. *f points into
+ * rbuf or the reassembly buffer and stays valid until the next call.
+ * A frame with a bad CRC is skipped and reported as N1C_EPROTO: its length
+ * was sound, so the stream stays in step. Bad magic, version or length
+ * lose the framing: the connection is closed.
+ */
+static int next_frame(struct n1c *c, int64_t deadline, struct frame_view *f)
+{
+	for (;;) {
+		const uint8_t *p = c->rbuf + c->rpos;
+		size_t n = c->rlen - c->rpos;
+		int r = frame_reasm_next(&c->ra, &c->dec, &p, &n, f);
+		c->rpos = (uint32_t)(p - c->rbuf);
+		if (r > 0)
+			return 0;
+		if (r == FRAME_ECRC)
+			return N1C_EPROTO;
+		if (r == FRAME_REASM_NOBUF) {
+			r = reasm_grow(c, c->ra.want);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (r < 0) {
+			/* A TLS alert record (content type 21, version 3.x) where
+			 * a frame should start: the server speaks TLS, we do not. */
+			size_t have = frame_reasm_held(&c->ra, f) ? c->ra.len : n;
+			bool alert = r == FRAME_EMAGIC && !c->tls && have >= 2 &&
+			             f->frame[0] == 21 && f->frame[1] == 3;
+			frame_reasm_reset(&c->ra);
+			client_break(c);
+			return alert ? N1C_ETLS : N1C_EPROTO;
+		}
+		r = read_more(c, deadline);
 		if (r < 0)
 			return r;
 	}

@@ -12,12 +12,13 @@
  */
 #include "net/client/client.h"
 #include "net001_build.h"
+#include "proto/authdigest.h"
+#include "proto/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -208,9 +209,7 @@ static int open_client(const struct cli *o, struct n1c **out)
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(clock_now_ns() / 1000000u);
 }
 
 /* Sleep ms, cut short by a signal. */
@@ -578,15 +577,12 @@ static int cmd_hash_token(const struct cli *o, int argc, char **argv)
 	if (!plain_args(argc, argv, 1, "hash-token", &rc))
 		return rc;
 	const char *token = argv[optind];
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	if (!EVP_Digest(token, strlen(token), md, &mdlen, EVP_sha256(), NULL)) {
+	char hex[AUTHDIGEST_HEX_LEN + 1];
+	if (authdigest_hex(token, strlen(token), hex) < 0) {
 		fprintf(stderr, PROG ": hash-token: SHA-256 failed\n");
 		return EXIT_SERVER;
 	}
-	for (unsigned i = 0; i < mdlen; i++)
-		printf("%02x", md[i]);
-	putchar('\n');
+	puts(hex);
 	return EXIT_OK;
 }
 

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/clock.h"
+
 static void relax(unsigned *spins)
 {
 	/* Two cores shared with other work: yield soon rather than burn the
@@ -95,9 +97,7 @@ static void *consumer(void *arg)
 
 static double now_s(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)clock_now_ns() / 1e9;
 }
 
 double spsc_run_threads(struct spsc_run *r)

@@ -13,7 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth_file.h"
+#include "exposition.h"
 #include "harness.h"
+#include "http_client.h"
 #include "test_cli_run.h"
 #include "timing.h"
 
@@ -21,7 +24,7 @@
 
 static struct srv server;
 static char port[8];
-static char auth_path[64];
+static struct auth_file auth;
 static char data_path[64];
 /* Big (64 KiB of output): static, one per role. */
 static struct cli_run run, bg;
@@ -33,8 +36,7 @@ static void cleanup(void)
 		cli_finish(&bg, 1000);
 	}
 	srv_cleanup(&server);
-	if (auth_path[0])
-		unlink(auth_path);
+	auth_file_remove(&auth);
 	if (data_path[0])
 		unlink(data_path);
 }
@@ -48,15 +50,12 @@ static void start(const char *const *args)
 	snprintf(port, sizeof port, "%u", server.port);
 }
 
+/* An auth file with alice:s3cret. */
 static const char *write_auth_file(void)
 {
-	snprintf(auth_path, sizeof auth_path, "/tmp/net001-cli-auth-%d", (int)getpid());
-	FILE *f = fopen(auth_path, "w");
-	cr_assert_not_null(f);
-	/* alice:s3cret */
-	fprintf(f, "alice:1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0\n");
-	fclose(f);
-	return auth_path;
+	const char *path = auth_file_write(&auth, "cli", AUTH_USERS("alice", AUTH_ALICE_HEX));
+	cr_assert_not_null(path);
+	return path;
 }
 
 /* A file of n pseudo-random bytes. */
@@ -250,12 +249,13 @@ Test(cli_srv, hash_token_makes_a_working_auth_file)
 {
 	cli_run(&run, ARGS("hash-token", "opensesame"));
 	expect_ok(&run, "hash-token");
-	snprintf(auth_path, sizeof auth_path, "/tmp/net001-cli-auth-%d", (int)getpid());
-	FILE *f = fopen(auth_path, "w");
-	cr_assert_not_null(f);
-	fprintf(f, "carol:%s", run.out);
-	fclose(f);
-	start(ARGS("--auth-file", auth_path));
+	/* The CLI's line as it is, newline included. */
+	char line[128];
+	int k = snprintf(line, sizeof line, "carol:%s", run.out);
+	cr_assert(k > 0 && (size_t)k < sizeof line, "one line: %s", run.out);
+	const char *path = auth_file_write_text(&auth, "cli", line);
+	cr_assert_not_null(path);
+	start(ARGS("--auth-file", path));
 	cli_run(&run, ARGS("--port", port, "auth", "carol", "opensesame"));
 	expect_ok(&run, "auth with hashed token");
 }
@@ -314,30 +314,16 @@ Test(cli_srv, send_splits_into_frames)
 	cr_assert_str_eq(run.out, "sent 70000 bytes in 2 DATA frames\n");
 }
 
-/* GET /metrics from the test server; the body goes into buf. */
-static void scrape(char *buf, size_t cap)
+/* A counter from the test server's /metrics. */
+static uint64_t metric(const char *series)
 {
-	int fd = tc_connect(server.metrics_port);
-	cr_assert_geq(fd, 0, "metrics port");
-	const char req[] = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
-	cr_assert_eq(tc_send(fd, req, sizeof req - 1), 0);
-	size_t n = 0;
-	ssize_t r;
-	while (n < cap - 1 && (r = read(fd, buf + n, cap - 1 - n)) > 0)
-		n += (size_t)r;
-	buf[n] = '\0';
-	close(fd);
-}
-
-static unsigned long long metric(const char *text, const char *name)
-{
-	size_t len = strlen(name);
-	for (const char *p = text; (p = strstr(p, name)); p += len) {
-		if ((p == text || p[-1] == '\n') && p[len] == ' ')
-			return strtoull(p + len + 1, NULL, 10);
-	}
-	cr_assert_fail("no %s in /metrics", name);
-	return 0;
+	char *text = http_scrape(server.metrics_port);
+	cr_assert_not_null(text, "GET /metrics");
+	uint64_t v = 0;
+	bool found = sample_u64(text, series, &v);
+	free(text);
+	cr_assert(found, "no %s in /metrics", series);
+	return v;
 }
 
 Test(cli_srv, send_counted_by_the_server)
@@ -345,13 +331,11 @@ Test(cli_srv, send_counted_by_the_server)
 	start(NULL);
 	cli_run(&run, ARGS("--port", port, "send", write_data_file(200000)));
 	expect_ok(&run, "send");
-	static char text[65536];
-	scrape(text, sizeof text);
 	/* 4 DATA frames of 65535, 65535, 65535, 3395 bytes and the PING that
 	 * confirms them: 200000 + 5 * 12 + 8 bytes on the wire. */
-	cr_assert_eq(metric(text, "net001_frames_received_total{type=\"data\"}"), 4);
-	cr_assert_eq(metric(text, "net001_frames_received_total{type=\"ping\"}"), 1);
-	cr_assert_eq(metric(text, "net001_bytes_received_total"), 200068);
+	cr_assert_eq(metric("net001_frames_received_total{type=\"data\"}"), 4);
+	cr_assert_eq(metric("net001_frames_received_total{type=\"ping\"}"), 1);
+	cr_assert_eq(metric("net001_bytes_received_total"), 200068);
 }
 
 Test(cli_srv, send_frames_are_what_the_server_sees)

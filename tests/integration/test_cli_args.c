@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ports.h"
 #include "test_cli_run.h"
 
 #define RUN(r, ...) cli_run((r), CLI_ARGS(__VA_ARGS__))
@@ -105,21 +106,9 @@ Test(cli, hash_token_is_sha256_hex)
 /* A port bound without listen(): connects are refused. */
 static int refused_port(uint16_t *port)
 {
-	unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
-	for (int i = 0; i < 200; i++) {
-		uint16_t pt = (uint16_t)(10000 + rand_r(&seed) % 22000);
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(pt),
-		                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-		if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0) {
-			*port = pt;
-			return fd;
-		}
-		cr_assert_eq(errno, EADDRINUSE);
-		close(fd);
-	}
-	cr_assert_fail("no free port");
-	return -1;
+	int fd = port_bind_random(AF_INET, 0, port);
+	cr_assert_geq(fd, 0, "no free port: %s", strerror(-fd));
+	return fd;
 }
 
 Test(cli, refused_connection_exits_3)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "net/client/client.h"
+#include "auth_file.h"
 #include "harness.h"
 #include "timing.h"
 
@@ -23,13 +24,12 @@
 
 /* The test's server; stopped by the fixture even when an assert fails. */
 static struct srv server;
-static char auth_path[64];
+static struct auth_file auth;
 
 static void stop_server(void)
 {
 	srv_cleanup(&server);
-	if (auth_path[0])
-		unlink(auth_path);
+	auth_file_remove(&auth);
 }
 
 TestSuite(client_srv, .fini = stop_server, .timeout = 60);
@@ -39,17 +39,13 @@ static void start(const char *const *args)
 	cr_assert_eq(srv_start(&server, args), 0, "server did not start");
 }
 
-/* An auth file with alice:s3cret and bob:hunter2 (SHA-256 of the tokens). */
+/* An auth file with alice:s3cret and bob:hunter2. */
 static const char *write_auth_file(void)
 {
-	snprintf(auth_path, sizeof auth_path, "/tmp/net001-client-auth-%d", (int)getpid());
-	FILE *f = fopen(auth_path, "w");
-	cr_assert_not_null(f);
-	fprintf(f, "# test users\n"
-	           "alice:1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0\n"
-	           "bob:f52fbd32b2b3b86ff88ef6c490628285f482af15ddcb29541f94bcf526a3f6c7\n");
-	fclose(f);
-	return auth_path;
+	const char *path = auth_file_write(&auth, "client",
+	                                   AUTH_USERS("alice", AUTH_ALICE_HEX, "bob", AUTH_BOB_HEX));
+	cr_assert_not_null(path);
+	return path;
 }
 
 static struct n1c *dial(void)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "proto/frame.h"
+#include "auth_file.h"
 #include "harness.h"
 #include "proto/msg.h"
 
@@ -22,8 +23,12 @@ static void start(const char *const *args)
 	cr_assert_eq(srv_start(&S, args), 0, "server starts");
 }
 
+/* The auth file of a test that uses one, removed by stop_clean(). */
+static struct auth_file auth;
+
 static void stop_clean(void)
 {
+	auth_file_remove(&auth);
 	cr_assert_eq(srv_stop(&S, 10000), 0, "server exits 0 after SIGTERM");
 }
 
@@ -256,16 +261,12 @@ Test(errors, idle_timeout_zero_is_off, .fini = stop_clean)
 	close(a);
 }
 
-static void write_auth_file(const char *path, const char *user, const char *hex)
+static const char *write_auth_file(const char *user)
 {
-	FILE *f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fprintf(f, "# users\n\n%s:%s\n", user, hex);
-	fclose(f);
+	const char *path = auth_file_write(&auth, "errors", AUTH_USERS(user, AUTH_ALICE_HEX));
+	cr_assert_not_null(path);
+	return path;
 }
-
-/* sha256("s3cret") */
-#define S3CRET_HEX "1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0"
 
 static size_t auth_payload(uint8_t *p, const char *user, const char *token)
 {
@@ -274,10 +275,7 @@ static size_t auth_payload(uint8_t *p, const char *user, const char *token)
 
 Test(errors, auth_required_then_granted, .fini = stop_clean)
 {
-	char path[64];
-	snprintf(path, sizeof path, "/tmp/net001-auth-%d", (int)getpid());
-	write_auth_file(path, "alice", S3CRET_HEX);
-	const char *const args[] = { "--auth-file", path, NULL };
+	const char *const args[] = { "--auth-file", write_auth_file("alice"), NULL };
 	start(args);
 
 	int a = tc_connect(S.port), b = tc_connect(S.port);
@@ -322,15 +320,11 @@ Test(errors, auth_required_then_granted, .fini = stop_clean)
 	close(a);
 	close(b);
 	close(c);
-	unlink(path);
 }
 
 Test(errors, third_auth_failure_closes, .fini = stop_clean)
 {
-	char path[64];
-	snprintf(path, sizeof path, "/tmp/net001-auth-%d", (int)getpid());
-	write_auth_file(path, "alice", S3CRET_HEX);
-	const char *const args[] = { "--auth-file", path, NULL };
+	const char *const args[] = { "--auth-file", write_auth_file("alice"), NULL };
 	start(args);
 
 	int a = tc_connect(S.port);
@@ -356,15 +350,11 @@ Test(errors, third_auth_failure_closes, .fini = stop_clean)
 	cr_assert_eq(tc_read_frame(b, &F, 2000), 0);
 	cr_assert_eq(F.payload[0], 0);
 	close(b);
-	unlink(path);
 }
 
 Test(errors, sighup_reloads_auth_file, .fini = stop_clean)
 {
-	char path[64];
-	snprintf(path, sizeof path, "/tmp/net001-auth-%d", (int)getpid());
-	write_auth_file(path, "alice", S3CRET_HEX);
-	const char *const args[] = { "--auth-file", path, NULL };
+	const char *const args[] = { "--auth-file", write_auth_file("alice"), NULL };
 	start(args);
 
 	uint8_t p[400];
@@ -374,7 +364,7 @@ Test(errors, sighup_reloads_auth_file, .fini = stop_clean)
 	cr_assert_eq(tc_read_frame(a, &F, 2000), 0);
 	cr_assert_eq(F.payload[0], 0, "bob unknown before the reload");
 
-	write_auth_file(path, "bob", S3CRET_HEX);
+	write_auth_file("bob");
 	kill(S.pid, SIGHUP);
 	for (int i = 0; i < 200 && !srv_log_contains(&S, "reloaded"); i++)
 		usleep(10000);
@@ -384,9 +374,7 @@ Test(errors, sighup_reloads_auth_file, .fini = stop_clean)
 	cr_assert_eq(F.payload[0], 1, "bob known after the reload");
 
 	/* A broken file keeps the previous table. */
-	FILE *f = fopen(path, "w");
-	fputs("this is not an auth line\n", f);
-	fclose(f);
+	cr_assert_not_null(auth_file_write_text(&auth, "errors", "this is not an auth line\n"));
 	kill(S.pid, SIGHUP);
 	for (int i = 0; i < 200 && !srv_log_contains(&S, "keeping the previous"); i++)
 		usleep(10000);
@@ -397,7 +385,6 @@ Test(errors, sighup_reloads_auth_file, .fini = stop_clean)
 	cr_assert_eq(F.payload[0], 1, "bob still known");
 	close(a);
 	close(b);
-	unlink(path);
 }
 
 Test(errors, slow_consumer_closed, .fini = stop_clean)

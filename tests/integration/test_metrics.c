@@ -36,8 +36,10 @@
 
 #include "exposition.h"
 #include "proto/frame.h"
+#include "auth_file.h"
 #include "harness.h"
 #include "http_client.h"
+#include "ports.h"
 #include "proto/msg.h"
 #include "timing.h"
 
@@ -69,11 +71,8 @@ static void stop_if_running(void)
 /* GET /metrics; the body, malloc'd. */
 static char *scrape(void)
 {
-	struct http_resp r;
-	cr_assert_eq(http_get(S.metrics_port, "/metrics", &r), 200, "GET /metrics");
-	char *body = r.body;
-	r.body = NULL;
-	http_resp_free(&r);
+	char *body = http_scrape(S.metrics_port);
+	cr_assert_not_null(body, "GET /metrics");
 	return body;
 }
 
@@ -324,15 +323,6 @@ Test(metrics, hundred_pings, .fini = stop_clean)
 	free(base);
 }
 
-static void write_auth_file(const char *path)
-{
-	FILE *f = fopen(path, "w");
-	cr_assert_not_null(f);
-	/* alice:sha256("s3cret") */
-	fputs("alice:1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0\n", f);
-	fclose(f);
-}
-
 static void auth(struct wire *w, int fd, const char *user, const char *token, int ok)
 {
 	uint8_t p[400];
@@ -345,9 +335,9 @@ static void auth(struct wire *w, int fd, const char *user, const char *token, in
 
 Test(metrics, echo_broadcast_auth_data, .fini = stop_clean)
 {
-	char path[64];
-	snprintf(path, sizeof path, "/tmp/net001-metrics-auth-%d", (int)getpid());
-	write_auth_file(path);
+	struct auth_file af = { "" };
+	const char *path = auth_file_write(&af, "metrics", AUTH_USERS("alice", AUTH_ALICE_HEX));
+	cr_assert_not_null(path);
 	const char *const args[] = { "--threads", "2", "--auth-file", path, NULL };
 	start(args);
 	char *base = scrape();
@@ -425,7 +415,7 @@ Test(metrics, echo_broadcast_auth_data, .fini = stop_clean)
 		close(fd[i]);
 	free(p);
 	free(base);
-	unlink(path);
+	auth_file_remove(&af);
 }
 
 Test(metrics, broadcast_deliveries_count_receivers, .fini = stop_clean)
@@ -1460,20 +1450,16 @@ Test(metrics, metrics_port_zero_is_off, .fini = stop_clean)
 	cr_expect(srv_log_contains(&S, "metrics off"));
 }
 
-/* Listen on a free loopback port in [10000, 31000) so it is taken; also
- * report a free port p with p + 1000 == the taken one. */
+/* Listen on a free loopback port so it is taken; also report a free port
+ * p with p + 1000 == the taken one. */
 static int take_port(uint16_t *taken, uint16_t *below)
 {
-	unsigned seed = (unsigned)getpid() ^ (unsigned)mono_ms();
 	for (int attempt = 0; attempt < 50; attempt++) {
-		uint16_t port = (uint16_t)(11000 + rand_r(&seed) % 20000);
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		uint16_t port;
+		int fd = port_bind_random(AF_INET, 4, &port);
 		if (fd < 0)
 			return -1;
-		if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, 4) == 0 &&
-		    !port_listening((uint16_t)(port - 1000))) {
+		if (port >= PORT_RANDOM_MIN + 1000 && !port_listening((uint16_t)(port - 1000))) {
 			*taken = port;
 			*below = (uint16_t)(port - 1000);
 			return fd;

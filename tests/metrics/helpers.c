@@ -9,6 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ports.h"
+#include "proto/clock.h"
+
 void shards_make(struct shard_set *s, unsigned n)
 {
 	s->n = n;
@@ -33,25 +36,17 @@ void shards_free(struct shard_set *s)
 
 uint64_t now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return clock_now_ns();
 }
 
 int server_start_random(struct metrics_server_config *cfg,
                         struct metrics_server **out)
 {
-	uint64_t x = now_ns() ^ ((uint64_t)getpid() << 32);
 	int err = -EADDRINUSE;
 	if (!cfg->host)
 		cfg->host = "127.0.0.1";
 	for (int i = 0; i < 200 && err == -EADDRINUSE; i++) {
-		/* xorshift64: each Criterion test is its own process, so the
-		 * pid and clock make runs pick different ports. */
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		cfg->port = (uint16_t)(10000 + x % 22000);
+		cfg->port = port_random();
 		err = metrics_server_start(cfg, out);
 	}
 	return err;

@@ -26,7 +26,7 @@ void shards_make(struct shard_set *s, unsigned n);
 void shards_free(struct shard_set *s);
 
 /*
- * Start a server for cfg on a random port in [10000, 32000) of 127.0.0.1,
+ * Start a server for cfg on a random port of 127.0.0.1 (ports.h),
  * retrying on EADDRINUSE. Returns what metrics_server_start returned.
  */
 int server_start_random(struct metrics_server_config *cfg,

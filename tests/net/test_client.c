@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "net/client/client.h"
+#include "ports.h"
 #include "timing.h"
 
 struct peer;
@@ -39,40 +40,14 @@ struct peer {
 	int failed;              /* the client sent something unexpected */
 };
 
-/*
- * Bind a loopback socket to a random port in [10000, 32000), retrying on
- * EADDRINUSE. listen_too false leaves the port bound but not listening,
- * which makes a port where a connect is refused.
- */
+/* A loopback socket on a free port (tests/support/ports.h); listening
+ * unless listen_too is false, which makes a port where a connect is
+ * refused. */
 static int bind_random(int family, bool listen_too, uint16_t *port)
 {
-	unsigned seed = (unsigned)getpid() ^ (unsigned)mono_ms();
-	for (int attempt = 0; attempt < 200; attempt++) {
-		uint16_t pt = (uint16_t)(10000 + rand_r(&seed) % 22000);
-		int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		cr_assert(fd >= 0);
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		int r;
-		if (family == AF_INET6) {
-			struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons(pt),
-			                          .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-			r = bind(fd, (struct sockaddr *)&a, sizeof a);
-		} else {
-			struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(pt),
-			                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-			r = bind(fd, (struct sockaddr *)&a, sizeof a);
-		}
-		if (r == 0 && (!listen_too || listen(fd, 8) == 0)) {
-			*port = pt;
-			return fd;
-		}
-		int e = errno;
-		close(fd);
-		cr_assert(e == EADDRINUSE, "bind: %s", strerror(e));
-	}
-	cr_assert_fail("no free port");
-	return -1;
+	int fd = port_bind_random(family, listen_too ? 8 : 0, port);
+	cr_assert_geq(fd, 0, "no free port: %s", strerror(-fd));
+	return fd;
 }
 
 static void *peer_main(void *arg)

@@ -15,10 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "ports.h"
 
 struct proc {
 	pid_t pid;
@@ -74,22 +75,15 @@ static int finish(struct proc *p, char *buf, size_t cap)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-static uint16_t random_port(void)
-{
-	uint32_t r;
-	cr_assert_eq(getrandom(&r, sizeof r, 0), (ssize_t)sizeof r);
-	return (uint16_t)(10000 + r % 22000);
-}
-
 /*
- * Start a baseline on a random port in [10000, 32000), retrying on
+ * Start a baseline on a random port (tests/support/ports.h), retrying on
  * another port when it cannot listen (EADDRINUSE). It says
  * "listening on ..." once it accepts.
  */
 static uint16_t start_baseline(const char *path, const char *corrupt, struct proc *p)
 {
 	for (int attempt = 0; attempt < 20; attempt++) {
-		uint16_t port = random_port();
+		uint16_t port = port_random();
 		char ps[8];
 		snprintf(ps, sizeof ps, "%u", port);
 		char *argv[] = { (char *)path, "--port", ps,

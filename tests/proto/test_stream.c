@@ -1,7 +1,9 @@
 /*
  * A long stream of random frames through an incremental decode loop, the
  * way a connection sees it: whole, one byte at a time, and in random chunk
- * sizes, each way decoding to the very frames that were encoded.
+ * sizes, each way decoding to the very frames that were encoded. The same
+ * streams then go through the shared reassembler (proto/reasm.h) with each
+ * way of giving it buffers its callers use.
  *
  * The generator's seed is fixed (printed in every failure message) and can
  * be overridden with NET001_SEED=<number> to reproduce or explore.
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "proto/frame.h"
+#include "proto/reasm.h"
 
 #define STREAM_FRAMES   1200
 #define DEFAULT_SEED    0x4E45543030312D31ull
@@ -172,6 +175,22 @@ static void check_frame(const struct stream *s, size_t i, const struct frame_vie
 
 enum chunking { WHOLE, ONE_BYTE, RANDOM };
 
+/* The next read's size: whole, one byte, or random. */
+static size_t chunk_size(enum chunking mode, uint64_t *cr, size_t left)
+{
+	size_t c = 1;
+	if (mode == WHOLE) {
+		c = left;
+	} else if (mode == RANDOM) {
+		/* Mostly small reads, some large ones that carry many
+		 * frames at once. */
+		uint64_t x = rnd(cr);
+		c = 1 + (x % 3 == 0 ? (x >> 8) % 16 : x % 3 == 1 ?
+		         (x >> 8) % 4096 : (x >> 8) % CHUNK_MAX);
+	}
+	return c < left ? c : left;
+}
+
 static void run(enum chunking mode, bool honour_need, const char *how)
 {
 	struct stream *s = malloc(sizeof *s);
@@ -185,20 +204,7 @@ static void run(enum chunking mode, bool honour_need, const char *how)
 	struct frame_view f;
 
 	while (fed < s->n) {
-		size_t c;
-		if (mode == WHOLE) {
-			c = s->n;
-		} else if (mode == ONE_BYTE) {
-			c = 1;
-		} else {
-			/* Mostly small reads, some large ones that carry many
-			 * frames at once. */
-			uint64_t x = rnd(&cr);
-			c = 1 + (x % 3 == 0 ? (x >> 8) % 16 : x % 3 == 1 ?
-			         (x >> 8) % 4096 : (x >> 8) % CHUNK_MAX);
-		}
-		if (c > s->n - fed)
-			c = s->n - fed;
+		size_t c = chunk_size(mode, &cr, s->n - fed);
 		if (mode == WHOLE) {
 			/* Whole: decode in the caller's own buffer, no copy. */
 			for (size_t off = 0; off < s->n; got++) {
@@ -263,6 +269,118 @@ Test(stream, random_chunks, .timeout = 120)
 Test(stream, random_chunks_eager, .timeout = 120)
 {
 	run(RANDOM, false, "random chunks, decoding after every read");
+}
+
+/* ---- the shared reassembler (proto/reasm.h) ------------------------------ */
+
+/* How a test hands the reassembler buffers, as its callers do. */
+enum bufs {
+	EXACT,   /* a fresh buffer of exactly `want` at every NOBUF (the server) */
+	ONE_MAX, /* one buffer of a largest frame at the first NOBUF (the bench) */
+	REALLOC, /* realloc, setting buf and cap directly (libnet001) */
+};
+
+static void run_reasm(enum chunking mode, enum bufs how_bufs, const char *how)
+{
+	struct stream *s = malloc(sizeof *s);
+	cr_assert_not_null(s);
+	stream_make(s, test_seed());
+
+	struct frame_reasm ra = FRAME_REASM_INIT;
+	uint64_t cr = s->seed ^ 0x5Au;
+	size_t fed = 0, got = 0, held = 0, nobufs = 0;
+
+	while (fed < s->n) {
+		size_t c = chunk_size(mode, &cr, s->n - fed);
+		/* Each chunk in a heap block of its exact size: ASan catches a
+		 * read past it. */
+		uint8_t *chunk = malloc(c);
+		cr_assert_not_null(chunk);
+		memcpy(chunk, s->bytes + fed, c);
+		const uint8_t *p = chunk;
+		size_t n = c;
+
+		for (;;) {
+			struct frame_view f;
+			int rc = frame_reasm_next(&ra, NULL, &p, &n, &f);
+			if (rc == FRAME_NEED_MORE) {
+				cr_assert_eq(n, 0u, "%s: NEED_MORE with bytes left", how);
+				break;
+			}
+			if (rc == FRAME_REASM_NOBUF) {
+				nobufs++;
+				cr_assert_gt(ra.want, ra.cap, "%s: NOBUF with room", how);
+				cr_assert_leq(ra.want, FRAME_MAX_SIZE, "%s: want %u", how, ra.want);
+				if (how_bufs == REALLOC) {
+					uint8_t *b = realloc(ra.buf, ra.want);
+					cr_assert_not_null(b);
+					ra.buf = b;
+					ra.cap = ra.want;
+				} else {
+					uint32_t cap = how_bufs == EXACT ? ra.want : FRAME_MAX_SIZE;
+					uint8_t *b = malloc(cap);
+					cr_assert_not_null(b);
+					free(frame_reasm_move(&ra, b, cap));
+				}
+				continue;
+			}
+			cr_assert_lt(got, STREAM_FRAMES, "%s, seed %#llx: too many frames",
+			             how, (unsigned long long)s->seed);
+			check_frame(s, got, &f, rc, how);
+			/* In place exactly when the frame lies inside this chunk. */
+			size_t off = s->recs[got].off, end = off + (size_t)rc;
+			bool inside = off >= fed && end <= fed + c;
+			if (inside) {
+				cr_assert(f.frame >= chunk && f.frame + rc <= chunk + c,
+				          "%s, seed %#llx: frame %zu copied, not in place", how,
+				          (unsigned long long)s->seed, got);
+			} else {
+				cr_assert(frame_reasm_held(&ra, &f),
+				          "%s, seed %#llx: frame %zu straddles but is not held",
+				          how, (unsigned long long)s->seed, got);
+				held++;
+			}
+			cr_assert_eq(ra.len, 0u, "%s: a frame out, nothing left held", how);
+			got++;
+		}
+		free(chunk);
+		fed += c;
+	}
+	cr_assert_eq(got, STREAM_FRAMES, "%s, seed %#llx: %zu frames", how,
+	             (unsigned long long)s->seed, got);
+	cr_assert_eq(ra.len, 0u, "%s: bytes left over", how);
+	if (mode == WHOLE)
+		cr_assert_eq(held + nobufs, 0u, "%s: one chunk, nothing copied", how);
+	else if (how_bufs == ONE_MAX)
+		cr_assert_leq(nobufs, 1u, "%s: one buffer was enough", how);
+	free(ra.buf);
+	free(s->bytes);
+	free(s);
+}
+
+Test(stream, reasm_whole, .timeout = 120)
+{
+	run_reasm(WHOLE, EXACT, "reasm, whole");
+}
+
+Test(stream, reasm_one_byte_exact_buffers, .timeout = 120)
+{
+	run_reasm(ONE_BYTE, EXACT, "reasm, one byte, exact buffers");
+}
+
+Test(stream, reasm_random_exact_buffers, .timeout = 120)
+{
+	run_reasm(RANDOM, EXACT, "reasm, random chunks, exact buffers");
+}
+
+Test(stream, reasm_random_one_buffer, .timeout = 120)
+{
+	run_reasm(RANDOM, ONE_MAX, "reasm, random chunks, one largest buffer");
+}
+
+Test(stream, reasm_random_realloc, .timeout = 120)
+{
+	run_reasm(RANDOM, REALLOC, "reasm, random chunks, realloc");
 }
 
 Test(stream, seed_reproduces)

@@ -20,24 +20,13 @@
 
 #include "proto/frame.h"
 #include "proto/msg.h"
+#include "ports.h"
 #include "timing.h"
 
 const char *srv_binary(void)
 {
 	const char *p = getenv("NET001_SERVER");
 	return p && *p ? p : "build/net001-server";
-}
-
-static bool port_free(uint16_t port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	bool ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-	close(fd);
-	return ok;
 }
 
 bool port_listening(uint16_t port)
@@ -112,13 +101,9 @@ static int wait_status(pid_t pid, int timeout_ms, bool *exited)
 
 int srv_start_env(struct srv *s, const char *const *args, const char *const *env)
 {
-	static unsigned seed;
-	if (!seed)
-		seed = (unsigned)getpid() ^ (unsigned)mono_ms();
-
 	memset(s, 0, sizeof s->log_path);
 	for (int attempt = 0; attempt < 30; attempt++) {
-		uint16_t port = (uint16_t)(10000 + rand_r(&seed) % 21000);
+		uint16_t port = port_random();
 		uint16_t mport = (uint16_t)(port + 1000);
 		if (!port_free(port) || !port_free(mport))
 			continue;

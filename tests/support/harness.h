@@ -26,7 +26,7 @@ const char *srv_binary(void);
 
 /*
  * Start the server with extra arguments (NULL-terminated list, may be
- * NULL) on 127.0.0.1 and a free port in [10000, 31000); --metrics-port is
+ * NULL) on 127.0.0.1 and a free port from ports.h; --metrics-port is
  * port + 1000 unless args set it. Waits for its "listening on" log line.
  * Returns 0, or -1 after printing why to stderr.
  */

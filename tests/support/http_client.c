@@ -208,3 +208,14 @@ int http_get(uint16_t port, const char *path, struct http_resp *r)
 {
 	return http_method(port, "GET", path, r);
 }
+
+char *http_scrape(uint16_t port)
+{
+	struct http_resp r;
+	int status = http_get(port, "/metrics", &r);
+	char *body = status == 200 ? r.body : NULL;
+	if (body)
+		r.body = NULL;
+	http_resp_free(&r);
+	return body;
+}

@@ -66,4 +66,8 @@ int http_method(uint16_t port, const char *method, const char *path,
 /* http_method() with GET. */
 int http_get(uint16_t port, const char *path, struct http_resp *r);
 
+/* GET /metrics: the body (malloc'd, NUL-terminated; the caller frees it),
+ * or NULL unless a 200 came. */
+char *http_scrape(uint16_t port);
+
 #endif

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <time.h>
 
-#include "core/clock.h"
+#include "proto/clock.h"
 
 uint64_t mono_ms(void)
 {
