@@ -252,6 +252,7 @@ int cli_repl(struct cli *o)
 #endif
 	int last = EXIT_OK;
 	bool quit = false;
+	char *prev = NULL; /* the last line put in the history */
 	while (!quit) {
 		cli_interrupted = 0;
 		char *line = read_prompted(prompt);
@@ -264,9 +265,14 @@ int cli_repl(struct cli *o)
 			s++;
 		if (*s) {
 #if NET001_HAVE_LIBEDIT
-			add_history(line);
-			if (hist)
-				write_history(hist);
+			/* A line run again from the history is not kept twice. */
+			if (!prev || strcmp(prev, line) != 0) {
+				add_history(line);
+				if (hist)
+					write_history(hist);
+				free(prev);
+				prev = strdup(line);
+			}
 #endif
 			int rc = run_line(o, line, &quit);
 			if (rc != EXIT_OK)
@@ -277,6 +283,7 @@ int cli_repl(struct cli *o)
 #if NET001_HAVE_LIBEDIT
 	free(hist);
 #endif
+	free(prev);
 	fflush(stdout);
 	(void)last; /* at a prompt, errors were seen: leaving is not one */
 	return EXIT_OK;

@@ -318,7 +318,8 @@ static int run_stat(const struct cli *o)
 	if (rc < 0)
 		return rc == -EINTR ? EXIT_OK : rc == N1C_EPROTO ? EXIT_SERVER : EXIT_CONN;
 	int64_t start = a.t_ms;
-	for (uint32_t n = 0; o->repeat == 0 || n < o->repeat; n++) {
+	uint32_t reports = o->repeat_given ? o->repeat : 0; /* 0: until Ctrl-C */
+	for (uint32_t n = 0; reports == 0 || n < reports; n++) {
 		nap_until(start + (int64_t)((n + 1) * interval * 1000.0));
 		if (cli_interrupted)
 			break;
@@ -420,7 +421,7 @@ static int run_latency(const struct cli *o, bool history)
 				memset(&l, 0, sizeof l);
 				range_start = now;
 			}
-			if (o->repeat && reports >= o->repeat)
+			if (o->repeat_given && o->repeat && reports >= o->repeat)
 				break;
 		} else if (in_place && now - last_draw >= 100) {
 			lat_print(o, &l, false, 0, true);
