@@ -26,7 +26,8 @@ static const char usage[] =
 "  --port N             server port (default 5000)\n"
 "  --connections N      load connections (default 50; 1 for --flood)\n"
 "  --threads N          client threads, each with its own io_uring (default 1)\n"
-"  --pipeline N         requests in flight per connection (default 1)\n"
+"  --pipeline N         requests in flight per connection (default 1); --flood:\n"
+"                       messages per write (default: 16 KiB of them)\n"
 "  --duration SEC       measured window (default 10)\n"
 "  --warmup SEC         load before the window, not counted (default 2)\n"
 "  --type T             ping | echo | data | broadcast (default ping)\n"
@@ -188,6 +189,7 @@ int benchopt_parse(struct benchopt *o, int argc, char **argv,
 	}
 	bool payload_set = opt_given(&p, O_PAYLOAD), receivers_set = opt_given(&p, O_RECEIVERS);
 	bool rate_set = opt_given(&p, O_RATE), pipeline_set = opt_given(&p, O_PIPELINE);
+	o->pipeline_given = pipeline_set;
 
 	/* Combinations. */
 	if (o->target != TARGET_NET001) {
@@ -201,10 +203,14 @@ int benchopt_parse(struct benchopt *o, int argc, char **argv,
 		o->flood = true;
 	}
 	if (o->flood) {
+		if (!opt_given(&p, O_TYPE))
+			o->type = BENCH_BROADCAST;
 		if (o->type != BENCH_BROADCAST)
 			return fail(err, "--flood needs --type broadcast");
 		if (rate_set || o->connect_only || o->raw_echo)
 			return fail(err, "--flood sends as fast as it can: drop --rate, --connect-only and --raw-echo");
+		if (o->source_addrs)
+			return fail(err, "--source-addrs does not apply to --flood");
 		if (!opt_given(&p, O_CONNECTIONS))
 			o->connections = 1;
 	}

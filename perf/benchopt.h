@@ -40,7 +40,9 @@ struct benchopt {
 	double rate;            /* msgs/s over all connections; 0 = closed loop */
 	uint32_t connections;   /* load (or held) connections */
 	uint32_t threads;
-	uint32_t pipeline;      /* requests in flight per connection */
+	uint32_t pipeline;      /* requests in flight per connection; --flood:
+	                           messages per write */
+	bool pipeline_given;
 	uint32_t receivers;     /* broadcast listeners */
 	uint32_t payload;       /* bytes; 8 for ping, fixed */
 	uint32_t source_addrs;  /* 0: let the kernel pick the source */
