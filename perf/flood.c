@@ -114,6 +114,8 @@ static long resp_scalar(const uint8_t *p, size_t n, char *kind, const uint8_t **
 {
 	if (n < 1)
 		return 0;
+	if (!strchr("+-:$", p[0]))
+		return -1;
 	long ll = line_len(p, n);
 	if (ll < 0)
 		return n > NATS_LINE_MAX ? -1 : 0;
@@ -182,6 +184,8 @@ long flood_parse_resp(const uint8_t *p, size_t n, struct flood_item *it)
 long flood_parse_nats(const uint8_t *p, size_t n, struct flood_item *it)
 {
 	memset(it, 0, sizeof *it);
+	if (n > 0 && !strchr("MPI+-", p[0]))
+		return -1;
 	long ll = line_len(p, n);
 	if (ll < 0)
 		return n > NATS_LINE_MAX ? -1 : 0;
@@ -265,7 +269,7 @@ static void consume(uint8_t *buf, size_t *len, size_t n)
 
 /* net001: [AUTH, AUTH_REPLY ok,] PING, PONG. */
 static int setup_net001(struct flood_worker *w, int fd, uint8_t *buf, size_t cap,
-                        char *why, size_t whylen)
+                        size_t *left, char *why, size_t whylen)
 {
 	const struct benchopt *o = w->sh->opt;
 	uint8_t req[FRAME_OVERHEAD + 1 + MSG_AUTH_USER_MAX + MSG_AUTH_TOKEN_MAX + FRAME_OVERHEAD + 8];
@@ -315,7 +319,8 @@ static int setup_net001(struct flood_worker *w, int fd, uint8_t *buf, size_t cap
 			authed = true;
 		} else if (authed && f.type == FRAME_PONG) {
 			consume(buf, &len, (size_t)r);
-			return len ? -EPROTO : 0;
+			*left = len; /* bytes after the answer: the stream's start */
+			return 0;
 		} else {
 			snprintf(why, whylen, "unexpected frame type 0x%02x", f.type);
 			return -EPROTO;
@@ -326,7 +331,7 @@ static int setup_net001(struct flood_worker *w, int fd, uint8_t *buf, size_t cap
 
 /* Redis: SUBSCRIBE and its confirmation, or PING and +PONG. */
 static int setup_redis(struct flood_worker *w, struct fconn *c, uint8_t *buf, size_t cap,
-                       char *why, size_t whylen)
+                       size_t *left, char *why, size_t whylen)
 {
 	char req[160];
 	int rl = c->receiver
@@ -359,14 +364,16 @@ static int setup_redis(struct flood_worker *w, struct fconn *c, uint8_t *buf, si
 			  memcmp(it.elem[0].p, "subscribe", 9) == 0
 			: it.kind == '+' && it.len == 4 && memcmp(it.p, "PONG", 4) == 0;
 		consume(buf, &len, (size_t)r);
-		if (done)
-			return len ? -EPROTO : 0;
+		if (done) {
+			*left = len; /* bytes after the answer: the stream's start */
+			return 0;
+		}
 	}
 }
 
 /* NATS: INFO, then CONNECT [SUB] PING, then PONG. */
 static int setup_nats(struct flood_worker *w, struct fconn *c, uint8_t *buf, size_t cap,
-                      char *why, size_t whylen)
+                      size_t *left, char *why, size_t whylen)
 {
 	size_t len = 0;
 	bool info = false;
@@ -406,7 +413,8 @@ static int setup_nats(struct flood_worker *w, struct fconn *c, uint8_t *buf, siz
 			if (rc < 0)
 				return rc;
 		} else if (it.kind == 'O') {
-			return len ? -EPROTO : 0;
+			*left = len; /* bytes after the answer: the stream's start */
+			return 0;
 		} else if (it.kind == 'P') {
 			rc = write_all(c->fd, "PONG\r\n", 6);
 			if (rc < 0)
@@ -449,21 +457,30 @@ static void setup_conn(struct flood_worker *w, struct fconn *c)
 		return;
 	}
 	int rc;
+	size_t left = 0;
 	switch (o->target) {
 	case TARGET_REDIS:
-		rc = setup_redis(w, c, w->rbuf, READ_SIZE, why, sizeof why);
+		rc = setup_redis(w, c, w->rbuf, READ_SIZE, &left, why, sizeof why);
 		break;
 	case TARGET_NATS:
-		rc = setup_nats(w, c, w->rbuf, READ_SIZE, why, sizeof why);
+		rc = setup_nats(w, c, w->rbuf, READ_SIZE, &left, why, sizeof why);
 		break;
 	default:
-		rc = setup_net001(w, fd, w->rbuf, READ_SIZE, why, sizeof why);
+		rc = setup_net001(w, fd, w->rbuf, READ_SIZE, &left, why, sizeof why);
 		break;
 	}
+	if (rc == 0 && left > PART_MAX)
+		rc = -EPROTO;
+	if (rc == 0 && left && !(c->part = malloc(PART_MAX)))
+		rc = -ENOMEM;
 	if (rc < 0) {
 		conn_failed(w, c, rc, why);
 		return;
 	}
+	/* What came after the answer is the start of the stream. */
+	if (left)
+		memcpy(c->part, w->rbuf, left);
+	c->part_len = (uint32_t)left;
 	int fl = fcntl(fd, F_GETFL);
 	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 	struct epoll_event ev = {
