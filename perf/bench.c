@@ -11,7 +11,7 @@
  *
  * sampling its own CPU (getrusage) and, with --server-pid, the server's
  * CPU at t_measure and t_end and its RSS before connecting and every
- * second of the window. Each second of the window it may print a progress
+ * second of the warmup and the window. Each second of the window it may print a progress
  * line on stderr from the workers' published counts (benchlive.h). After
  * the workers join, their counters and latency histograms are merged and
  * reported, as text, one JSON object or CSV.
@@ -59,7 +59,7 @@ struct report {
 	double window_s;
 	double client_cpu_s;
 	struct server_sample before, start, end;
-	/* RSS each second of the window (and at its end). */
+	/* RSS each second of the warmup and the window, and at its end. */
 	uint64_t rss[RSS_SERIES_MAX];
 	unsigned nrss;
 	uint64_t mismatches;
@@ -638,6 +638,13 @@ int main(int argc, char **argv)
 	sh.t_end = sh.t_measure + (uint64_t)(o.duration * 1e9);
 	atomic_store_explicit(&sh.go, 1, memory_order_release);
 
+	/* The server's RSS each second of the warmup too: a flood's peak
+	 * may come early. */
+	for (uint64_t tick = sh.t_start + 1000000000ull; tick < sh.t_measure;
+	     tick += 1000000000ull) {
+		sleep_until(tick);
+		add_rss(r, o.server_pid);
+	}
 	sleep_until(sh.t_measure);
 	double cpu0 = rusage_cpu_s();
 	r->start = sample_server(o.server_pid);
