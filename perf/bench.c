@@ -59,9 +59,11 @@ struct report {
 	double window_s;
 	double client_cpu_s;
 	struct server_sample before, start, end;
-	/* RSS each second of the warmup and the window, and at its end. */
+	/* RSS each second of the warmup and the window, and at its end: the
+	 * first RSS_SERIES_MAX samples kept, min, max and last of all. */
 	uint64_t rss[RSS_SERIES_MAX];
 	unsigned nrss;
+	uint64_t rss_n, rss_min, rss_max, rss_last;
 	uint64_t mismatches;
 	uint64_t error_frames;
 	uint64_t error_frames_other;
@@ -112,11 +114,23 @@ static struct server_sample sample_server(pid_t pid)
 	return s;
 }
 
+static void note_rss(struct report *r, uint64_t kb)
+{
+	if (r->nrss < RSS_SERIES_MAX)
+		r->rss[r->nrss++] = kb;
+	if (r->rss_n == 0 || kb < r->rss_min)
+		r->rss_min = kb;
+	if (kb > r->rss_max)
+		r->rss_max = kb;
+	r->rss_last = kb;
+	r->rss_n++;
+}
+
 static void add_rss(struct report *r, pid_t pid)
 {
 	uint64_t kb;
-	if (pid && r->nrss < RSS_SERIES_MAX && procstat_rss_kb(pid, &kb) == 0)
-		r->rss[r->nrss++] = kb;
+	if (pid && procstat_rss_kb(pid, &kb) == 0)
+		note_rss(r, kb);
 }
 
 static int resolve(const struct benchopt *o, struct benchrun_shared *sh)
@@ -160,17 +174,6 @@ static double us(uint64_t ns)
 static bool is_broadcast(const struct benchopt *o)
 {
 	return o->type == BENCH_BROADCAST;
-}
-
-static void rss_range(const struct report *r, uint64_t *min, uint64_t *max)
-{
-	*min = *max = 0;
-	for (unsigned i = 0; i < r->nrss; i++) {
-		if (i == 0 || r->rss[i] < *min)
-			*min = r->rss[i];
-		if (r->rss[i] > *max)
-			*max = r->rss[i];
-	}
 }
 
 /* ---- text ------------------------------------------------------------------ */
@@ -274,12 +277,10 @@ static void print_text(const struct report *r)
 				printf("  (%.0f bytes/connection)",
 				       ((double)r->end.rss_kb - (double)r->before.rss_kb) * 1024.0 /
 				       (double)c->open_at_end);
-			if (r->nrss) {
-				uint64_t mn, mx;
-				rss_range(r, &mn, &mx);
+			if (r->rss_n)
 				printf("\n  each second    min %" PRIu64 ", max %" PRIu64 ", last %" PRIu64
-				       " (%u samples)", mn, mx, r->rss[r->nrss - 1], r->nrss);
-			}
+				       " (%" PRIu64 " samples)", r->rss_min, r->rss_max, r->rss_last,
+				       r->rss_n);
 			printf("\n");
 		} else {
 			printf("server           pid %d could not be read\n", (int)o->server_pid);
@@ -376,16 +377,14 @@ static void collect(const struct report *r, struct fields *f)
 	bool server = o->server_pid && r->start.ok && r->end.ok;
 	if (server || f->csv) {
 		double cpu = server ? (double)(r->end.cpu_ns - r->start.cpu_ns) / 1e9 : 0;
-		uint64_t mn = 0, mx = 0;
-		rss_range(r, &mn, &mx);
 		field(f, "server_cpu_pct", "%.1f", 100.0 * cpu / w);
 		field(f, "server_cpu_us_per_msg", "%.4f", r->msgs ? cpu * 1e6 / (double)r->msgs : 0.0);
 		field(f, "server_rss_before_kb", "%" PRIu64, r->before.rss_kb);
 		field(f, "server_rss_start_kb", "%" PRIu64, r->start.rss_kb);
 		field(f, "server_rss_end_kb", "%" PRIu64, r->end.rss_kb);
-		field(f, "server_rss_min_kb", "%" PRIu64, mn);
-		field(f, "server_rss_max_kb", "%" PRIu64, mx);
-		field(f, "server_rss_last_kb", "%" PRIu64, r->nrss ? r->rss[r->nrss - 1] : 0);
+		field(f, "server_rss_min_kb", "%" PRIu64, r->rss_min);
+		field(f, "server_rss_max_kb", "%" PRIu64, r->rss_max);
+		field(f, "server_rss_last_kb", "%" PRIu64, r->rss_last);
 		if (o->connect_only && c->open_at_end)
 			field(f, "server_bytes_per_conn", "%.0f",
 			      ((double)r->end.rss_kb - (double)r->before.rss_kb) * 1024.0 /
@@ -474,9 +473,9 @@ static void progress_line(struct progress *p, struct engine *e, const struct ben
 	if (c.closed || c.connect_failed)
 		n += snprintf(line + n, sizeof line - (size_t)n, "  closed %" PRIu64,
 		              c.closed + c.connect_failed);
-	if (r->nrss)
+	if (r->rss_n)
 		n += snprintf(line + n, sizeof line - (size_t)n, "  server RSS %" PRIu64 " kB",
-		              r->rss[r->nrss - 1]);
+		              r->rss_last);
 	if (p->tty)
 		fprintf(stderr, "\r\x1b[K%s", line);
 	else
@@ -659,8 +658,8 @@ int main(int argc, char **argv)
 	}
 	sleep_until(sh.t_end);
 	r->end = sample_server(o.server_pid);
-	if (r->end.ok && r->nrss < RSS_SERIES_MAX)
-		r->rss[r->nrss++] = r->end.rss_kb;
+	if (r->end.ok)
+		note_rss(r, r->end.rss_kb);
 	r->client_cpu_s = rusage_cpu_s() - cpu0;
 	r->window_s = (double)(sh.t_end - sh.t_measure) / 1e9;
 	status = 0;

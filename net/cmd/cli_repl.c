@@ -175,7 +175,7 @@ static int run_line(struct cli *o, const char *line, bool *quit)
 	}
 	cli_interrupted = 0;
 	rc = cli_run_command_times(o, argc, argv, times);
-	cli_interrupted = 0;
+	/* A Ctrl-C stays seen: a script stops; the prompt clears it. */
 out:
 	free(w.buf);
 	return rc;
