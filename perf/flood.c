@@ -662,7 +662,8 @@ static long parse_input(struct flood_worker *w, struct fconn *c, const uint8_t *
 static void on_readable(struct flood_worker *w, struct fconn *c)
 {
 	uint8_t *buf = w->rbuf;
-	memcpy(buf, c->part, c->part_len);
+	if (c->part_len)
+		memcpy(buf, c->part, c->part_len);
 	ssize_t r = recv(c->fd, buf + c->part_len, READ_SIZE, 0);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -684,7 +685,8 @@ static void on_readable(struct flood_worker *w, struct fconn *c)
 		conn_close(w, c);
 		return;
 	}
-	memcpy(c->part, buf + used, rest);
+	if (rest)
+		memcpy(c->part, buf + used, rest);
 	c->part_len = (uint32_t)rest;
 }
 

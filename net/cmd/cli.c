@@ -676,6 +676,7 @@ static int load_payload(const struct cli *o, const char *cmd, struct cmdline *cl
 		return EXIT_USAGE;
 	}
 	cl->payload = malloc(FRAME_MAX_PAYLOAD + 1);
+	cl->from_file = cl->payload != NULL; /* owned: cmdline_free() */
 	ssize_t n = cl->payload ? read_full(fd, cl->payload, FRAME_MAX_PAYLOAD + 1) : -ENOMEM;
 	if (!is_stdin)
 		close(fd);
@@ -789,10 +790,12 @@ static int run_repeated(const struct cli *o, int argc, char **argv, uint32_t tim
                         double interval)
 {
 	const struct command *k = NULL;
-	struct cmdline cl;
+	struct cmdline cl = { 0 };
 	int rc = prepare(o, argc, argv, &k, &cl);
-	if (rc != EXIT_OK)
+	if (rc != EXIT_OK) {
+		cmdline_free(&cl);
 		return rc;
+	}
 	int worst = EXIT_OK;
 	for (uint32_t i = 0; times == 0 || i < times; i++) {
 		if (i > 0)

@@ -201,6 +201,25 @@ static char *slurp(const char *path)
 
 Test(cli_modes, interactive_prompt_with_history)
 {
+	const char *le = getenv("NET001_CLI_LIBEDIT");
+	if (le && strcmp(le, "0") == 0) {
+		/* Built with -Dlibedit=disabled: net001-cli is the plain reader,
+		 * which interactive_without_libedit tests; here it must not
+		 * pretend to keep a history. */
+		start(NULL);
+		const char *home = make_tmpdir();
+		static struct tty t0;
+		tty_spawn(&t0, cli_binary(), ARGS("--port", port), home);
+		cr_assert(tty_wait(&t0, "> ", 1, 10000), "no prompt: %s", t0.out);
+		tty_type(&t0, "echo x\r");
+		cr_assert(tty_wait(&t0, "\nx\r\n", 1, 10000), "%s", t0.out);
+		tty_type(&t0, "quit\r");
+		cr_assert_eq(tty_finish(&t0, 10000), 0);
+		char hp[128];
+		snprintf(hp, sizeof hp, "%s/.net001_cli_history", home);
+		cr_assert_eq(access(hp, F_OK), -1, "no history file without libedit");
+		return;
+	}
 	start(NULL);
 	const char *home = make_tmpdir();
 	static struct tty t;
