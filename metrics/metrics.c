@@ -340,11 +340,72 @@ static void process(struct out *o, const struct metrics_process *p)
 	put(o, "process_start_time_seconds %.2f\n", p->start_time_seconds);
 }
 
+/* A label value with \\, \" and \n escaped (exposition format); at most
+ * 64 bytes of it, which covers every value we pass. */
+static void put_label(struct out *o, const char *v)
+{
+	for (size_t i = 0; v[i] && i < 64; i++) {
+		char ch = v[i];
+		if (ch == '\\' || ch == '"')
+			put(o, "\\%c", ch);
+		else if (ch == '\n')
+			put(o, "\\n");
+		else
+			put(o, "%c", ch);
+	}
+}
+
+static void config_gauge(struct out *o, const char *name, const char *help,
+                         uint64_t v)
+{
+	family(o, name, "gauge", help);
+	put(o, "%s %" PRIu64 "\n", name, v);
+}
+
+static void info(struct out *o, const struct metrics_info *in)
+{
+	family(o, "net001_build_info", "gauge",
+	       "Always 1; the labels say how this server was built.");
+	put(o, "net001_build_info{version=\"");
+	put_label(o, in->version ? in->version : "unknown");
+	put(o, "\",tls=\"%s\",allocator=\"", in->tls_built ? "yes" : "no");
+	put_label(o, in->allocator ? in->allocator : "libc");
+	put(o, "\"} 1\n");
+	config_gauge(o, "net001_config_max_connections",
+	             "Configured connection limit for the whole server (--max-connections).",
+	             in->max_connections);
+	config_gauge(o, "net001_config_rate_limit",
+	             "Configured messages per second per connection; 0 is off (--rate-limit).",
+	             in->rate_limit);
+	config_gauge(o, "net001_config_global_rate_limit",
+	             "Configured messages per second for the whole server; 0 is off "
+	             "(--global-rate-limit).", in->global_rate_limit);
+	config_gauge(o, "net001_config_max_output_bytes",
+	             "Configured bound on a connection's unsent output (--max-output).",
+	             in->max_output_bytes);
+	config_gauge(o, "net001_config_max_payload_bytes",
+	             "Configured largest payload accepted (--max-payload).",
+	             in->max_payload_bytes);
+	config_gauge(o, "net001_config_idle_timeout_seconds",
+	             "Configured idle timeout; 0 is off (--idle-timeout).",
+	             in->idle_timeout_seconds);
+	config_gauge(o, "net001_config_threads", "Worker threads (--threads).",
+	             in->threads);
+	config_gauge(o, "net001_config_buffer_ring_size",
+	             "Provided receive buffers per core (build option buf_count).",
+	             in->buffer_ring_size);
+	config_gauge(o, "net001_config_tls", "1 if the client port speaks TLS (--tls).",
+	             in->tls_enabled);
+	config_gauge(o, "net001_config_auth", "1 if clients must authenticate (--auth-file).",
+	             in->auth_enabled);
+}
+
 size_t metrics_render_bound(unsigned n)
 {
-	/* The fixed families measure under 9 KiB with every value at its
-	 * widest; a core's buffer_ring_free line is under 80 bytes. The
-	 * margins are checked by a test that renders maximal values. */
+	/* The fixed families measure under 11 KiB with every value at its
+	 * widest (build info and config gauges included); a core's
+	 * buffer_ring_free line is under 80 bytes. The margins are checked by
+	 * a test that renders maximal values. */
 	return 16384 + (size_t)n * 96;
 }
 
@@ -407,6 +468,9 @@ int metrics_render(char *buf, size_t cap, struct metrics_shard *const *shards,
 	       OFF(broadcast_queue_full));
 	scalar(&o, shards, n, "net001_recv_enobufs_total", "counter",
 	       "Receives that ran out of provided buffers.", OFF(recv_enobufs));
+	scalar(&o, shards, n, "net001_cq_overflows_total", "counter",
+	       "Loop turns that found the completion queue overflowed (completions "
+	       "held by the kernel until there was room).", OFF(cq_overflows));
 
 	family(&o, "net001_buffer_ring_free", "gauge",
 	       "Provided receive buffers currently free, per core.");
@@ -414,8 +478,85 @@ int metrics_render(char *buf, size_t cap, struct metrics_shard *const *shards,
 		put(&o, "net001_buffer_ring_free{core=\"%u\"} %" PRIu64 "\n", i,
 		    load(&shards[i]->buffer_ring_free));
 
+	if (extra && extra->info)
+		info(&o, extra->info);
 	if (extra && extra->process)
 		process(&o, extra->process);
+
+	if (o.full)
+		return -ENOBUFS;
+	return (int)o.len;
+}
+
+/* ---- JSON for the dashboard ---------------------------------------------- */
+
+size_t metrics_render_json_bound(unsigned n)
+{
+	/* Under 2.5 KiB with every value at its widest; 21 bytes a core. */
+	return 4096 + (size_t)n * 24;
+}
+
+int metrics_render_json(char *buf, size_t cap, struct metrics_shard *const *shards,
+                        unsigned n, const struct metrics_extra *extra)
+{
+	if (n > MAX_SHARDS || cap > INT32_MAX)
+		return -EINVAL;
+	struct out o = { .p = buf, .cap = cap };
+
+	put(&o, "{\"uptime_ms\":%" PRIu64 ",\"messages_per_second\":%" PRIu64,
+	    extra ? extra->uptime_ms : 0, extra ? extra->messages_per_second : 0);
+	put(&o, ",\"connections\":{\"active\":%" PRIu64 ",\"accepted\":%" PRIu64
+	    ",\"rejected\":%" PRIu64 "}",
+	    sum_at(shards, n, OFF(connections_active)),
+	    sum_at(shards, n, OFF(connections_accepted)),
+	    sum_at(shards, n, OFF(connections_rejected)));
+	put(&o, ",\"frames_received\":{");
+	for (unsigned t = 0; t < METRICS_RX_COUNT; t++)
+		put(&o, "%s\"%s\":%" PRIu64, t ? "," : "", rx_labels[t],
+		    sum_at(shards, n, OFF_AT(frames_received, t)));
+	put(&o, "},\"frames_sent\":{");
+	for (unsigned t = 0; t < METRICS_TX_COUNT; t++)
+		put(&o, "%s\"%s\":%" PRIu64, t ? "," : "", tx_labels[t],
+		    sum_at(shards, n, OFF_AT(frames_sent, t)));
+	put(&o, "},\"bytes\":{\"received\":%" PRIu64 ",\"sent\":%" PRIu64 "}",
+	    sum_at(shards, n, OFF(bytes_received)), sum_at(shards, n, OFF(bytes_sent)));
+	put(&o, ",\"errors\":{");
+	for (unsigned c = 1; c <= ERR_MAX; c++)
+		put(&o, "%s\"%s\":%" PRIu64, c > 1 ? "," : "", msg_error_label(c),
+		    sum_at(shards, n, OFF_AT(errors, c)));
+	put(&o, "},\"broadcast_deliveries\":%" PRIu64 ",\"slow_consumer_closes\":%" PRIu64
+	    ",\"broadcast_queue_full\":%" PRIu64 ",\"recv_enobufs\":%" PRIu64,
+	    sum_at(shards, n, OFF(broadcast_deliveries)),
+	    sum_at(shards, n, OFF(slow_consumer_closes)),
+	    sum_at(shards, n, OFF(broadcast_queue_full)),
+	    sum_at(shards, n, OFF(recv_enobufs)));
+
+	put(&o, ",\"latency\":{\"le_us\":[");
+	for (unsigned b = 0; b < METRICS_LAT_FINITE; b++)
+		put(&o, "%s%" PRIu64, b ? "," : "", metrics_latency_bound_ns(b) / 1000);
+	put(&o, "],\"counts\":[");
+	uint64_t sum_ns = 0;
+	for (unsigned b = 0; b < METRICS_LAT_SLOTS; b++) {
+		uint64_t c = 0;
+		for (unsigned i = 0; i < n; i++)
+			c += load(&shards[i]->latency_buckets[b]);
+		put(&o, "%s%" PRIu64, b ? "," : "", c);
+	}
+	for (unsigned i = 0; i < n; i++)
+		sum_ns += load(&shards[i]->latency_sum_ns);
+	put(&o, "],\"sum_ns\":%" PRIu64 "}", sum_ns);
+
+	put(&o, ",\"buffer_ring_free\":[");
+	for (unsigned i = 0; i < n; i++)
+		put(&o, "%s%" PRIu64, i ? "," : "", load(&shards[i]->buffer_ring_free));
+	put(&o, "],\"buffer_ring_size\":%" PRIu64,
+	    extra && extra->info ? extra->info->buffer_ring_size : 0);
+	if (extra && extra->process)
+		put(&o, ",\"process\":{\"resident_bytes\":%" PRIu64
+		    ",\"cpu_seconds\":%.2f,\"open_fds\":%" PRIu64 "}",
+		    extra->process->resident_bytes, extra->process->cpu_seconds,
+		    extra->process->open_fds);
+	put(&o, "}\n");
 
 	if (o.full)
 		return -ENOBUFS;

@@ -29,6 +29,7 @@
 #define NET001_METRICS_H
 
 #include <stdalign.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -93,6 +94,7 @@ struct metrics_shard {
 	_Atomic uint64_t broadcast_queue_full;
 	/* Multishot recv completions that ended with -ENOBUFS. */
 	_Atomic uint64_t recv_enobufs;
+	_Atomic uint64_t cq_overflows;  /* loop turns that found completions overflowed */
 	/* Gauge: provided buffers currently free in this core's ring. */
 	_Atomic uint64_t buffer_ring_free;
 	/* Request latency (see METRICS_LAT_*): per-slot counts and the sum. */
@@ -281,11 +283,38 @@ int metrics_proc_stat(pid_t pid, struct metrics_proc_stat *st);
  */
 ssize_t metrics_proc_read(const char *path, char *buf, size_t cap);
 
+/*
+ * How the server was built and the limits it runs with: net001_build_info
+ * and the net001_config_* gauges, for dashboards and alert rules (e.g.
+ * connections_active against config_max_connections). 0 in a limit that
+ * can be off (rate limits, idle timeout) means off.
+ */
+struct metrics_info {
+	const char *version;           /* build_info{version}; NULL: "unknown" */
+	const char *allocator;         /* build_info{allocator}: "mimalloc" or "libc"; NULL: "libc" */
+	bool tls_built;                /* build_info{tls="yes"|"no"}: TLS compiled in */
+	bool tls_enabled;              /* net001_config_tls: --tls given */
+	bool auth_enabled;             /* net001_config_auth: --auth-file given */
+	uint64_t max_connections;
+	uint64_t rate_limit;           /* per connection, msgs/s */
+	uint64_t global_rate_limit;    /* msgs/s */
+	uint64_t max_output_bytes;
+	uint64_t max_payload_bytes;
+	uint64_t idle_timeout_seconds;
+	uint64_t threads;
+	uint64_t buffer_ring_size;     /* provided buffers per core */
+};
+
 /* What one scrape renders besides the shards. */
 struct metrics_extra {
 	uint64_t messages_per_second;
 	/* NULL leaves the process_* family out (e.g. /proc unreadable). */
 	const struct metrics_process *process;
+	/* NULL leaves net001_build_info and net001_config_* out. */
+	const struct metrics_info *info;
+	/* Milliseconds since the exporter started; only metrics_render_json
+	 * reports it (the dashboard's time base). */
+	uint64_t uptime_ms;
 };
 
 /*
@@ -302,5 +331,28 @@ size_t metrics_render_bound(unsigned n);
  */
 int metrics_render(char *buf, size_t cap, struct metrics_shard *const *shards,
                    unsigned n, const struct metrics_extra *extra);
+
+/*
+ * The same numbers as one JSON object, for the dashboard (GET /stats.json):
+ *
+ *   {"uptime_ms":U, "messages_per_second":M,
+ *    "connections":{"active":A,"accepted":N,"rejected":N},
+ *    "frames_received":{"ping":N,...}, "frames_sent":{"pong":N,...},
+ *    "bytes":{"received":N,"sent":N}, "errors":{"bad_magic":N,...},
+ *    "broadcast_deliveries":N, "slow_consumer_closes":N,
+ *    "broadcast_queue_full":N, "recv_enobufs":N,
+ *    "latency":{"le_us":[1,2,...,1048576],"counts":[...],"sum_ns":N},
+ *    "buffer_ring_free":[core0,...], "buffer_ring_size":S,
+ *    "process":{"resident_bytes":N,"cpu_seconds":X,"open_fds":N}}
+ *
+ * Counters are totals since start (the page takes differences);
+ * latency.counts are per bucket, not cumulative, with one more entry than
+ * le_us (the +Inf bucket). "buffer_ring_size" is 0 and "process" absent
+ * when extra lacks them. Same return values as metrics_render; bound the
+ * buffer with metrics_render_json_bound.
+ */
+int metrics_render_json(char *buf, size_t cap, struct metrics_shard *const *shards,
+                        unsigned n, const struct metrics_extra *extra);
+size_t metrics_render_json_bound(unsigned n);
 
 #endif

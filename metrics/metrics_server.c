@@ -1,8 +1,8 @@
 /*
  * metrics_server.c - the exporter thread: an epoll loop over non-blocking
- * sockets serving /metrics and /healthz, and the once-a-second sampler
- * behind net001_messages_per_second. See metrics_server.h for the HTTP
- * contract.
+ * sockets serving /metrics, /healthz and the dashboard (/ and
+ * /stats.json), and the once-a-second sampler behind
+ * net001_messages_per_second. See metrics_server.h for the HTTP contract.
  *
  * A client connection moves through three states:
  *
@@ -27,6 +27,13 @@
  * connection starts waiting for a request (accept, response done) or starts
  * a WRITE or LINGER; passing it closes the connection. Deadlines are found
  * by scanning the client table, which max_clients keeps small.
+ *
+ * A connection accepted with the table full makes room (make_room): the
+ * LINGER connection closest to its deadline goes, else the READ connection
+ * that has waited longest for a request (an idle keep-alive or a slow
+ * sender). Only when every slot is in WRITE does the newcomer get 503. A
+ * newly accepted connection is read at once, so a probe whose request is
+ * already there is answered before later arrivals can push it out.
  *
  * Memory: the client table and the render buffer are allocated once at
  * start. The only allocation afterwards is c->out, the unsent tail of one
@@ -61,7 +68,14 @@
  * this long instead of spinning on a listener that stays readable. */
 #define ACCEPT_PAUSE_NS (100 * NS_PER_MS)
 /* Room for the status line and headers of any response we send. */
-#define HEAD_CAP       512
+#define HEAD_CAP       768
+/* Pending connections the kernel queues for us: enough for a crowd of
+ * reconnecting clients not to drop a probe's SYN. */
+#define LISTEN_BACKLOG 1024
+
+/* Built from metrics/dashboard.html by metrics/embed.c. */
+extern const unsigned char metrics_dashboard_html[];
+extern const size_t metrics_dashboard_html_len;
 
 /* epoll tags; a client's tag is TAG_CLIENT + its slot. */
 enum { TAG_LISTEN, TAG_STOP, TAG_TIMER, TAG_CLIENT };
@@ -93,9 +107,14 @@ struct metrics_server {
 	struct metrics_shard *const *shards;
 	unsigned nshards;
 	const _Atomic int *state;
+	bool have_info;
+	struct metrics_info info;  /* strings point into version/allocator */
+	char version[64];
+	char allocator[32];
 	unsigned max_clients;
 	unsigned nclients;
 	uint64_t timeout_ns;
+	uint64_t start_ns;
 
 	struct metrics_rate rate;
 	char *body;              /* render buffer, body_cap bytes, reused */
@@ -430,9 +449,10 @@ static const char *reason(int status)
 static const char text_plain[] = "text/plain; charset=utf-8";
 static const char exposition[] = "text/plain; version=0.0.4; charset=utf-8";
 
-/* Status line and headers into head[HEAD_CAP]. */
+/* Status line and headers into head[HEAD_CAP]; extra is NULL or more
+ * header lines, each ending in CRLF. */
 static size_t format_head(char *head, int status, const char *type,
-                          size_t body_len, bool allow, bool close_conn)
+                          size_t body_len, const char *extra, bool close_conn)
 {
 	char date[64];
 	struct tm tm;
@@ -446,39 +466,64 @@ static size_t format_head(char *head, int status, const char *type,
 		"Content-Length: %zu\r\n"
 		"%s%s\r\n",
 		status, reason(status), date, type, body_len,
-		allow ? "Allow: GET\r\n" : "",
+		extra ? extra : "",
 		close_conn ? "Connection: close\r\n" : "");
 	return n > 0 && n < HEAD_CAP ? (size_t)n : 0;
 }
 
+static const char allow_get[] = "Allow: GET\r\n";
+
 static enum sent respond(struct metrics_server *srv, struct client *c,
                          int status, const char *type, const char *body,
-                         size_t body_len, bool allow)
+                         size_t body_len, const char *extra)
 {
 	char head[HEAD_CAP];
-	size_t head_len = format_head(head, status, type, body_len, allow,
+	size_t head_len = format_head(head, status, type, body_len, extra,
 	                              c->close_after);
 	return send_response(srv, c, head, head_len, body, body_len);
 }
 
 static enum sent respond_text(struct metrics_server *srv, struct client *c,
-                              int status, const char *text, bool allow)
+                              int status, const char *text, const char *extra)
 {
-	return respond(srv, c, status, text_plain, text, strlen(text), allow);
+	return respond(srv, c, status, text_plain, text, strlen(text), extra);
 }
 
-static enum sent serve_metrics(struct metrics_server *srv, struct client *c)
+/* /metrics (Prometheus text) or /stats.json (the dashboard's JSON). */
+static enum sent serve_metrics(struct metrics_server *srv, struct client *c,
+                               bool json)
 {
 	struct metrics_process proc;
 	struct metrics_extra extra = {
 		.messages_per_second = srv->rate.per_second,
 		.process = metrics_process_read(&proc) == 0 ? &proc : NULL,
+		.info = srv->have_info ? &srv->info : NULL,
+		.uptime_ms = (mono_ns() - srv->start_ns) / NS_PER_MS,
 	};
-	int n = metrics_render(srv->body, srv->body_cap, srv->shards,
-	                       srv->nshards, &extra);
+	int n = json ? metrics_render_json(srv->body, srv->body_cap, srv->shards,
+	                                   srv->nshards, &extra)
+	             : metrics_render(srv->body, srv->body_cap, srv->shards,
+	                              srv->nshards, &extra);
 	if (n < 0)
-		return respond_text(srv, c, 500, "metrics rendering failed\n", false);
-	return respond(srv, c, 200, exposition, srv->body, (size_t)n, false);
+		return respond_text(srv, c, 500, "metrics rendering failed\n", NULL);
+	if (json)
+		return respond(srv, c, 200, "application/json", srv->body, (size_t)n,
+		               "Cache-Control: no-store\r\n");
+	return respond(srv, c, 200, exposition, srv->body, (size_t)n, NULL);
+}
+
+/* The page is self-contained; the policy forbids it anything from
+ * elsewhere (scripts, styles, fonts, requests to other hosts). */
+static const char dashboard_headers[] =
+	"Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
+	"style-src 'unsafe-inline'; connect-src 'self'; img-src data:\r\n"
+	"Cache-Control: no-cache\r\n";
+
+static enum sent serve_dashboard(struct metrics_server *srv, struct client *c)
+{
+	return respond(srv, c, 200, "text/html; charset=utf-8",
+	               (const char *)metrics_dashboard_html,
+	               metrics_dashboard_html_len, dashboard_headers);
 }
 
 static enum sent serve_health(struct metrics_server *srv, struct client *c)
@@ -486,16 +531,31 @@ static enum sent serve_health(struct metrics_server *srv, struct client *c)
 	int st = srv->state ? atomic_load_explicit(srv->state, memory_order_relaxed)
 	                    : METRICS_STATE_ACCEPTING;
 	if (st == METRICS_STATE_ACCEPTING)
-		return respond_text(srv, c, 200, "ok", false);
+		return respond_text(srv, c, 200, "ok", NULL);
 	if (st == METRICS_STATE_STARTING)
-		return respond_text(srv, c, 503, "starting", false);
-	return respond_text(srv, c, 503, "shutting down", false);
+		return respond_text(srv, c, 503, "starting", NULL);
+	return respond_text(srv, c, 503, "shutting down", NULL);
 }
 
 static bool path_is(const struct http_req *r, const char *lit)
 {
 	size_t n = strlen(lit);
 	return r->path_len == n && memcmp(r->path, lit, n) == 0;
+}
+
+enum route { R_NONE, R_METRICS, R_HEALTH, R_DASHBOARD, R_STATS };
+
+static enum route route_of(const struct http_req *r)
+{
+	if (path_is(r, "/metrics"))
+		return R_METRICS;
+	if (path_is(r, "/healthz"))
+		return R_HEALTH;
+	if (path_is(r, "/"))
+		return R_DASHBOARD;
+	if (path_is(r, "/stats.json"))
+		return R_STATS;
+	return R_NONE;
 }
 
 /* Answer the complete requests in c->in, in order, for as long as each
@@ -510,21 +570,24 @@ static void process_requests(struct metrics_server *srv, struct client *c)
 		enum sent s;
 		if (head <= 0) {
 			c->close_after = true;
-			s = respond_text(srv, c, 400, "bad request\n", false);
+			s = respond_text(srv, c, 400, "bad request\n", NULL);
 		} else {
 			c->close_after = req.close;
-			bool metrics = path_is(&req, "/metrics");
-			bool health = path_is(&req, "/healthz");
+			enum route rt = route_of(&req);
 			bool get = req.get;
 			/* req points into c->in: decide before consuming. */
 			memmove(c->in, c->in + head, c->in_len - (size_t)head);
 			c->in_len -= (size_t)head;
-			if (!metrics && !health)
-				s = respond_text(srv, c, 404, "not found\n", false);
+			if (rt == R_NONE)
+				s = respond_text(srv, c, 404, "not found\n", NULL);
 			else if (!get)
-				s = respond_text(srv, c, 405, "method not allowed\n", true);
-			else if (metrics)
-				s = serve_metrics(srv, c);
+				s = respond_text(srv, c, 405, "method not allowed\n", allow_get);
+			else if (rt == R_METRICS)
+				s = serve_metrics(srv, c, false);
+			else if (rt == R_STATS)
+				s = serve_metrics(srv, c, true);
+			else if (rt == R_DASHBOARD)
+				s = serve_dashboard(srv, c);
 			else
 				s = serve_health(srv, c);
 		}
@@ -574,19 +637,51 @@ static void client_event(struct metrics_server *srv, struct client *c,
 		client_readable(srv, c);
 }
 
+static const char busy[] =
+	"HTTP/1.1 503 Service Unavailable\r\n"
+	"Content-Type: text/plain; charset=utf-8\r\n"
+	"Content-Length: 17\r\n"
+	"Connection: close\r\n"
+	"\r\n"
+	"too many clients\n";
+
 static void reject_full(int fd)
 {
-	static const char busy[] =
-		"HTTP/1.1 503 Service Unavailable\r\n"
-		"Content-Type: text/plain; charset=utf-8\r\n"
-		"Content-Length: 17\r\n"
-		"Connection: close\r\n"
-		"\r\n"
-		"too many clients\n";
 	/* Best effort: a fresh socket's buffer takes it whole. */
 	ssize_t w = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 	(void)w;
 	close(fd);
+}
+
+/*
+ * The table is full and a connection waits: close a LINGER connection
+ * (nearest its deadline), else the READ connection that has waited
+ * longest for a request. One with part of a request gets 503 first, like a
+ * newcomer would; an idle one just closes. False when every slot is in
+ * WRITE: nothing to spare.
+ */
+static bool make_room(struct metrics_server *srv)
+{
+	struct client *linger = NULL, *read = NULL;
+	for (unsigned i = 0; i < srv->max_clients; i++) {
+		struct client *c = &srv->clients[i];
+		if (c->state == C_LINGER &&
+		    (!linger || c->deadline_ns < linger->deadline_ns))
+			linger = c;
+		else if (c->state == C_READ &&
+		         (!read || c->deadline_ns < read->deadline_ns))
+			read = c;
+	}
+	struct client *victim = linger ? linger : read;
+	if (!victim)
+		return false;
+	if (victim->state == C_READ && victim->in_len > 0) {
+		ssize_t w = send(victim->fd, busy, sizeof(busy) - 1,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)w;
+	}
+	client_close(srv, victim);
+	return true;
 }
 
 static void listen_pause(struct metrics_server *srv, bool pause)
@@ -601,7 +696,12 @@ static void listen_pause(struct metrics_server *srv, bool pause)
 
 static void accept_clients(struct metrics_server *srv)
 {
-	for (int k = 0; k < ACCEPT_BATCH; k++) {
+	/* With the table full, each newcomer closes someone: make room for
+	 * at most a quarter of the table per pass, so a connection accepted
+	 * in one pass has its request read in the next before it can be the
+	 * one waiting longest. */
+	unsigned evictions = 0, max_evictions = (srv->max_clients + 3) / 4;
+	for (int k = 0; k < ACCEPT_BATCH && evictions < max_evictions; k++) {
 		int fd = accept4(srv->listen_fd, NULL, NULL,
 		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -615,8 +715,11 @@ static void accept_clients(struct metrics_server *srv)
 			return;
 		}
 		if (srv->nclients == srv->max_clients) {
-			reject_full(fd);
-			continue;
+			if (!make_room(srv)) {
+				reject_full(fd);
+				continue;
+			}
+			evictions++;
 		}
 		struct client *c = srv->clients;
 		while (c->state != C_FREE)
@@ -638,6 +741,9 @@ static void accept_clients(struct metrics_server *srv)
 		c->out = NULL;
 		c->deadline_ns = mono_ns() + srv->timeout_ns;
 		srv->nclients++;
+		/* The request of a client that wrote at once (a probe, a
+		 * scraper) is usually here already: answer it now. */
+		client_readable(srv, c);
 	}
 }
 
@@ -662,7 +768,7 @@ static uint64_t expire(struct metrics_server *srv, uint64_t now)
 			char head[HEAD_CAP];
 			static const char msg[] = "request timeout\n";
 			size_t n = format_head(head, 408, text_plain,
-			                       sizeof(msg) - 1, false, true);
+			                       sizeof(msg) - 1, NULL, true);
 			struct iovec iov[2] = {
 				{ .iov_base = head, .iov_len = n },
 				{ .iov_base = (void *)msg, .iov_len = sizeof(msg) - 1 },
@@ -706,6 +812,10 @@ static void *exporter_main(void *arg)
 			        strerror(errno));
 			return NULL;
 		}
+		/* Clients first, new connections last: a request that has
+		 * arrived is answered before a newcomer can push its
+		 * connection out of a full table. */
+		bool accept_ready = false;
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 			if (tag == TAG_STOP)
@@ -713,11 +823,13 @@ static void *exporter_main(void *arg)
 			if (tag == TAG_TIMER)
 				rate_tick(srv);
 			else if (tag == TAG_LISTEN)
-				accept_clients(srv);
+				accept_ready = true;
 			else
 				client_event(srv, &srv->clients[tag - TAG_CLIENT],
 				             evs[i].events);
 		}
+		if (accept_ready)
+			accept_clients(srv);
 		now = mono_ns();
 		if (srv->listen_paused && now >= srv->listen_resume_ns)
 			listen_pause(srv, false);
@@ -755,7 +867,7 @@ static int open_listener(const struct metrics_server_config *cfg, int *fd_out,
 		/* A restarted server must not wait out TIME_WAIT of its scrapes. */
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
-		    listen(fd, 128) < 0) {
+		    listen(fd, LISTEN_BACKLOG) < 0) {
 			err = -errno;
 			close(fd);
 			continue;
@@ -822,6 +934,16 @@ int metrics_server_start(const struct metrics_server_config *cfg,
 	srv->shards = cfg->shards;
 	srv->nshards = cfg->nshards;
 	srv->state = cfg->state;
+	if (cfg->info) {
+		srv->info = *cfg->info;
+		snprintf(srv->version, sizeof(srv->version), "%s",
+		         cfg->info->version ? cfg->info->version : "unknown");
+		snprintf(srv->allocator, sizeof(srv->allocator), "%s",
+		         cfg->info->allocator ? cfg->info->allocator : "libc");
+		srv->info.version = srv->version;
+		srv->info.allocator = srv->allocator;
+		srv->have_info = true;
+	}
 	srv->max_clients = cfg->max_clients ? cfg->max_clients
 	                                    : METRICS_DEFAULT_MAX_CLIENTS;
 	srv->timeout_ns = (uint64_t)(cfg->request_timeout_ms
@@ -829,7 +951,9 @@ int metrics_server_start(const struct metrics_server_config *cfg,
 	                             : METRICS_DEFAULT_TIMEOUT_MS) * NS_PER_MS;
 
 	int err = -ENOMEM;
-	srv->body_cap = metrics_render_bound(cfg->nshards);
+	size_t prom = metrics_render_bound(cfg->nshards);
+	size_t json = metrics_render_json_bound(cfg->nshards);
+	srv->body_cap = prom > json ? prom : json;
 	srv->body = malloc(srv->body_cap);
 	srv->clients = calloc(srv->max_clients, sizeof(*srv->clients));
 	if (!srv->body || !srv->clients)
@@ -850,10 +974,12 @@ int metrics_server_start(const struct metrics_server_config *cfg,
 	}
 
 	/* Sample at start + k seconds: every interval the gauge reports is a
-	 * whole second. */
+	 * whole second. The baseline is 0, not the total now: the workers
+	 * accept before the exporter starts, and frames they counted in that
+	 * gap belong to the first second, not to a baseline nobody sees. */
 	uint64_t t0 = mono_ns();
-	metrics_rate_start(&srv->rate, t0,
-	                   metrics_frames_received_total(srv->shards, srv->nshards));
+	srv->start_ns = t0;
+	metrics_rate_start(&srv->rate, t0, 0);
 	uint64_t first = t0 + NS_PER_SEC;
 	struct itimerspec its = {
 		.it_interval = { .tv_sec = 1 },

@@ -1,6 +1,7 @@
 /*
  * metrics_server.h - the metrics HTTP endpoint: GET /metrics (Prometheus
- * text 0.0.4) and GET /healthz, served by one thread of its own.
+ * text 0.0.4), GET /healthz and the dashboard (GET / and GET /stats.json),
+ * served by one thread of its own.
  *
  * Threads: metrics_server_start and metrics_server_stop are called by the
  * thread that owns the server (main); everything else runs on the exporter
@@ -8,15 +9,19 @@
  * only write their shards (metrics.h); the exporter reads them.
  *
  * Lifetimes: the shard array, the shards and *state are borrowed; they must
- * outlive the server (until metrics_server_stop returns). cfg->host is only
- * read during metrics_server_start. The struct metrics_server handed out is
+ * outlive the server (until metrics_server_stop returns). cfg->host and
+ * cfg->info (with its strings) are only read during metrics_server_start. The struct metrics_server handed out is
  * owned by the caller until metrics_server_stop frees it.
  *
  * HTTP, deliberately small and strict (HTTP/1.0 and 1.1, no bodies):
  *   GET /metrics[?...]  200 text/plain; version=0.0.4; charset=utf-8
  *   GET /healthz[?...]  200 "ok" while *state == METRICS_STATE_ACCEPTING,
  *                       503 otherwise
- *   other paths         404; other methods on those two paths 405 + Allow: GET
+ *   GET /               200 the dashboard: one self-contained HTML page
+ *                       built into the binary (metrics/dashboard.html)
+ *   GET /stats.json     200 application/json, what the dashboard polls
+ *                       (metrics_render_json in metrics.h)
+ *   other paths         404; other methods on those paths 405 + Allow: GET
  *   malformed request   400, then close (request line and headers must use
  *                       CRLF, origin-form target, HTTP/1.1 needs one Host,
  *                       no obs-fold, no Transfer-Encoding, at most one
@@ -31,7 +36,14 @@
  *                       part of a request had arrived)
  *   HTTP/1.1            keep-alive unless "Connection: close"; pipelined
  *                       requests are answered in order. HTTP/1.0: close.
- *   too many clients    past max_clients a new connection gets 503 and close
+ *   too many clients    a connection past max_clients makes room: the
+ *                       lingering connection nearest its deadline is
+ *                       closed, else the one that has waited longest for a
+ *                       request (idle keep-alive or slow; 503 first if part
+ *                       of a request had come). Only when every client is
+ *                       being sent a response does the newcomer get 503 and
+ *                       close. Slow or idle clients thus cannot keep a
+ *                       /healthz probe out.
  * Closing after an error is a lingering close (shutdown for writing, then
  * read and discard until EOF or the timeout) so the reply is not lost to a
  * reset.
@@ -66,12 +78,18 @@ struct metrics_server_config {
 	const char *host;
 	/* TCP port; 0 lets the kernel pick (see metrics_server_port). */
 	uint16_t port;
-	/* One shard per worker core, in core order (shards[i] is core="i"). */
+	/* One shard per worker core, in core order (shards[i] is core="i").
+	 * Their counters are taken to start at 0 (the engine zeroes them
+	 * before any worker runs): frames counted before the exporter
+	 * started fall into net001_messages_per_second's first second. */
 	struct metrics_shard *const *shards;
 	unsigned nshards;
 	/* Server state read by /healthz (relaxed loads); NULL means always
 	 * accepting. */
 	const _Atomic int *state;
+	/* Build and limits for net001_build_info and net001_config_*; NULL
+	 * leaves those families out. Copied at start. */
+	const struct metrics_info *info;
 	/* 0 picks METRICS_DEFAULT_MAX_CLIENTS / METRICS_DEFAULT_TIMEOUT_MS. */
 	unsigned max_clients;
 	unsigned request_timeout_ms;

@@ -24,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/broadcast.h"
+#include "net/conn.h"
+#include "net/rbuf.h"
 #include "net/worker.h"
 #include "proto/msg.h"
 
@@ -59,7 +62,7 @@ void bcast_wake(struct worker *co, uint32_t dst)
 {
 	struct io_uring_sqe *sqe = worker_sqe(co);
 	/* The CQE lands in dst's ring; our own success CQE is skipped. */
-	io_uring_prep_msg_ring(sqe, co->srv->cores[dst]->ring.ring_fd, 0,
+	io_uring_prep_msg_ring(sqe, co->srv->cores[dst]->ring.u.ring_fd, 0,
 	                       ud_pack(OP_XCORE, 0, co->id), 0);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_MSGRING, 0, dst));
@@ -119,6 +122,24 @@ static void retry_held(struct worker *co)
 		io_uring_sqe_set_data64(sqe, ud_pack(OP_RETRY, 0, 0));
 		co->retry_armed = true;
 	}
+}
+
+/* ---- who receives ---------------------------------------------------------- */
+
+void bcast_join(struct worker *co, struct conn *c, uint32_t slot)
+{
+	c->open_pos = co->nopen;
+	co->open[co->nopen++] = slot;
+}
+
+void bcast_leave(struct worker *co, struct conn *c)
+{
+	if (c->open_pos == OPEN_NONE)
+		return;
+	uint32_t last = co->open[--co->nopen];
+	co->open[c->open_pos] = last;
+	co->conns[last].open_pos = c->open_pos;
+	c->open_pos = OPEN_NONE;
 }
 
 /* ---- references ------------------------------------------------------------ */

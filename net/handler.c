@@ -12,6 +12,11 @@
 #include <string.h>
 
 #include "net/auth.h"
+#include "net/broadcast.h"
+#include "net/conn.h"
+#include "net/handler.h"
+#include "net/outq.h"
+#include "net/rbuf.h"
 #include "net/worker.h"
 #include "proto/msg.h"
 

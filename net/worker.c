@@ -1,5 +1,5 @@
 /*
- * engine.c - the workers: one pinned thread per core, each owning an
+ * worker.c - the workers: one pinned thread per core, each owning an
  * io_uring, a listening socket with multishot accept, a provided-buffer
  * ring, a table of direct descriptors and the connections in it.
  *
@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "net/broadcast.h"
+#include "net/conn.h"
 #include "net/worker.h"
 #include "net/listener.h"
 
@@ -46,20 +48,25 @@
 
 void worker_submit(struct worker *co)
 {
-	int r;
-	do
-		r = io_uring_submit(&co->ring);
-	while (r == -EINTR);
-	/* sendmsg headers were copied by the kernel at submission. */
-	co->nscratch = 0;
+	ring_submit(&co->ring);
+	/* Completions posted while we were not reaping (sends that finish
+	 * at submission) beyond the CQ's room wait in the kernel. */
+	if (IO_URING_READ_ONCE(*co->ring.u.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
+		metrics_inc(&co->m.cq_overflows);
+	/* sendmsg headers are copied by the kernel at submission: once
+	 * nothing waits in the backlog, they can all be used again. */
+	if (!ring_backlog(&co->ring))
+		co->nscratch = 0;
 }
 
 struct io_uring_sqe *worker_sqe(struct worker *co)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&co->ring);
-	while (!sqe) {
-		worker_submit(co);
-		sqe = io_uring_get_sqe(&co->ring);
+	struct io_uring_sqe *sqe = ring_sqe(&co->ring);
+	if (!sqe) {
+		/* The kernel takes nothing and no memory is left to hold
+		 * SQEs back: nothing a worker can do but stop. */
+		log_error("core %u: io_uring takes no requests and memory is exhausted", co->id);
+		abort();
 	}
 	return sqe;
 }
@@ -179,7 +186,7 @@ static void dispatch(struct worker *co, struct io_uring_cqe *cqe)
 		conn_on_recv(co, ud_slot(ud), cqe);
 		break;
 	case OP_SEND:
-		conn_on_send(co, ud_slot(ud), cqe->res);
+		conn_on_send(co, ud_slot(ud), ud_gen(ud), cqe->res);
 		break;
 	case OP_CTL:
 		conn_on_ctl(co, ud_slot(ud));
@@ -215,40 +222,43 @@ static void dispatch(struct worker *co, struct io_uring_cqe *cqe)
 	}
 }
 
-/* Submit, and wait for at least one completion. */
-static int core_wait(struct worker *co)
+/* Submit (the backlog first), and wait for at least one completion. */
+static int worker_wait(struct worker *co)
 {
+	worker_submit(co);
 	if (!co->poll_wait)
-		return io_uring_submit_and_wait(&co->ring, 1);
+		return io_uring_submit_and_wait(&co->ring.u, 1);
 	/* Under valgrind (3.19 holds its big lock across io_uring_enter, so
 	 * one sleeping worker would stall every thread): never sleep in the
 	 * kernel, yield instead. */
 	struct __kernel_timespec zero = { 0, 0 };
 	struct io_uring_cqe *cqe;
-	int r = io_uring_submit_and_wait_timeout(&co->ring, &cqe, 1, &zero, NULL);
+	int r = io_uring_submit_and_wait_timeout(&co->ring.u, &cqe, 1, &zero, NULL);
 	if (r == -ETIME)
 		sched_yield();
 	return r;
 }
 
-static void core_loop(struct worker *co)
+static void worker_loop(struct worker *co)
 {
 	for (;;) {
-		int r = core_wait(co);
-		co->nscratch = 0;
+		int r = worker_wait(co);
 		co->now_ns = clock_now_ns();
 		co->now_s = (uint32_t)(co->now_ns / 1000000000u);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME)
 			log_limited(&co->ll, co->now_s, LOG_ERROR, "core %u: io_uring_enter: %s",
 			            co->id, strerror(-r));
 
-		unsigned head, n = 0;
+		/* Each completion is copied and released before it is
+		 * handled: a handler that has to submit finds the CQ room
+		 * made so far (the kernel flushes overflowed completions into
+		 * it), never a CQ full of entries already dealt with. */
 		struct io_uring_cqe *cqe;
-		io_uring_for_each_cqe(&co->ring, head, cqe) {
-			dispatch(co, cqe);
-			n++;
+		while (io_uring_peek_cqe(&co->ring.u, &cqe) == 0) {
+			struct io_uring_cqe c = *cqe;
+			io_uring_cqe_seen(&co->ring.u, cqe);
+			dispatch(co, &c);
 		}
-		io_uring_cq_advance(&co->ring, n);
 
 		if (co->srv->ncores > 1)
 			bcast_poll(co);
@@ -268,53 +278,29 @@ static void core_loop(struct worker *co)
 
 /* ---- setup and teardown ------------------------------------------------------------ */
 
-static int ring_init(struct worker *co)
+static int worker_setup(struct worker *co)
 {
-	struct io_uring_params p;
-
-	memset(&p, 0, sizeof p);
-	/* SINGLE_ISSUER: only this thread submits, so the kernel skips
-	 *   cross-thread locking; DEFER_TASKRUN: completions are produced
-	 *   only when we wait, in one batch, with no interrupts meanwhile;
-	 * CQSIZE: multishot recv and accept post many completions per
-	 *   submission, so the CQ is far larger than the SQ;
-	 * SUBMIT_ALL: one failing SQE must not hold back the rest. */
-	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-	          IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
-	p.cq_entries = NET001_CQ_ENTRIES;
-	int r = io_uring_queue_init_params(NET001_RING_ENTRIES, &co->ring, &p);
-	if (r == -EINVAL) {
-		if (co->id == 0)
-			log_warn("io_uring: SINGLE_ISSUER/DEFER_TASKRUN refused by the kernel; "
-			         "running with COOP_TASKRUN");
-		memset(&p, 0, sizeof p);
-		p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
-		p.cq_entries = NET001_CQ_ENTRIES;
-		r = io_uring_queue_init_params(NET001_RING_ENTRIES, &co->ring, &p);
-	}
-	if (r < 0)
-		return r;
-	if (!(p.features & IORING_FEAT_NODROP) && co->id == 0)
-		log_warn("io_uring: kernel may drop completions when the CQ overflows");
-	/* Registered ring fd: io_uring_enter skips the fd table lookup. */
-	io_uring_register_ring_fd(&co->ring);
-	return 0;
-}
-
-static int core_setup(struct worker *co)
-{
-	int r = ring_init(co);
+	int r = ring_init(&co->ring, NET001_RING_ENTRIES, NET001_CQ_ENTRIES);
 	if (r < 0) {
-		log_error("core %u: io_uring setup: %s", co->id, strerror(-r));
+		if (r == -ENOSYS || r == -EPERM)
+			log_error("core %u: io_uring setup: %s: io_uring is not allowed here; "
+			          "likely a seccomp profile that blocks io_uring_setup (containers: "
+			          "use deploy/seccomp/net001.json) or the sysctl "
+			          "kernel.io_uring_disabled", co->id, strerror(-r));
+		else
+			log_error("core %u: io_uring setup: %s", co->id, strerror(-r));
 		return r;
 	}
-	r = io_uring_register_files_sparse(&co->ring, co->srv->table_size);
+	if (co->ring.fallback && co->id == 0)
+		log_warn("io_uring: SINGLE_ISSUER/DEFER_TASKRUN refused by the kernel; "
+		         "running with COOP_TASKRUN");
+	r = io_uring_register_files_sparse(&co->ring.u, co->srv->table_size);
 	if (r < 0) {
 		log_error("core %u: register %u direct descriptors: %s", co->id,
 		          co->srv->table_size, strerror(-r));
 		return r;
 	}
-	r = bufring_init(&co->br, &co->ring, 0, NET001_BUF_COUNT, NET001_BUF_SIZE);
+	r = bufring_init(&co->br, &co->ring.u, 0, NET001_BUF_COUNT, NET001_BUF_SIZE);
 	if (r < 0) {
 		log_error("core %u: provided buffer ring: %s", co->id, strerror(-r));
 		return r;
@@ -335,17 +321,16 @@ static int core_setup(struct worker *co)
 	return 0;
 }
 
-static void core_teardown(struct worker *co)
+static void worker_teardown(struct worker *co)
 {
-	if (co->ring.ring_fd > 0) {
-		bufring_destroy(&co->br, &co->ring);
-		io_uring_queue_exit(&co->ring);
-		co->ring.ring_fd = -1;
+	if (co->ring.u.ring_fd > 0) {
+		bufring_destroy(&co->br, &co->ring.u);
+		ring_exit(&co->ring);
 	}
 	wheel_destroy(&co->wheel);
 }
 
-static void *core_thread(void *arg)
+static void *worker_thread(void *arg)
 {
 	struct worker *co = arg;
 	char name[16];
@@ -359,8 +344,8 @@ static void *core_thread(void *arg)
 		if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
 			log_warn("core %u: cannot pin to CPU %d", co->id, co->cpu);
 	}
-	if (core_setup(co) < 0) {
-		core_teardown(co);
+	if (worker_setup(co) < 0) {
+		worker_teardown(co);
 		atomic_fetch_add(&co->srv->failed, 1);
 		return NULL;
 	}
@@ -371,7 +356,7 @@ static void *core_thread(void *arg)
 	       atomic_load(&co->srv->state) != SERVER_DRAINING)
 		sched_yield();
 	if (!atomic_load(&co->srv->failed) && atomic_load(&co->srv->state) != SERVER_DRAINING)
-		core_loop(co);
+		worker_loop(co);
 	/* ... and keep our ring alive until no core can message it. */
 	atomic_fetch_add(&co->srv->exited, 1);
 	while (atomic_load(&co->srv->exited) < atomic_load(&co->srv->ready)) {
@@ -379,7 +364,7 @@ static void *core_thread(void *arg)
 		nanosleep(&ts, NULL);
 	}
 	/* The ring is SINGLE_ISSUER: its owner takes it down. */
-	core_teardown(co);
+	worker_teardown(co);
 	return NULL;
 }
 
@@ -406,7 +391,7 @@ static uint32_t table_size_for(const struct config *cfg)
 	return (uint32_t)want;
 }
 
-static void core_free(struct worker *co)
+static void worker_free(struct worker *co)
 {
 	if (!co)
 		return;
@@ -430,7 +415,7 @@ static void core_free(struct worker *co)
 	free(co);
 }
 
-static struct worker *core_new(struct server *srv, uint32_t id, int cpu, int listen_fd)
+static struct worker *worker_new(struct server *srv, uint32_t id, int cpu, int listen_fd)
 {
 	const struct config *cfg = srv->cfg;
 	struct worker *co = aligned_alloc(64, (sizeof *co + 63) & ~(size_t)63);
@@ -462,8 +447,8 @@ static struct worker *core_new(struct server *srv, uint32_t id, int cpu, int lis
 	/* Broadcast back-pressure: a core holding more than a few queues'
 	 * worth of broadcasts for slower cores stops reading from the
 	 * connections that send them, until it is down to one queue's worth. */
-	co->held_high = 4 * XQ_CAPACITY;
-	co->held_low = XQ_CAPACITY;
+	co->held_high = 4 * srv->xq_cap;
+	co->held_low = srv->xq_cap;
 	/* A connection's unsent output above out_high stops its reading:
 	 * enough to keep a pipelining client's socket busy, small enough
 	 * that thousands of clients that never read hold little. */
@@ -481,7 +466,7 @@ static struct worker *core_new(struct server *srv, uint32_t id, int cpu, int lis
 	if (co->wake_fd < 0 || !co->conns || !co->open || !co->dirty || !co->nobuf ||
 	    !co->held || !co->paused || (srv->tls && !co->tls_plain)) {
 		co->listen_fd = -1; /* the caller closes it */
-		core_free(co);
+		worker_free(co);
 		return NULL;
 	}
 	return co;
@@ -527,6 +512,7 @@ int server_start(struct server *srv, const struct config *cfg, char *err, size_t
 	uint32_t cap = XQ_CAPACITY;
 	while (cap > 16 && nq * cap * sizeof(void *) > XQ_BUDGET)
 		cap /= 2;
+	srv->xq_cap = cap;
 	for (uint32_t i = 0; i < nq; i++) {
 		if (spsc_init(&srv->queues[i], cap) < 0) {
 			free(fds);
@@ -540,7 +526,7 @@ int server_start(struct server *srv, const struct config *cfg, char *err, size_t
 		return r;
 	}
 	for (uint32_t i = 0; i < srv->ncores; i++) {
-		srv->cores[i] = core_new(srv, i, cpu_for(i), fds[i]);
+		srv->cores[i] = worker_new(srv, i, cpu_for(i), fds[i]);
 		if (!srv->cores[i]) {
 			for (uint32_t j = i; j < srv->ncores; j++)
 				close(fds[j]);
@@ -552,7 +538,7 @@ int server_start(struct server *srv, const struct config *cfg, char *err, size_t
 	free(fds);
 
 	for (uint32_t i = 0; i < srv->ncores; i++) {
-		r = pthread_create(&srv->threads[i], NULL, core_thread, srv->cores[i]);
+		r = pthread_create(&srv->threads[i], NULL, worker_thread, srv->cores[i]);
 		if (r != 0) {
 			snprintf(err, errlen, "start worker %u: %s", i, strerror(r));
 			srv->nstarted = i;
@@ -600,7 +586,7 @@ void server_free(struct server *srv)
 	bcast_cleanup(srv);
 	if (srv->cores) {
 		for (uint32_t i = 0; i < srv->ncores; i++) {
-			core_free(srv->cores[i]);
+			worker_free(srv->cores[i]);
 		}
 	}
 	free(srv->cores);

@@ -14,7 +14,8 @@
 #include <time.h>
 
 #include "net/auth.h"
-#include "net/worker.h" /* pulls in the generated config.h: HAVE_MIMALLOC */
+#include "net/server.h"
+#include "net/worker.h" /* the shards of the workers */
 #include "metrics/metrics_server.h"
 #include "net/tls.h"
 
@@ -122,12 +123,29 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; shards && i < srv.ncores; i++)
 		shards[i] = &srv.cores[i]->m;
 	if (cfg.metrics_port) {
+		/* net001_build_info and the net001_config_* gauges. */
+		const struct metrics_info info = {
+			.version = NET001_VERSION,
+			.allocator = HAVE_MIMALLOC ? "mimalloc" : "libc",
+			.tls_built = HAVE_TLS,
+			.tls_enabled = srv.tls != NULL,
+			.auth_enabled = cfg.auth_file != NULL,
+			.max_connections = cfg.max_connections,
+			.rate_limit = cfg.rate_limit,
+			.global_rate_limit = cfg.global_rate_limit,
+			.max_output_bytes = cfg.max_output,
+			.max_payload_bytes = cfg.max_payload,
+			.idle_timeout_seconds = cfg.idle_timeout,
+			.threads = srv.ncores,
+			.buffer_ring_size = NET001_BUF_COUNT,
+		};
 		struct metrics_server_config mc = {
 			.host = cfg.host,
 			.port = (uint16_t)cfg.metrics_port,
 			.shards = shards,
 			.nshards = srv.ncores,
 			.state = &srv.state,
+			.info = &info,
 		};
 		r = shards ? metrics_server_start(&mc, &ms) : -ENOMEM;
 		if (r < 0) {

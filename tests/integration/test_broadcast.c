@@ -160,6 +160,11 @@ static void *send_all(void *arg)
 	return NULL;
 }
 
+/* Set by a test that wants receivers to read in bursts, lag_ms apart:
+ * their output piles up in the server in many blocks meanwhile, and many
+ * of them become writable in the same loop iteration. */
+static int lag_ms;
+
 /* Poll every receiver until all expected broadcasts arrived or time is up. */
 static void pump(struct rx *rx, int n, int nsenders, int count, int timeout_ms)
 {
@@ -181,6 +186,8 @@ static void pump(struct rx *rx, int n, int nsenders, int count, int timeout_ms)
 		}
 		if (done == n || mono_ms() > end)
 			break;
+		if (lag_ms)
+			sleep_ms(lag_ms);
 		if (poll(pfd, (nfds_t)n, 100) <= 0)
 			continue;
 		for (int i = 0; i < n; i++)
@@ -190,17 +197,18 @@ static void pump(struct rx *rx, int n, int nsenders, int count, int timeout_ms)
 	free(pfd);
 }
 
-static void fan_out(const char *threads)
+static void fan_out_n(const char *threads, int nclients, int rcvbuf)
 {
-	const int nclients = 200, nsenders = MAX_SENDERS, count = 1000;
+	const int nsenders = MAX_SENDERS, count = 1000;
 	const char *const args[] = { "--threads", threads, "--rate-limit", "0",
 	                             "--global-rate-limit", "0", "--max-connections", "1000",
 	                             NULL };
 	cr_assert_eq(srv_start(&S, args), 0);
 
-	struct rx *rx = calloc(nclients, sizeof *rx);
+	struct rx *rx = calloc((size_t)nclients, sizeof *rx);
 	for (int i = 0; i < nclients; i++) {
-		rx[i].fd = tc_connect(S.port);
+		rx[i].fd = rcvbuf && i >= nsenders ? tc_connect_small(S.port, rcvbuf)
+		                                   : tc_connect(S.port);
 		cr_assert_geq(rx[i].fd, 0);
 		rx[i].self = i < nsenders ? i : -1;
 		rx[i].buf = malloc(2 * FRAME_MAX_SIZE);
@@ -233,7 +241,31 @@ static void fan_out(const char *threads)
 	free(rx);
 }
 
+static void fan_out(const char *threads)
+{
+	fan_out_n(threads, 200, 0);
+}
+
 TestSuite(broadcast, .timeout = 180, .fini = stop_clean);
+
+/*
+ * 400 receivers on one core with small socket buffers, read in bursts:
+ * their output waits in the server in several blocks, so each send is a
+ * sendmsg with many iovecs, and hundreds start in one loop iteration (far
+ * more than a small submission queue holds: the CI's small build has 64
+ * entries). Every byte on every connection is checked.
+ */
+Test(broadcast, queued_output_on_hundreds_of_receivers_one_thread)
+{
+	lag_ms = 20;
+	fan_out_n("1", 400, 4096);
+}
+
+Test(broadcast, queued_output_on_hundreds_of_receivers_two_threads)
+{
+	lag_ms = 20;
+	fan_out_n("2", 400, 4096);
+}
 
 Test(broadcast, three_senders_two_hundred_clients_two_threads)
 {

@@ -26,8 +26,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1006,7 +1009,13 @@ Test(metrics, http_surface_leaves_protocol_port_alone, .fini = stop_clean)
 		cr_assert_not_null(strstr(r.body, "# TYPE net001_connections_active gauge"));
 		http_resp_free(&r);
 
-		cr_assert_eq(http_get(S.metrics_port, "/", &r), 404);
+		cr_assert_eq(http_get(S.metrics_port, "/", &r), 200, "the dashboard");
+		cr_assert_not_null(strstr(r.body, "<!doctype html>"));
+		http_resp_free(&r);
+		cr_assert_eq(http_get(S.metrics_port, "/stats.json", &r), 200);
+		cr_assert_not_null(strstr(r.body, "\"frames_received\":{\"ping\":"));
+		http_resp_free(&r);
+		cr_assert_eq(http_get(S.metrics_port, "/index.html", &r), 404);
 		http_resp_free(&r);
 		cr_assert_eq(http_get(S.metrics_port, "/metricsx", &r), 404);
 		http_resp_free(&r);
@@ -1140,6 +1149,302 @@ Test(metrics, healthz_503_while_draining, .fini = stop_if_running)
 	cr_expect_geq(drained, 4000, "the non-reader held the drain (%" PRIu64 " ms)", drained);
 	cr_expect_not(port_listening(S.metrics_port), "the metrics port closes at exit");
 	close(slow);
+}
+
+/* ---- build info and configured limits --------------------------------------- */
+
+/* Families beyond the ones every net001 exposes (exposition.h), for alert
+ * rules: the build and the limits the server runs with. */
+static const char *const config_gauges[] = {
+	"net001_config_max_connections", "net001_config_rate_limit",
+	"net001_config_global_rate_limit", "net001_config_max_output_bytes",
+	"net001_config_max_payload_bytes", "net001_config_idle_timeout_seconds",
+	"net001_config_threads", "net001_config_buffer_ring_size", "net001_config_tls",
+	"net001_config_auth",
+};
+
+/* The version net001-server --version prints ("net001-server 0.1.0"). */
+static void server_version(char *out, size_t cap)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "%s --version", srv_binary());
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	char line[128] = "";
+	cr_assert_not_null(fgets(line, sizeof line, p));
+	pclose(p);
+	line[strcspn(line, "\n")] = 0;
+	const char *sp = strrchr(line, ' ');
+	cr_assert_not_null(sp, "version line %s", line);
+	snprintf(out, cap, "%s", sp + 1);
+}
+
+Test(metrics, build_info_and_config_gauges_follow_the_flags, .fini = stop_clean)
+{
+	const char *const args[] = { "--threads", "3", "--max-connections", "123",
+	                             "--rate-limit", "77", "--global-rate-limit", "9999",
+	                             "--max-output", "200000", "--max-payload", "1000",
+	                             "--idle-timeout", "42", NULL };
+	start(args);
+	char *t = scrape();
+	char line[256], version[64];
+	for (size_t i = 0; i < sizeof config_gauges / sizeof config_gauges[0]; i++) {
+		snprintf(line, sizeof line, "# TYPE %s gauge\n", config_gauges[i]);
+		cr_expect_eq(count_prefix(t, line), 1, "%s is one gauge", config_gauges[i]);
+		snprintf(line, sizeof line, "# HELP %s ", config_gauges[i]);
+		cr_expect_eq(count_prefix(t, line), 1, "%s has HELP", config_gauges[i]);
+	}
+	cr_expect_eq(ival(t, "net001_config_max_connections"), 123);
+	cr_expect_eq(ival(t, "net001_config_rate_limit"), 77);
+	cr_expect_eq(ival(t, "net001_config_global_rate_limit"), 9999);
+	cr_expect_eq(ival(t, "net001_config_max_output_bytes"), 200000);
+	cr_expect_eq(ival(t, "net001_config_max_payload_bytes"), 1000);
+	cr_expect_eq(ival(t, "net001_config_idle_timeout_seconds"), 42);
+	cr_expect_eq(ival(t, "net001_config_threads"), 3);
+	cr_expect_eq(count_prefix(t, "net001_buffer_ring_free{"), 3, "three cores");
+	cr_expect_eq(ival(t, "net001_config_buffer_ring_size"),
+	             ival(t, "net001_buffer_ring_free{core=\"0\"}"),
+	             "an idle core has its whole ring free");
+	cr_expect_eq(ival(t, "net001_config_tls"), 0);
+	cr_expect_eq(ival(t, "net001_config_auth"), 0);
+
+	cr_expect_eq(count_prefix(t, "# TYPE net001_build_info gauge\n"), 1);
+	cr_expect_eq(count_prefix(t, "net001_build_info{"), 1);
+	server_version(version, sizeof version);
+	snprintf(line, sizeof line, "net001_build_info{version=\"%s\",tls=\"", version);
+	cr_expect_eq(count_prefix(t, line), 1, "build_info carries version %s", version);
+	const char *b = strstr(t, "net001_build_info{");
+	cr_assert_not_null(b);
+	cr_expect(strstr(b, ",tls=\"yes\",") || strstr(b, ",tls=\"no\","), "tls label");
+	cr_expect(strstr(b, ",allocator=\"mimalloc\"} 1\n") ||
+	          strstr(b, ",allocator=\"libc\"} 1\n"), "allocator label");
+	free(t);
+	stop_clean();
+
+	/* Defaults, and auth on. */
+	char path[64];
+	snprintf(path, sizeof path, "/tmp/net001-metrics-auth-%d", (int)getpid());
+	write_auth_file(path);
+	const char *const auth_args[] = { "--threads", "1", "--auth-file", path, NULL };
+	start(auth_args);
+	t = scrape();
+	cr_expect_eq(ival(t, "net001_config_auth"), 1);
+	cr_expect_eq(ival(t, "net001_config_threads"), 1);
+	cr_expect_eq(ival(t, "net001_config_rate_limit"), 1000, "default --rate-limit");
+	cr_expect_eq(ival(t, "net001_config_global_rate_limit"), 50000);
+	cr_expect_eq(ival(t, "net001_config_max_payload_bytes"), 65535);
+	cr_expect_eq(ival(t, "net001_config_idle_timeout_seconds"), 60);
+	cr_expect_eq(ival(t, "net001_config_max_output_bytes"), 8 << 20);
+	free(t);
+	unlink(path);
+}
+
+/* ---- messages per second from the very first frame ---------------------------- */
+
+Test(metrics, messages_per_second_sees_frames_sent_at_startup, .fini = stop_if_running)
+{
+	/* Start the server by hand and connect the instant its port opens,
+	 * before it logs "listening on" (the exporter starts after the
+	 * workers accept): 50 PINGs in that gap must show in the gauge. */
+	uint16_t port = 0;
+	unsigned seed = (unsigned)getpid() ^ (unsigned)mono_ms();
+	for (int i = 0; i < 50 && !port; i++) {
+		uint16_t p = (uint16_t)(11000 + rand_r(&seed) % 19000);
+		if (!port_listening(p) && !port_listening((uint16_t)(p + 1000)))
+			port = p;
+	}
+	cr_assert_neq(port, 0);
+	snprintf(S.log_path, sizeof S.log_path, "/tmp/net001-test-%d-%u.log", (int)getpid(),
+	         port);
+	int logfd = open(S.log_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	cr_assert_geq(logfd, 0);
+	char ps[8];
+	snprintf(ps, sizeof ps, "%u", port);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(logfd, STDERR_FILENO);
+		execl(srv_binary(), srv_binary(), "--host", "127.0.0.1", "--port", ps,
+		      "--threads", "2", (char *)NULL);
+		_exit(127);
+	}
+	close(logfd);
+	S.pid = pid;
+	S.port = port;
+	S.metrics_port = (uint16_t)(port + 1000);
+
+	/* Spin on connect until the port opens. */
+	int fd = -1;
+	uint64_t end = mono_ms() + 10000;
+	while (fd < 0 && mono_ms() < end) {
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cr_assert_geq(fd, 0);
+		if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	cr_assert_geq(fd, 0, "the protocol port opened");
+	uint8_t burst[50 * 20];
+	size_t n = 0;
+	for (int i = 0; i < 50; i++)
+		n += frame_encode(burst + n, FRAME_PING, "early!!!", 8);
+	cr_assert_eq(tc_send(fd, burst, n), 0);
+	bool early = !srv_log_contains(&S, "listening on");
+	for (int i = 0; i < 50; i++) {
+		cr_assert_eq(tc_read_frame(fd, &F, 5000), 0);
+		cr_assert_eq(F.type, FRAME_PONG);
+	}
+	end = mono_ms() + 10000;
+	while (!srv_log_contains(&S, "listening on") && mono_ms() < end)
+		sleep_ms(5);
+	cr_assert(srv_log_contains(&S, "listening on"));
+	fprintf(stderr, "messages_per_second_sees_frames_sent_at_startup: PINGs sent %s the "
+	        "server said it listens\n", early ? "before" : "after");
+
+	int64_t v[64];
+	int k = mps_watch(v, 64, 2500);
+	char seq[512] = "";
+	int64_t best = 0;
+	for (int i = 0; i < k; i++) {
+		snprintf(seq + strlen(seq), sizeof seq - strlen(seq), " %" PRId64, v[i]);
+		if (v[i] > best)
+			best = v[i];
+		if (i + 1 < k && v[i] > 0 && v[i + 1] > 0 && v[i] + v[i + 1] > best)
+			best = v[i] + v[i + 1];
+	}
+	cr_expect_eq(best, 50, "the gauge showed the 50 early PINGs; scrapes saw%s", seq);
+	char *t = scrape();
+	cr_expect_eq(ival(t, "net001_frames_received_total{type=\"ping\"}"), 50);
+	free(t);
+	close(fd);
+	cr_assert_eq(srv_stop(&S, 15000), 0);
+}
+
+/* ---- /healthz under a crowd of slow clients ------------------------------------- */
+
+/* n clients on the metrics port that each send a request one byte every
+ * 50 ms and never finish it, reconnecting at once when the server closes
+ * them. */
+struct crowd {
+	uint16_t port;
+	int n;
+	atomic_bool stop;
+	atomic_int connects;
+	atomic_int closed;
+	pthread_t thread;
+};
+
+static int crowd_connect(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void *crowd_main(void *arg)
+{
+	struct crowd *c = arg;
+	static const char req[] = "GET /metrics HTTP/1.1\r\nHost: slow\r\nX-Slow: "
+	                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	enum { MAXN = 256 };
+	int fd[MAXN];
+	size_t sent[MAXN];
+	for (int i = 0; i < c->n; i++) {
+		fd[i] = crowd_connect(c->port);
+		sent[i] = 0;
+		atomic_fetch_add(&c->connects, 1);
+	}
+	uint64_t next = mono_ms();
+	while (!atomic_load(&c->stop)) {
+		struct pollfd p[MAXN];
+		for (int i = 0; i < c->n; i++)
+			p[i] = (struct pollfd){ .fd = fd[i], .events = POLLIN };
+		poll(p, (nfds_t)c->n, 10);
+		bool tick = mono_ms() >= next;
+		if (tick)
+			next = mono_ms() + 50;
+		for (int i = 0; i < c->n; i++) {
+			bool gone = fd[i] < 0;
+			if (!gone && (p[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+				char buf[512];
+				ssize_t r = recv(fd[i], buf, sizeof buf, MSG_DONTWAIT);
+				gone = r == 0 || (r < 0 && errno != EAGAIN);
+			}
+			if (!gone && tick && sent[i] < sizeof req - 1) {
+				ssize_t w = send(fd[i], req + sent[i], 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+				if (w == 1)
+					sent[i]++;
+				else if (w < 0 && errno != EAGAIN && errno != ENOTCONN)
+					gone = true;
+			}
+			if (gone) {
+				if (fd[i] >= 0)
+					close(fd[i]);
+				atomic_fetch_add(&c->closed, 1);
+				fd[i] = crowd_connect(c->port);
+				sent[i] = 0;
+				atomic_fetch_add(&c->connects, 1);
+			}
+		}
+	}
+	for (int i = 0; i < c->n; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	return NULL;
+}
+
+Test(metrics, healthz_answers_while_slow_clients_crowd_the_port, .fini = stop_clean)
+{
+	/* 200 slow clients against a cap of 64 metrics clients: every probe
+	 * of /healthz still gets 200, each within 1 s. */
+	enum { CROWD = 200, PROBES = 40, BOUND_MS = 1000 };
+	start(two_threads);
+	struct crowd c = { .port = S.metrics_port, .n = CROWD };
+	atomic_init(&c.stop, false);
+	atomic_init(&c.connects, 0);
+	atomic_init(&c.closed, 0);
+	cr_assert_eq(pthread_create(&c.thread, NULL, crowd_main, &c), 0);
+	sleep_ms(500);
+
+	int ok = 0;
+	uint64_t worst = 0;
+	for (int i = 0; i < PROBES; i++) {
+		struct http_resp r;
+		uint64_t t0 = mono_ms();
+		int st = http_get(S.metrics_port, "/healthz", &r);
+		uint64_t ms = mono_ms() - t0;
+		if (ms > worst)
+			worst = ms;
+		cr_expect_eq(st, 200, "probe %d: status %d after %" PRIu64 " ms", i, st, ms);
+		cr_expect_leq(ms, BOUND_MS, "probe %d took %" PRIu64 " ms", i, ms);
+		ok += st == 200 && ms <= BOUND_MS;
+		if (st == 200)
+			cr_expect_str_eq(r.body, "ok");
+		http_resp_free(&r);
+		sleep_ms(50);
+	}
+	atomic_store(&c.stop, true);
+	pthread_join(c.thread, NULL);
+	fprintf(stderr, "healthz under %d slow clients: %d/%d probes ok, slowest %" PRIu64
+	        " ms; the crowd connected %d times, was closed %d times\n", CROWD, ok, PROBES,
+	        worst, atomic_load(&c.connects), atomic_load(&c.closed));
+	cr_expect_eq(ok, PROBES);
+	/* The crowd did fill the table: the server had to close some of it. */
+	cr_expect_gt(atomic_load(&c.closed), CROWD - 64, "the crowd was over the cap");
+	/* And the server is fine afterwards. */
+	struct http_resp r;
+	cr_expect_eq(http_get(S.metrics_port, "/metrics", &r), 200);
+	http_resp_free(&r);
 }
 
 /* ---- the --metrics-port flag ------------------------------------------------- */

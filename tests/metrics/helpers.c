@@ -2,8 +2,10 @@
 #include "helpers.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,4 +55,39 @@ int server_start_random(struct metrics_server_config *cfg,
 		err = metrics_server_start(cfg, out);
 	}
 	return err;
+}
+
+bool json_valid(const char *text, char *err, size_t cap)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/net001-json-%d-XXXXXX", (int)getpid());
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		snprintf(err, cap, "mkstemp: %s", strerror(errno));
+		return false;
+	}
+	size_t len = strlen(text), off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	close(fd);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd),
+	         "/usr/bin/python3 -c 'import json,sys; json.load(open(sys.argv[1]))' %s 2>&1",
+	         path);
+	FILE *p = popen(cmd, "r");
+	size_t n = 0;
+	if (p) {
+		n = fread(err, 1, cap - 1, p);
+		int st = pclose(p);
+		err[n] = '\0';
+		unlink(path);
+		return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	}
+	snprintf(err, cap, "popen: %s", strerror(errno));
+	unlink(path);
+	return false;
 }

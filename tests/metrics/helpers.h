@@ -35,4 +35,11 @@ int server_start_random(struct metrics_server_config *cfg,
 /* Monotonic clock in ns. */
 uint64_t now_ns(void);
 
+/*
+ * Whether text is one well-formed JSON value, by Python's json module
+ * (/usr/bin/python3, which meson's own Python guarantees on the build
+ * machine). On failure its message goes into err (NUL-terminated).
+ */
+bool json_valid(const char *text, char *err, size_t cap);
+
 #endif

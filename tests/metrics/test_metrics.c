@@ -75,8 +75,8 @@ Test(render, every_family_has_help_and_type)
 		}
 		line = nl + 1;
 	}
-	/* 3 + 5 + 5 + 2 + 14 + 1 + (22 + 2) + 4 + 2 cores + 6 process. */
-	cr_expect_eq(samples, 66);
+	/* 3 + 5 + 5 + 2 + 14 + 1 + (22 + 2) + 5 + 2 cores + 6 process. */
+	cr_expect_eq(samples, 67);
 	free(text);
 	shards_free(&s);
 }
@@ -441,8 +441,22 @@ Test(render, bound_holds_for_widest_values)
 		.max_fds = UINT64_MAX,
 		.start_time_seconds = (double)UINT64_MAX,
 	};
+	char version[65], allocator[65];
+	memset(version, '"', 64);   /* each escaped: 128 bytes */
+	version[64] = '\0';
+	memset(allocator, '\\', 64);
+	allocator[64] = '\0';
+	struct metrics_info info = {
+		.version = version, .allocator = allocator, .tls_built = true,
+		.tls_enabled = true, .auth_enabled = true,
+		.max_connections = UINT64_MAX, .rate_limit = UINT64_MAX,
+		.global_rate_limit = UINT64_MAX, .max_output_bytes = UINT64_MAX,
+		.max_payload_bytes = UINT64_MAX, .idle_timeout_seconds = UINT64_MAX,
+		.threads = UINT64_MAX, .buffer_ring_size = UINT64_MAX,
+	};
 	struct metrics_extra extra = { .messages_per_second = UINT64_MAX,
-	                               .process = &proc };
+	                               .process = &proc, .info = &info,
+	                               .uptime_ms = UINT64_MAX };
 	size_t cap = metrics_render_bound(n);
 	char *buf = malloc(cap);
 	cr_assert_not_null(buf);
@@ -453,6 +467,141 @@ Test(render, bound_holds_for_widest_values)
 	len = metrics_render(buf, metrics_render_bound(1), s.ptrs, 1, &extra);
 	cr_assert_gt(len, 0);
 	cr_expect_eq(metrics_render(buf, 100, s.ptrs, 1, &extra), -ENOBUFS);
+	free(buf);
+
+	/* The JSON bound, likewise. */
+	cap = metrics_render_json_bound(n);
+	buf = malloc(cap);
+	cr_assert_not_null(buf);
+	len = metrics_render_json(buf, cap, s.ptrs, n, &extra);
+	cr_assert_gt(len, 0, "JSON bound too small: %d", len);
+	cr_expect_lt((size_t)len, cap);
+	len = metrics_render_json(buf, metrics_render_json_bound(1), s.ptrs, 1, &extra);
+	cr_assert_gt(len, 0);
+	free(buf);
+	shards_free(&s);
+}
+
+/* Limits as a server would report them, and a version that needs
+ * escaping in a label value. */
+static const struct metrics_info test_info = {
+	.version = "1.2.3-\"rc\"\\x",
+	.allocator = "mimalloc",
+	.tls_built = true,
+	.tls_enabled = false,
+	.auth_enabled = true,
+	.max_connections = 10000,
+	.rate_limit = 1000,
+	.global_rate_limit = 50000,
+	.max_output_bytes = 8388608,
+	.max_payload_bytes = 65535,
+	.idle_timeout_seconds = 60,
+	.threads = 4,
+	.buffer_ring_size = 1024,
+};
+
+Test(render, build_info_and_config_gauges)
+{
+	struct shard_set s;
+	shards_make(&s, 2);
+	struct metrics_extra extra = { .info = &test_info };
+	char *buf = malloc(metrics_render_bound(2));
+	cr_assert_not_null(buf);
+	int n = metrics_render(buf, metrics_render_bound(2), s.ptrs, 2, &extra);
+	cr_assert_gt(n, 0);
+	cr_expect_eq(count_lines(buf, "# TYPE net001_build_info gauge"), 1);
+	cr_expect_eq(count_lines(buf, "net001_build_info{version=\"1.2.3-\\\"rc\\\"\\\\x\","
+	                              "tls=\"yes\",allocator=\"mimalloc\"} 1"), 1,
+	             "escaped labels:\n%s", strstr(buf, "net001_build_info{"));
+	static const struct {
+		const char *name;
+		uint64_t v;
+	} gauges[] = {
+		{ "net001_config_max_connections", 10000 },
+		{ "net001_config_rate_limit", 1000 },
+		{ "net001_config_global_rate_limit", 50000 },
+		{ "net001_config_max_output_bytes", 8388608 },
+		{ "net001_config_max_payload_bytes", 65535 },
+		{ "net001_config_idle_timeout_seconds", 60 },
+		{ "net001_config_threads", 4 },
+		{ "net001_config_buffer_ring_size", 1024 },
+		{ "net001_config_tls", 0 },
+		{ "net001_config_auth", 1 },
+	};
+	for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++) {
+		char line[128];
+		snprintf(line, sizeof(line), "# TYPE %s gauge", gauges[i].name);
+		cr_expect_eq(count_lines(buf, line), 1, "%s", line);
+		snprintf(line, sizeof(line), "# HELP %s ", gauges[i].name);
+		cr_expect_eq(count_prefix(buf, line), 1, "%s", line);
+		uint64_t v;
+		cr_expect(sample_u64(buf, gauges[i].name, &v) && v == gauges[i].v,
+		          "%s", gauges[i].name);
+	}
+	/* Left out without info; NULL strings fall back. */
+	struct metrics_info bare = { 0 };
+	extra.info = &bare;
+	n = metrics_render(buf, metrics_render_bound(2), s.ptrs, 2, &extra);
+	cr_assert_gt(n, 0);
+	cr_expect_eq(count_lines(buf, "net001_build_info{version=\"unknown\",tls=\"no\","
+	                              "allocator=\"libc\"} 1"), 1);
+	extra.info = NULL;
+	n = metrics_render(buf, metrics_render_bound(2), s.ptrs, 2, &extra);
+	cr_assert_gt(n, 0);
+	cr_expect_null(strstr(buf, "net001_build_info"));
+	cr_expect_null(strstr(buf, "net001_config_"));
+	free(buf);
+	shards_free(&s);
+}
+
+Test(json, same_numbers_as_the_exposition)
+{
+	struct shard_set s;
+	shards_make(&s, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		metrics_set(&s.shards[i].connections_active, 10 + i);
+		metrics_set(&s.shards[i].frames_received[METRICS_RX_ECHO], 100 * (i + 1));
+		metrics_set(&s.shards[i].errors[ERR_BAD_CRC], i);
+		metrics_set(&s.shards[i].broadcast_deliveries, 7);
+		metrics_set(&s.shards[i].slow_consumer_closes, 1);
+		metrics_set(&s.shards[i].buffer_ring_free, 1000 + i);
+		metrics_observe_latency(&s.shards[i], 1500);       /* 2 us bucket */
+		metrics_observe_latency(&s.shards[i], 3000000000u); /* +Inf */
+	}
+	struct metrics_process proc;
+	cr_assert_eq(metrics_process_read(&proc), 0);
+	struct metrics_extra extra = { .messages_per_second = 42, .process = &proc,
+	                               .info = &test_info, .uptime_ms = 12345 };
+	size_t cap = metrics_render_json_bound(3);
+	char *buf = malloc(cap);
+	cr_assert_not_null(buf);
+	int n = metrics_render_json(buf, cap, s.ptrs, 3, &extra);
+	cr_assert_gt(n, 0);
+	cr_expect_eq(strlen(buf), (size_t)n);
+	char err[1024];
+	cr_expect(json_valid(buf, err, sizeof(err)), "not JSON (%s):\n%s", err, buf);
+	static const char *const want[] = {
+		"{\"uptime_ms\":12345,\"messages_per_second\":42,",
+		"\"connections\":{\"active\":33,\"accepted\":0,\"rejected\":0}",
+		"\"frames_received\":{\"ping\":0,\"echo\":600,\"broadcast\":0,\"auth\":0,\"data\":0}",
+		"\"bad_crc\":3,",
+		"\"bad_magic\":0,",
+		"\"internal\":0}",
+		"\"broadcast_deliveries\":21,\"slow_consumer_closes\":3,",
+		"\"le_us\":[1,2,4,8,",
+		",1048576],\"counts\":[0,3,0,",
+		",0,3],\"sum_ns\":9000004500}",
+		"\"buffer_ring_free\":[1000,1001,1002],\"buffer_ring_size\":1024",
+		"\"process\":{\"resident_bytes\":",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		cr_expect_not_null(strstr(buf, want[i]), "missing %s in\n%s", want[i], buf);
+	/* No shards, no extra: still JSON. */
+	n = metrics_render_json(buf, cap, NULL, 0, NULL);
+	cr_assert_gt(n, 0);
+	cr_expect(json_valid(buf, err, sizeof(err)), "not JSON (%s):\n%s", err, buf);
+	cr_expect_not_null(strstr(buf, "\"buffer_ring_free\":[],\"buffer_ring_size\":0}"));
+	cr_expect_eq(metrics_render_json(buf, 50, s.ptrs, 3, &extra), -ENOBUFS);
 	free(buf);
 	shards_free(&s);
 }

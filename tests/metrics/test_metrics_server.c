@@ -32,10 +32,11 @@ struct fixture {
 	uint16_t port;
 };
 
-static void fixture_start(struct fixture *f, unsigned nshards,
-                          unsigned max_clients)
+static void fixture_start_info(struct fixture *f, unsigned nshards,
+                               unsigned max_clients, const struct metrics_info *info)
 {
 	memset(f, 0, sizeof(*f));
+	f->cfg.info = info;
 	shards_make(&f->shards, nshards);
 	atomic_store(&f->state, METRICS_STATE_ACCEPTING);
 	f->cfg.shards = f->shards.ptrs;
@@ -47,6 +48,12 @@ static void fixture_start(struct fixture *f, unsigned nshards,
 	f->port = metrics_server_port(f->srv);
 	cr_assert_eq(f->port, f->cfg.port);
 	cr_assert(f->port >= 10000 && f->port < 32000);
+}
+
+static void fixture_start(struct fixture *f, unsigned nshards,
+                          unsigned max_clients)
+{
+	fixture_start_info(f, nshards, max_clients, NULL);
 }
 
 static void fixture_stop(struct fixture *f)
@@ -98,7 +105,14 @@ Test(http, promtool_accepts_the_scrape)
 	if (!promtool_path(promtool, sizeof(promtool)))
 		cr_skip_test("promtool not installed (Debian package prometheus)");
 	struct fixture f;
-	fixture_start(&f, 4, 0);
+	struct metrics_info info = {
+		.version = "0.1.0", .allocator = "libc", .tls_built = true,
+		.max_connections = 10000, .rate_limit = 1000, .global_rate_limit = 50000,
+		.max_output_bytes = 8 << 20, .max_payload_bytes = 65535,
+		.idle_timeout_seconds = 60, .threads = 4, .buffer_ring_size = 1024,
+	};
+	memset(&f, 0, sizeof(f));
+	fixture_start_info(&f, 4, 0, &info);
 	ping_counters(&f);
 	for (unsigned i = 0; i < 4; i++) {
 		metrics_observe_latency(&f.shards.shards[i], 1500 * (i + 1));
@@ -108,6 +122,11 @@ Test(http, promtool_accepts_the_scrape)
 	}
 	struct http_resp r;
 	cr_assert_eq(http_get(f.port, "/metrics", &r), 200);
+	uint64_t v;
+	cr_expect(sample_u64(r.body, "net001_config_max_connections", &v) && v == 10000);
+	cr_expect(sample_u64(r.body, "net001_config_threads", &v) && v == 4);
+	cr_expect_eq(count_lines(r.body, "net001_build_info{version=\"0.1.0\",tls=\"yes\","
+	                                 "allocator=\"libc\"} 1"), 1);
 
 	char report[4096];
 	int status = promtool_check(promtool, r.body, r.body_len, report, sizeof(report));
@@ -158,8 +177,9 @@ Test(http, unknown_paths_are_404)
 {
 	struct fixture f;
 	fixture_start(&f, 1, 0);
-	static const char *paths[] = { "/", "/nope", "/metricsx", "/METRICS",
-	                               "/metrics/", "/healthz/x" };
+	static const char *paths[] = { "/nope", "/metricsx", "/METRICS", "/metrics/",
+	                               "/healthz/x", "/index.html", "/stats.jsonx",
+	                               "/stats.json/", "//" };
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		struct http_resp r;
 		cr_expect_eq(http_get(f.port, paths[i], &r), 404, "%s", paths[i]);
@@ -471,6 +491,30 @@ Test(http, messages_per_second_is_the_last_full_second)
 	fixture_stop(&f);
 }
 
+Test(http, messages_per_second_counts_frames_from_before_the_start)
+{
+	/* Frames the workers counted before the exporter started (they
+	 * accept first) belong to the first second, not to a baseline. */
+	struct fixture f;
+	memset(&f, 0, sizeof(f));
+	shards_make(&f.shards, 2);
+	metrics_set(&f.shards.shards[0].frames_received[METRICS_RX_PING], 30);
+	metrics_set(&f.shards.shards[1].frames_received[METRICS_RX_PING], 20);
+	atomic_store(&f.state, METRICS_STATE_ACCEPTING);
+	f.cfg.shards = f.shards.ptrs;
+	f.cfg.nshards = 2;
+	f.cfg.state = &f.state;
+	int err = server_start_random(&f.cfg, &f.srv);
+	cr_assert_eq(err, 0, "metrics_server_start: %s", strerror(-err));
+	f.port = metrics_server_port(f.srv);
+	uint64_t deadline = now_ns() + 3000000000u;
+	uint64_t v;
+	while ((v = scrape_mps(f.port)) == 0 && now_ns() < deadline)
+		usleep(50000);
+	cr_expect_eq(v, 50, "the first second shows the 50 early frames: %" PRIu64, v);
+	fixture_stop(&f);
+}
+
 struct bumper {
 	struct metrics_shard *shard;
 	_Atomic bool stop;
@@ -545,7 +589,7 @@ Test(http, big_responses_to_a_slow_reader)
 	fixture_stop(&f);
 }
 
-Test(http, clients_past_the_bound_get_503)
+Test(http, a_full_table_closes_the_client_waiting_longest)
 {
 	struct fixture f;
 	fixture_start(&f, 1, 2);
@@ -553,26 +597,115 @@ Test(http, clients_past_the_bound_get_503)
 	struct http_resp r;
 	const char *get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 	cr_assert_eq(http_conn_open(&a, f.port), 0);
-	cr_assert_eq(http_conn_open(&b, f.port), 0);
-	/* A response on each proves both were accepted. */
+	/* A response on each proves both were accepted; a waits longer. */
 	cr_assert_eq(http_conn_send(&a, get, strlen(get)), 0);
 	cr_assert_eq(http_read_response(&a, &r), 0);
 	http_resp_free(&r);
-	cr_assert_eq(http_conn_send(&b, get, strlen(get)), 0);
-	cr_assert_eq(http_read_response(&b, &r), 0);
+	usleep(50000);
+	cr_assert_eq(http_conn_open(&b, f.port), 0);
+	cr_assert_eq(http_conn_send(&b, "GET /hea", 8), 0);   /* slow */
+	usleep(50000);
+	/* A third: a (idle longest) makes room, c is served. */
+	cr_assert_eq(http_conn_open(&c, f.port), 0);
+	cr_assert_eq(http_conn_send(&c, get, strlen(get)), 0);
+	cr_assert_eq(http_read_response(&c, &r), 0);
+	cr_expect_eq(r.status, 200);
 	http_resp_free(&r);
+	cr_expect(http_conn_wait_eof(&a), "the idle client was closed");
+	/* A fourth: now b (slow, waiting since before c's request) goes,
+	 * told why. */
+	struct http_resp d;
+	cr_expect_eq(http_get(f.port, "/healthz", &d), 200);
+	http_resp_free(&d);
+	cr_assert_eq(http_read_response(&b, &r), 0);
+	cr_expect_eq(r.status, 503);
+	cr_expect_str_eq(r.body, "too many clients\n");
+	http_resp_free(&r);
+	cr_expect(http_conn_wait_eof(&b));
+	http_conn_close(&a);
+	http_conn_close(&b);
+	http_conn_close(&c);
+	fixture_stop(&f);
+}
+
+Test(http, clients_past_the_bound_get_503_when_all_are_busy)
+{
+	/* Two clients with tiny receive buffers ask for a ~350 KB page 16
+	 * times over (more than any socket send buffer holds) and do not
+	 * read: both slots stay in WRITE, nothing can make room. */
+	enum { CORES = 8192, ROUNDS = 16 };
+	struct fixture f;
+	fixture_start(&f, CORES, 2);
+	struct http_conn a, b, c;
+	struct http_resp r;
+	const char *get = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+	cr_assert_eq(http_conn_open_rcvbuf(&a, f.port, 4096), 0);
+	cr_assert_eq(http_conn_open_rcvbuf(&b, f.port, 4096), 0);
+	for (int i = 0; i < ROUNDS; i++) {
+		cr_assert_eq(http_conn_send(&a, get, strlen(get)), 0);
+		cr_assert_eq(http_conn_send(&b, get, strlen(get)), 0);
+	}
+	usleep(300000);
 	cr_assert_eq(http_conn_open(&c, f.port), 0);
 	cr_assert_eq(http_read_response(&c, &r), 0);
 	cr_expect_eq(r.status, 503);
 	http_resp_free(&r);
 	cr_expect(http_conn_wait_eof(&c));
 	http_conn_close(&c);
-	/* A freed slot serves again. */
-	http_conn_close(&a);
-	usleep(100000);
+	/* a reads its pages: back to waiting for a request, so the next
+	 * newcomer can take its place. */
+	for (int i = 0; i < ROUNDS; i++) {
+		cr_assert_eq(http_read_response(&a, &r), 0);
+		cr_expect_eq(r.status, 200);
+		cr_expect_gt(r.body_len, 300000);
+		http_resp_free(&r);
+	}
 	cr_expect_eq(http_get(f.port, "/healthz", &r), 200);
 	http_resp_free(&r);
+	http_conn_close(&a);
 	http_conn_close(&b);
+	fixture_stop(&f);
+}
+
+Test(http, dashboard_page_and_stats_json)
+{
+	struct fixture f;
+	fixture_start(&f, 3, 0);
+	ping_counters(&f);
+	metrics_set(&f.shards.shards[1].errors[ERR_BAD_CRC], 5);
+	metrics_set(&f.shards.shards[2].buffer_ring_free, 777);
+	struct http_resp r;
+	char v[512];
+	cr_assert_eq(http_get(f.port, "/", &r), 200);
+	cr_assert(http_resp_header(&r, "Content-Type", v, sizeof(v)));
+	cr_expect_str_eq(v, "text/html; charset=utf-8");
+	cr_assert(http_resp_header(&r, "Content-Security-Policy", v, sizeof(v)));
+	cr_expect_not_null(strstr(v, "default-src 'none'"));
+	cr_expect_not_null(strstr(v, "connect-src 'self'"));
+	cr_expect_not_null(strstr(r.body, "<!doctype html>"));
+	cr_expect_not_null(strstr(r.body, "/stats.json"), "the page polls /stats.json");
+	/* Self-contained: nothing loaded from elsewhere. */
+	cr_expect_null(strstr(r.body, "http://"));
+	cr_expect_null(strstr(r.body, "https://"));
+	cr_expect_null(strstr(r.body, "<script src"));
+	cr_expect_null(strstr(r.body, "<link"));
+	http_resp_free(&r);
+
+	cr_assert_eq(http_get(f.port, "/stats.json?t=1", &r), 200);
+	cr_assert(http_resp_header(&r, "Content-Type", v, sizeof(v)));
+	cr_expect_str_eq(v, "application/json");
+	char err[1024];
+	cr_expect(json_valid(r.body, err, sizeof(err)), "not JSON (%s):\n%s", err, r.body);
+	cr_expect_not_null(strstr(r.body, "\"ping\":100,"), "%s", r.body);
+	cr_expect_not_null(strstr(r.body, "\"bad_crc\":5,"), "%s", r.body);
+	cr_expect_not_null(strstr(r.body, "\"buffer_ring_free\":[0,0,777]"), "%s", r.body);
+	http_resp_free(&r);
+
+	/* The same limits apply: POST is 405, a HEAD too. */
+	cr_expect_eq(http_method(f.port, "POST", "/stats.json", &r), 405);
+	http_resp_free(&r);
+	cr_expect_eq(http_method(f.port, "DELETE", "/", &r), 405);
+	http_resp_free(&r);
 	fixture_stop(&f);
 }
 

@@ -26,6 +26,7 @@ const struct metric_family metric_families[METRIC_FAMILIES] = {
 	{ "net001_slow_consumer_closes_total", "counter" },
 	{ "net001_broadcast_queue_full_total", "counter" },
 	{ "net001_recv_enobufs_total", "counter" },
+	{ "net001_cq_overflows_total", "counter" },
 	{ "net001_buffer_ring_free", "gauge" },
 	{ "process_resident_memory_bytes", "gauge" },
 	{ "process_virtual_memory_bytes", "gauge" },

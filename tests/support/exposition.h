@@ -18,7 +18,7 @@ struct metric_family {
 	const char *name;
 	const char *type;
 };
-#define METRIC_FAMILIES 21
+#define METRIC_FAMILIES 22
 extern const struct metric_family metric_families[METRIC_FAMILIES];
 
 /*
