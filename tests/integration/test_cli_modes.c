@@ -611,6 +611,26 @@ Test(cli_modes, listen_warns_when_the_server_requires_auth)
 	pthread_join(tid, NULL);
 }
 
+Test(cli_modes, listen_warns_from_the_real_server)
+{
+	/* The server's own /metrics (net001_config_auth 1 with --auth-file). */
+	const char *auth = write_file("users",
+		"alice:1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0\n", 71);
+	start(ARGS("--auth-file", auth));
+	cr_assert_eq(cli_spawn(&bg, ARGS("--port", port, "listen"), NULL), 0);
+	cr_assert(cli_wait_for(&bg, "listening on", 10000), "%s", bg.err);
+	kill(bg.pid, SIGINT);
+	cr_assert_eq(cli_finish(&bg, 5000), 0, "%s", bg.err);
+	cr_assert(strncmp(bg.err, "net001-cli: warning: the server requires AUTH", 45) == 0,
+	          "%s", bg.err);
+	/* With the metrics port off, the CLI cannot tell and says nothing. */
+	cr_assert_eq(cli_spawn(&bg, ARGS("--port", port, "--metrics-port", "0", "listen"), NULL), 0);
+	cr_assert(cli_wait_for(&bg, "listening on", 10000), "%s", bg.err);
+	kill(bg.pid, SIGINT);
+	cr_assert_eq(cli_finish(&bg, 5000), 0, "%s", bg.err);
+	cr_assert_null(strstr(bg.err, "warning"), "%s", bg.err);
+}
+
 Test(cli_modes, listen_quiet_when_auth_is_off)
 {
 	start(NULL);
