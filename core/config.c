@@ -1,10 +1,11 @@
 /*
  * config.c - command line and environment for net001-server. See config.h.
  *
- * A hand-written parser rather than getopt_long: getopt keeps global state
- * (optind) and prints its own errors, and this module must do neither.
- * Options are matched by their exact name (no abbreviations), so a future
- * flag can never change the meaning of an existing command line.
+ * The flags are a table for the shared option parser (core/opt.h), which
+ * keeps no global state, prints nothing and matches names exactly (no
+ * abbreviations, so a future flag can never change the meaning of an
+ * existing command line). What is particular to the server is here: the
+ * host and file checks, and the rules between settings.
  */
 #include "core/config.h"
 
@@ -21,10 +22,13 @@
 #include <unistd.h>
 
 #include "core/errbuf.h"
+#include "core/opt.h"
 
 #define PROGRAM "net001-server"
 
 enum opt_id {
+	OPT_HELP = 1,
+	OPT_VERSION,
 	OPT_HOST,
 	OPT_PORT,
 	OPT_MAX_CONNECTIONS,
@@ -40,78 +44,43 @@ enum opt_id {
 	OPT_TLS,
 	OPT_CERT,
 	OPT_KEY,
-	OPT_HELP,
-	OPT_VERSION,
-	OPT_COUNT,
 };
 
-struct opt {
-	const char *name;   /* without the leading "--" */
-	char short_name;    /* 0 if none */
-	bool has_arg;
-	enum opt_id id;
-};
+static opt_fn set_host, set_file;
+
+#define NUM(n, i, e, lo, hi, field) \
+	{ .name = n, .kind = OPT_UINT, .id = i, .env = e, .min = lo, .max = hi, \
+	  OPT_AT(struct config, field) }
 
 static const struct opt opts[] = {
-	{ "host",              0,   true,  OPT_HOST },
-	{ "port",              0,   true,  OPT_PORT },
-	{ "max-connections",   0,   true,  OPT_MAX_CONNECTIONS },
-	{ "threads",           0,   true,  OPT_THREADS },
-	{ "idle-timeout",      0,   true,  OPT_IDLE_TIMEOUT },
-	{ "rate-limit",        0,   true,  OPT_RATE_LIMIT },
-	{ "global-rate-limit", 0,   true,  OPT_GLOBAL_RATE_LIMIT },
-	{ "max-payload",       0,   true,  OPT_MAX_PAYLOAD },
-	{ "metrics-port",      0,   true,  OPT_METRICS_PORT },
-	{ "max-output",        0,   true,  OPT_MAX_OUTPUT },
-	{ "auth-file",         0,   true,  OPT_AUTH_FILE },
-	{ "debug",             0,   false, OPT_DEBUG },
-	{ "tls",               0,   false, OPT_TLS },
-	{ "cert",              0,   true,  OPT_CERT },
-	{ "key",               0,   true,  OPT_KEY },
-	{ "help",              'h', false, OPT_HELP },
-	{ "version",           'V', false, OPT_VERSION },
+	{ .name = "host", .kind = OPT_CALL, .id = OPT_HOST, .fn = set_host },
+	NUM("port", OPT_PORT, NULL, 1, 65535, port),
+	NUM("max-connections", OPT_MAX_CONNECTIONS, "MAX_CONNECTIONS", 1,
+	    CONFIG_MAX_CONNECTIONS_MAX, max_connections),
+	NUM("threads", OPT_THREADS, NULL, 1, CONFIG_THREADS_MAX, threads),
+	NUM("idle-timeout", OPT_IDLE_TIMEOUT, NULL, 0, CONFIG_IDLE_TIMEOUT_MAX, idle_timeout),
+	NUM("rate-limit", OPT_RATE_LIMIT, "RATE_LIMIT", 0, CONFIG_RATE_LIMIT_MAX, rate_limit),
+	NUM("global-rate-limit", OPT_GLOBAL_RATE_LIMIT, "GLOBAL_RATE_LIMIT", 0,
+	    CONFIG_GLOBAL_RATE_LIMIT_MAX, global_rate_limit),
+	NUM("max-payload", OPT_MAX_PAYLOAD, NULL, CONFIG_MAX_PAYLOAD_MIN,
+	    CONFIG_MAX_PAYLOAD_MAX, max_payload),
+	NUM("metrics-port", OPT_METRICS_PORT, NULL, 0, 65535, metrics_port),
+	{ .name = "max-output", .kind = OPT_SIZE, .id = OPT_MAX_OUTPUT,
+	  .min = CONFIG_MAX_OUTPUT_MIN, .max = CONFIG_MAX_OUTPUT_MAX,
+	  OPT_AT(struct config, max_output) },
+	{ .name = "auth-file", .kind = OPT_CALL, .id = OPT_AUTH_FILE, .fn = set_file,
+	  .off = offsetof(struct config, auth_file) },
+	{ .name = "debug", .kind = OPT_FLAG, .id = OPT_DEBUG, OPT_AT(struct config, debug) },
+	{ .name = "tls", .kind = OPT_FLAG, .id = OPT_TLS, OPT_AT(struct config, tls) },
+	{ .name = "cert", .kind = OPT_CALL, .id = OPT_CERT, .fn = set_file,
+	  .off = offsetof(struct config, cert) },
+	{ .name = "key", .kind = OPT_CALL, .id = OPT_KEY, .fn = set_file,
+	  .off = offsetof(struct config, key) },
+	{ .name = "help", .short_name = 'h', .kind = OPT_STOP, .id = OPT_HELP },
+	{ .name = "version", .short_name = 'V', .kind = OPT_STOP, .id = OPT_VERSION },
 };
 
-/* A numeric setting: its range and where it lands in struct config. */
-struct num_setting {
-	enum opt_id id;
-	const char *env;    /* environment variable, or NULL */
-	uint64_t min, max;
-};
-
-static const struct num_setting nums[] = {
-	{ OPT_PORT,              NULL,                1, 65535 },
-	{ OPT_MAX_CONNECTIONS,   "MAX_CONNECTIONS",   1, CONFIG_MAX_CONNECTIONS_MAX },
-	{ OPT_THREADS,           NULL,                1, CONFIG_THREADS_MAX },
-	{ OPT_IDLE_TIMEOUT,      NULL,                0, CONFIG_IDLE_TIMEOUT_MAX },
-	{ OPT_RATE_LIMIT,        "RATE_LIMIT",        0, CONFIG_RATE_LIMIT_MAX },
-	{ OPT_GLOBAL_RATE_LIMIT, "GLOBAL_RATE_LIMIT", 0, CONFIG_GLOBAL_RATE_LIMIT_MAX },
-	{ OPT_MAX_PAYLOAD,       NULL,                CONFIG_MAX_PAYLOAD_MIN, CONFIG_MAX_PAYLOAD_MAX },
-	{ OPT_METRICS_PORT,      NULL,                0, 65535 },
-	{ OPT_MAX_OUTPUT,        NULL,                CONFIG_MAX_OUTPUT_MIN, CONFIG_MAX_OUTPUT_MAX },
-};
-
-/*
- * A user-supplied value made safe for a one-line message: at most 40
- * bytes, control characters shown as '?'.
- */
-struct shown {
-	char s[48];
-};
-
-static struct shown show(const char *v)
-{
-	struct shown o;
-	size_t i;
-
-	for (i = 0; v[i] && i < 40; i++)
-		o.s[i] = (unsigned char)v[i] < 0x20 || v[i] == 0x7f ? '?' : v[i];
-	if (v[i])
-		memcpy(o.s + i, "...", 4);
-	else
-		o.s[i] = '\0';
-	return o;
-}
+#define show(v) opt_show(v)
 
 static uint32_t default_threads(void)
 {
@@ -159,146 +128,18 @@ void config_free(struct config *c)
 	c->auth_file = c->cert = c->key = NULL;
 }
 
-/* Why a number was refused. */
-enum num_err {
-	NUM_OK,
-	NUM_EMPTY,
-	NUM_NEGATIVE,
-	NUM_JUNK,
-	NUM_OVERFLOW,
-	NUM_SUFFIX,
-};
-
-/* Plain decimal digits only: no sign, spaces, hex or octal. */
-static enum num_err parse_u64(const char *s, uint64_t *out, const char **end)
+static int set_host(void *base, const struct opt *o, const char *val,
+                    const char *what, char *err, size_t errlen)
 {
-	uint64_t v = 0;
-	const char *p = s;
-
-	if (!*s)
-		return NUM_EMPTY;
-	if (*s == '-')
-		return NUM_NEGATIVE;
-	if (!isdigit((unsigned char)*s))
-		return NUM_JUNK;
-	for (; isdigit((unsigned char)*p); p++) {
-		unsigned d = (unsigned)(*p - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return NUM_OVERFLOW;
-		v = v * 10 + d;
-	}
-	*out = v;
-	if (end) {
-		*end = p;
-		return NUM_OK;
-	}
-	return *p ? NUM_JUNK : NUM_OK;
-}
-
-/* Bytes, with an optional k/m/g (or KiB/MiB/GiB) binary suffix. */
-static enum num_err parse_size(const char *s, uint64_t *out)
-{
-	const char *p;
-	unsigned shift;
-	enum num_err e = parse_u64(s, out, &p);
-
-	if (e != NUM_OK)
-		return e;
-	switch (*p) {
-	case '\0':
-		return NUM_OK;
-	case 'k': case 'K': shift = 10; break;
-	case 'm': case 'M': shift = 20; break;
-	case 'g': case 'G': shift = 30; break;
-	default:
-		return NUM_JUNK;
-	}
-	p++;
-	if (*p && strcasecmp(p, "ib") != 0)
-		return NUM_SUFFIX;
-	if (*out > (UINT64_MAX >> shift))
-		return NUM_OVERFLOW;
-	*out <<= shift;
-	return NUM_OK;
-}
-
-static const struct num_setting *num_setting(enum opt_id id)
-{
-	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
-		if (nums[i].id == id)
-			return &nums[i];
-	return NULL;
-}
-
-static void store_num(struct config *c, enum opt_id id, uint64_t v)
-{
-	switch (id) {
-	case OPT_PORT:              c->port = (uint16_t)v; break;
-	case OPT_MAX_CONNECTIONS:   c->max_connections = (uint32_t)v; break;
-	case OPT_THREADS:           c->threads = (uint32_t)v; break;
-	case OPT_IDLE_TIMEOUT:      c->idle_timeout = (uint32_t)v; break;
-	case OPT_RATE_LIMIT:        c->rate_limit = (uint32_t)v; break;
-	case OPT_GLOBAL_RATE_LIMIT: c->global_rate_limit = (uint32_t)v; break;
-	case OPT_MAX_PAYLOAD:       c->max_payload = (uint32_t)v; break;
-	case OPT_METRICS_PORT:      c->metrics_port = (uint32_t)v; break;
-	case OPT_MAX_OUTPUT:        c->max_output = v; break;
-	default:                    break;
-	}
-}
-
-/*
- * Parse and range-check one numeric value; what is "--port" or
- * "environment variable RATE_LIMIT" for the message.
- */
-static int set_num(struct config *c, const struct num_setting *ns, const char *what,
-                   const char *val, char *err, size_t errlen)
-{
-	uint64_t v = 0;
-	bool size = ns->id == OPT_MAX_OUTPUT;
-	enum num_err e = size ? parse_size(val, &v) : parse_u64(val, &v, NULL);
-
-	switch (e) {
-	case NUM_OK:
-		break;
-	case NUM_EMPTY:
-		errbuf_set(err, errlen, "%s: empty value, expected a number", what);
-		return -EINVAL;
-	case NUM_NEGATIVE:
-		errbuf_set(err, errlen, "%s: '%s' is negative", what, show(val).s);
-		return -EINVAL;
-	case NUM_JUNK:
-		errbuf_set(err, errlen, "%s: '%s' is not a %s", what, show(val).s,
-		           size ? "size (bytes, or a number with k, m or g)"
-		                : "whole decimal number");
-		return -EINVAL;
-	case NUM_SUFFIX:
-		errbuf_set(err, errlen, "%s: '%s' has an unknown suffix "
-		           "(use k, m, g or KiB, MiB, GiB)", what, show(val).s);
-		return -EINVAL;
-	case NUM_OVERFLOW:
-		errbuf_set(err, errlen, "%s: '%s' is too large (at most %llu)", what,
-		           show(val).s, (unsigned long long)ns->max);
-		return -EINVAL;
-	}
-	if (v < ns->min || v > ns->max) {
-		errbuf_set(err, errlen, "%s: '%s' is out of range (%llu..%llu%s)", what,
-		           show(val).s, (unsigned long long)ns->min,
-		           (unsigned long long)ns->max, size ? " bytes" : "");
-		return -EINVAL;
-	}
-	store_num(c, ns->id, v);
-	return 0;
-}
-
-static int set_host(struct config *c, const char *val, char *err, size_t errlen)
-{
+	struct config *c = base;
 	char buf[CONFIG_HOST_MAX];
 	size_t n = strlen(val);
 	struct in_addr a4;
 	struct in6_addr a6;
 
+	(void)o;
 	if (n == 0) {
-		errbuf_set(err, errlen, "--host: empty address");
+		errbuf_set(err, errlen, "%s: empty address", what);
 		return -EINVAL;
 	}
 	if (strcasecmp(val, "localhost") == 0) {
@@ -311,42 +152,46 @@ static int set_host(struct config *c, const char *val, char *err, size_t errlen)
 		n -= 2;
 	}
 	if (n >= sizeof buf) {
-		errbuf_set(err, errlen, "--host: '%s' is too long for an address", show(val).s);
+		errbuf_set(err, errlen, "%s: '%s' is too long for an address", what,
+		           show(val).s);
 		return -EINVAL;
 	}
 	memcpy(buf, val, n);
 	buf[n] = '\0';
 	if (inet_pton(AF_INET, buf, &a4) != 1 && inet_pton(AF_INET6, buf, &a6) != 1) {
-		errbuf_set(err, errlen, "--host: '%s' is not an IPv4 or IPv6 address "
-		           "(host names other than localhost are not resolved)", show(val).s);
+		errbuf_set(err, errlen, "%s: '%s' is not an IPv4 or IPv6 address "
+		           "(host names other than localhost are not resolved)", what,
+		           show(val).s);
 		return -EINVAL;
 	}
 	memcpy(c->host, buf, n + 1);
 	return 0;
 }
 
-/* The file must exist and be readable now, so a typo fails at start-up. */
-static int set_file(char **slot, const char *flag, const char *val,
-                    char *err, size_t errlen)
+/* The file must exist and be readable now, so a typo fails at start-up.
+ * The copy goes into the char * at o->off, replacing an earlier one. */
+static int set_file(void *base, const struct opt *o, const char *val,
+                    const char *what, char *err, size_t errlen)
 {
+	char **slot = (char **)((char *)base + o->off);
 	struct stat st;
 	int fd, rc = 0;
 
 	if (!*val) {
-		errbuf_set(err, errlen, "--%s: empty file name", flag);
+		errbuf_set(err, errlen, "%s: empty file name", what);
 		return -EINVAL;
 	}
 	/* O_NONBLOCK: opening a FIFO must not hang the start-up. */
 	fd = open(val, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
-		errbuf_set(err, errlen, "--%s: '%s': %s", flag, show(val).s, strerror(errno));
+		errbuf_set(err, errlen, "%s: '%s': %s", what, show(val).s, strerror(errno));
 		return -EINVAL;
 	}
 	if (fstat(fd, &st) != 0) {
-		errbuf_set(err, errlen, "--%s: '%s': %s", flag, show(val).s, strerror(errno));
+		errbuf_set(err, errlen, "%s: '%s': %s", what, show(val).s, strerror(errno));
 		rc = -EINVAL;
 	} else if (S_ISDIR(st.st_mode)) {
-		errbuf_set(err, errlen, "--%s: '%s' is a directory", flag, show(val).s);
+		errbuf_set(err, errlen, "%s: '%s' is a directory", what, show(val).s);
 		rc = -EINVAL;
 	}
 	close(fd);
@@ -355,7 +200,7 @@ static int set_file(char **slot, const char *flag, const char *val,
 
 	char *copy = strdup(val);
 	if (!copy) {
-		errbuf_set(err, errlen, "--%s: out of memory", flag);
+		errbuf_set(err, errlen, "%s: out of memory", what);
 		return -ENOMEM;
 	}
 	free(*slot);
@@ -363,48 +208,11 @@ static int set_file(char **slot, const char *flag, const char *val,
 	return 0;
 }
 
-static const struct opt *find_long(const char *name, size_t len)
-{
-	for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-		if (strlen(opts[i].name) == len && memcmp(opts[i].name, name, len) == 0)
-			return &opts[i];
-	return NULL;
-}
-
-static const struct opt *find_short(char ch)
-{
-	for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-		if (opts[i].short_name && opts[i].short_name == ch)
-			return &opts[i];
-	return NULL;
-}
-
-/* Environment values for the settings whose flag was not given. */
-static int apply_env(struct config *c, const bool given[OPT_COUNT],
-                     char *err, size_t errlen)
-{
-	char what[64];
-
-	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
-		const struct num_setting *ns = &nums[i];
-		if (!ns->env || given[ns->id])
-			continue;
-		const char *v = getenv(ns->env);
-		if (!v || !*v)
-			continue;
-		snprintf(what, sizeof what, "environment variable %s", ns->env);
-		int rc = set_num(c, ns, what, v, err, errlen);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
 /* Rules between settings, once everything is known. */
-static int check_combined(struct config *c, const bool given[OPT_COUNT],
+static int check_combined(struct config *c, const struct opt_parser *p,
                           char *err, size_t errlen)
 {
-	if (!given[OPT_METRICS_PORT]) {
+	if (!opt_given(p, OPT_METRICS_PORT)) {
 		uint32_t mp = (uint32_t)c->port + CONFIG_METRICS_PORT_OFFSET;
 		if (mp > 65535) {
 			errbuf_set(err, errlen, "--port %u: the default metrics port (port + %u = %u) "
@@ -440,116 +248,29 @@ static void print_version(void)
 	fflush(stdout);
 }
 
-/* One argument; returns 0, 1 (help/version printed) or < 0; *i advances
- * past a separate value. */
-static int parse_one(struct config *c, bool given[OPT_COUNT], int argc, char **argv,
-                     int *i, char *err, size_t errlen)
-{
-	const char *arg = argv[*i];
-	const char *val = NULL;
-	const struct opt *o;
-	char flag[80];
-
-	if (arg[0] == '-' && arg[1] == '-') {
-		const char *name = arg + 2;
-		const char *eq = strchr(name, '=');
-		size_t len = eq ? (size_t)(eq - name) : strlen(name);
-		o = find_long(name, len);
-		if (!o) {
-			errbuf_set(err, errlen, "unknown option '--%.*s' (see --help)",
-			           (int)(len > 40 ? 40 : len), show(name).s);
-			return -EINVAL;
-		}
-		if (eq)
-			val = eq + 1;
-	} else if (arg[0] == '-' && arg[1] && !arg[2]) {
-		o = find_short(arg[1]);
-		if (!o) {
-			errbuf_set(err, errlen, "unknown option '%s' (see --help)", show(arg).s);
-			return -EINVAL;
-		}
-	} else {
-		errbuf_set(err, errlen, "unexpected argument '%s' (see --help)", show(arg).s);
-		return -EINVAL;
-	}
-	snprintf(flag, sizeof flag, "--%s", o->name);
-
-	if (!o->has_arg && val) {
-		errbuf_set(err, errlen, "%s takes no value", flag);
-		return -EINVAL;
-	}
-	if (o->has_arg && !val) {
-		/* A following option is a forgotten value, not the value:
-		 * `--port --debug` would otherwise eat --debug. Values that
-		 * really start with "--" can be given as --flag=--value. */
-		if (*i + 1 >= argc || (argv[*i + 1][0] == '-' && argv[*i + 1][1] == '-')) {
-			errbuf_set(err, errlen, "%s needs a value", flag);
-			return -EINVAL;
-		}
-		val = argv[++*i];
-	}
-	given[o->id] = true;
-
-	switch (o->id) {
-	case OPT_HELP:
-		config_usage(stdout);
-		fflush(stdout);
-		return 1;
-	case OPT_VERSION:
-		print_version();
-		return 1;
-	case OPT_DEBUG:
-		c->debug = true;
-		return 0;
-	case OPT_TLS:
-		c->tls = true;
-		return 0;
-	case OPT_HOST:
-		return set_host(c, val, err, errlen);
-	case OPT_AUTH_FILE:
-		return set_file(&c->auth_file, o->name, val, err, errlen);
-	case OPT_CERT:
-		return set_file(&c->cert, o->name, val, err, errlen);
-	case OPT_KEY:
-		return set_file(&c->key, o->name, val, err, errlen);
-	default:
-		return set_num(c, num_setting(o->id), flag, val, err, errlen);
-	}
-}
-
 int config_parse(struct config *c, int argc, char **argv, char *err, size_t errlen)
 {
-	bool given[OPT_COUNT] = { false };
-	int rc = 0;
+	struct opt_parser p = {
+		.opts = opts,
+		.nopts = sizeof opts / sizeof opts[0],
+		.base = c,
+		.hint = " (see --help)",
+	};
 
 	config_defaults(c);
-	if (err && errlen)
-		err[0] = '\0';
-
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0) {
-			if (i + 1 < argc) {
-				errbuf_set(err, errlen, "unexpected argument '%s' (see --help)",
-				           show(argv[i + 1]).s);
-				rc = -EINVAL;
-				goto fail;
-			}
-			break;
-		}
-		rc = parse_one(c, given, argc, argv, &i, err, errlen);
-		if (rc)
-			goto fail;
+	int rc = opt_parse(&p, argc, argv, 1, err, errlen);
+	if (rc == OPT_HELP) {
+		config_usage(stdout);
+		fflush(stdout);
+		rc = 1;
+	} else if (rc == OPT_VERSION) {
+		print_version();
+		rc = 1;
+	} else if (rc == 0) {
+		rc = check_combined(c, &p, err, errlen);
 	}
-	rc = apply_env(c, given, err, errlen);
-	if (rc)
-		goto fail;
-	rc = check_combined(c, given, err, errlen);
-	if (rc)
-		goto fail;
-	return 0;
-
-fail:
-	config_free(c);
+	if (rc != 0)
+		config_free(c);
 	return rc;
 }
 

@@ -9,49 +9,41 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/opt.h"
 #include "core/sock.h"
 #include "perf/benchopt.h"
 
 int baseline_parse(struct baseline_opt *o, int argc, char **argv,
                    const char *name, const char *what)
 {
+	static const struct opt opts[] = {
+		{ .name = "host", .kind = OPT_STRING, OPT_AT(struct baseline_opt, host) },
+		{ .name = "port", .kind = OPT_UINT, .min = 1, .max = 65535,
+		  OPT_AT(struct baseline_opt, port) },
+		{ .name = "corrupt", .kind = OPT_UINT, .min = 1, .max = UINT32_MAX,
+		  OPT_AT(struct baseline_opt, corrupt) },
+		{ .name = "help", .kind = OPT_STOP, .id = 1 },
+	};
+	struct opt_parser p = { .opts = opts, .nopts = sizeof opts / sizeof opts[0],
+	                        .base = o, .hint = " (see --help)" };
 	/* --help names the defaults, whatever came before it. */
 	const char *def_host = o->host;
 	const unsigned def_port = o->port;
-	uint64_t port = o->port;
+	char err[200];
 
 	o->corrupt = 0;
 	o->help = false;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(a, "--help") == 0) {
-			printf("usage: %s [--host ADDR] [--port N] [--corrupt N]\n"
-			       "raw echo server (%s); default %s:%u\n",
-			       name, what, def_host, def_port);
-			o->help = true;
-			return 0;
-		} else if (strcmp(a, "--host") == 0 && v) {
-			o->host = v;
-			i++;
-		} else if (strcmp(a, "--port") == 0) {
-			if (benchopt_parse_u64(v, 1, 65535, &port)) {
-				fprintf(stderr, "%s: --port: expected 1..65535\n", name);
-				return -EINVAL;
-			}
-			i++;
-		} else if (strcmp(a, "--corrupt") == 0) {
-			if (benchopt_parse_u64(v, 1, UINT32_MAX, &o->corrupt)) {
-				fprintf(stderr, "%s: --corrupt: expected a count >= 1\n", name);
-				return -EINVAL;
-			}
-			i++;
-		} else {
-			fprintf(stderr, "%s: unknown or incomplete option '%s'\n", name, a);
-			return -EINVAL;
-		}
+	int rc = opt_parse(&p, argc, argv, 1, err, sizeof err);
+	if (rc < 0) {
+		fprintf(stderr, "%s: %s\n", name, err);
+		return -EINVAL;
 	}
-	o->port = (uint16_t)port;
+	if (rc > 0) {
+		printf("usage: %s [--host ADDR] [--port N] [--corrupt N]\n"
+		       "raw echo server (%s); default %s:%u\n",
+		       name, what, def_host, def_port);
+		o->help = true;
+	}
 	return 0;
 }
 

@@ -1,8 +1,9 @@
 /*
  * benchopt.c - net001-bench option parsing. See benchopt.h.
  *
- * Every option takes "--name value" or "--name=value". Numbers must be
- * plain decimal with nothing after them; each error names the option.
+ * The options are a table for the shared parser (core/opt.h): "--name
+ * value" or "--name=value", numbers plain decimal with nothing after them,
+ * each error naming the option. The rules between options are here.
  */
 #include "perf/benchopt.h"
 
@@ -14,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/errbuf.h"
+#include "core/opt.h"
 #include "proto/frame.h"
 #include "proto/msg.h"
 
@@ -21,21 +24,31 @@ static const char usage[] =
 "usage: net001-bench [options]\n"
 "  --host ADDR          server address (default 127.0.0.1)\n"
 "  --port N             server port (default 5000)\n"
-"  --connections N      load connections (default 50)\n"
+"  --connections N      load connections (default 50; 1 for --flood)\n"
 "  --threads N          client threads, each with its own io_uring (default 1)\n"
-"  --pipeline N         requests in flight per connection (default 1)\n"
+"  --pipeline N         requests in flight per connection (default 1); --flood:\n"
+"                       messages per write (default: 16 KiB of them)\n"
 "  --duration SEC       measured window (default 10)\n"
 "  --warmup SEC         load before the window, not counted (default 2)\n"
 "  --type T             ping | echo | data | broadcast (default ping)\n"
 "  --receivers N        broadcast: N extra connections that only listen\n"
 "  --payload BYTES      echo/data/broadcast payload, 0..65535 (default 64)\n"
 "  --rate MSGS/S        open loop over all connections (0 = closed loop)\n"
+"  --flood              broadcast: senders write as fast as the sockets take,\n"
+"                       with no bound on broadcasts in flight\n"
+"  --target T           net001 | redis | nats (default net001); redis and nats\n"
+"                       run the flood: PUBLISH (RESP) or PUB (NATS) to N\n"
+"                       subscribers\n"
 "  --connect-only       open the connections, hold them, count the open ones\n"
 "  --source-addrs N     bind connections to 127.0.0.1..127.0.0.N\n"
 "  --raw-echo           expect the request bytes back verbatim\n"
-"  --server-pid PID     report that process's CPU per message and RSS\n"
+"  --server-pid PID     report that process's CPU per message and its RSS,\n"
+"                       sampled every second\n"
 "  --auth USER:TOKEN    send AUTH first on each connection\n"
 "  --json               one JSON object on stdout\n"
+"  --csv                a header line and one line of values on stdout\n"
+"  --progress           a line per second on stderr (default: when stderr is\n"
+"                       a terminal); --no-progress: never\n"
 "  --help               this text\n";
 
 const char *benchopt_usage(void)
@@ -54,6 +67,16 @@ const char *benchopt_type_name(enum bench_type t)
 	return "?";
 }
 
+const char *benchopt_target_name(enum bench_target t)
+{
+	switch (t) {
+	case TARGET_NET001: return "net001";
+	case TARGET_REDIS: return "redis";
+	case TARGET_NATS: return "nats";
+	}
+	return "?";
+}
+
 static int fail(char *err, const char *fmt, ...)
 {
 	va_list ap;
@@ -63,60 +86,87 @@ static int fail(char *err, const char *fmt, ...)
 	return -EINVAL;
 }
 
-int benchopt_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+static int set_auth(void *base, const struct opt *opt, const char *val,
+                    const char *what, char *err, size_t errlen)
 {
-	if (!s || *s < '0' || *s > '9')
+	struct benchopt *o = base;
+	(void)opt;
+	const char *colon = strchr(val, ':');
+	if (!colon) {
+		errbuf_set(err, errlen, "%s: expected USER:TOKEN", what);
 		return -EINVAL;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
+	}
+	size_t ul = (size_t)(colon - val), tl = strlen(colon + 1);
+	if (ul < 1 || ul > MSG_AUTH_USER_MAX) {
+		errbuf_set(err, errlen, "%s: user name must be 1..64 bytes", what);
 		return -EINVAL;
-	*out = v;
+	}
+	if (tl < 1 || tl > MSG_AUTH_TOKEN_MAX) {
+		errbuf_set(err, errlen, "%s: token must be 1..256 bytes", what);
+		return -EINVAL;
+	}
+	o->auth_user = val;
+	o->auth_user_len = ul;
+	o->auth_token = colon + 1;
+	o->auth_token_len = tl;
 	return 0;
 }
 
-static int parse_seconds(const char *s, double min, double max, double *out)
-{
-	if (!s || !((*s >= '0' && *s <= '9') || *s == '.'))
-		return -EINVAL;
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || *end || !isfinite(v) || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-/* Options that take a value, with the index used by the switch below. */
 enum opt_id {
-	O_HOST, O_PORT, O_CONNECTIONS, O_THREADS, O_PIPELINE, O_DURATION,
+	O_HELP = 1, O_HOST, O_PORT, O_CONNECTIONS, O_THREADS, O_PIPELINE, O_DURATION,
 	O_WARMUP, O_TYPE, O_RECEIVERS, O_PAYLOAD, O_RATE, O_SOURCE_ADDRS,
-	O_SERVER_PID, O_AUTH,
-	/* flags */
-	O_CONNECT_ONLY, O_RAW_ECHO, O_JSON, O_HELP,
+	O_SERVER_PID, O_AUTH, O_TARGET, O_FLOOD, O_CONNECT_ONLY, O_RAW_ECHO, O_JSON,
+	O_CSV, O_PROGRESS, O_NO_PROGRESS,
 };
 
-static const struct {
-	const char *name;
-	enum opt_id id;
-} opts[] = {
-	{ "host", O_HOST }, { "port", O_PORT }, { "connections", O_CONNECTIONS },
-	{ "threads", O_THREADS }, { "pipeline", O_PIPELINE },
-	{ "duration", O_DURATION }, { "warmup", O_WARMUP }, { "type", O_TYPE },
-	{ "receivers", O_RECEIVERS }, { "payload", O_PAYLOAD }, { "rate", O_RATE },
-	{ "source-addrs", O_SOURCE_ADDRS }, { "server-pid", O_SERVER_PID },
-	{ "auth", O_AUTH }, { "connect-only", O_CONNECT_ONLY },
-	{ "raw-echo", O_RAW_ECHO }, { "json", O_JSON }, { "help", O_HELP },
+static const char *const type_names[] = { "ping", "echo", "data", "broadcast", NULL };
+static const char *const target_names[] = { "net001", "redis", "nats", NULL };
+
+#define U(n, i, lo, hi, field) \
+	{ .name = n, .kind = OPT_UINT, .id = i, .min = lo, .max = hi, \
+	  OPT_AT(struct benchopt, field) }
+#define F(n, i, field) { .name = n, .kind = OPT_FLAG, .id = i, OPT_AT(struct benchopt, field) }
+
+static const struct opt opts[] = {
+	{ .name = "host", .kind = OPT_STRING, .id = O_HOST, OPT_AT(struct benchopt, host) },
+	U("port", O_PORT, 1, 65535, port),
+	U("connections", O_CONNECTIONS, 1, 1000000, connections),
+	U("threads", O_THREADS, 1, 256, threads),
+	U("pipeline", O_PIPELINE, 1, 4096, pipeline),
+	{ .name = "duration", .kind = OPT_DOUBLE, .id = O_DURATION, .dmin = 0.001,
+	  .dmax = 86400, .unit = "seconds", OPT_AT(struct benchopt, duration) },
+	{ .name = "warmup", .kind = OPT_DOUBLE, .id = O_WARMUP, .dmin = 0, .dmax = 3600,
+	  .unit = "seconds", OPT_AT(struct benchopt, warmup) },
+	{ .name = "type", .kind = OPT_CHOICE, .id = O_TYPE, .choices = type_names,
+	  OPT_AT(struct benchopt, type) },
+	U("receivers", O_RECEIVERS, 0, 1000000, receivers),
+	U("payload", O_PAYLOAD, 0, FRAME_MAX_PAYLOAD, payload),
+	{ .name = "rate", .kind = OPT_DOUBLE, .id = O_RATE, .dmin = 0, .dmax = 1e9,
+	  .unit = "messages/s", OPT_AT(struct benchopt, rate) },
+	U("source-addrs", O_SOURCE_ADDRS, 1, 254, source_addrs),
+	U("server-pid", O_SERVER_PID, 1, 0x3fffffff, server_pid),
+	{ .name = "auth", .kind = OPT_CALL, .id = O_AUTH, .fn = set_auth },
+	{ .name = "target", .kind = OPT_CHOICE, .id = O_TARGET, .choices = target_names,
+	  OPT_AT(struct benchopt, target) },
+	F("flood", O_FLOOD, flood),
+	F("connect-only", O_CONNECT_ONLY, connect_only),
+	F("raw-echo", O_RAW_ECHO, raw_echo),
+	F("json", O_JSON, json),
+	F("csv", O_CSV, csv),
+	F("progress", O_PROGRESS, progress),
+	F("no-progress", O_NO_PROGRESS, no_progress),
+	{ .name = "help", .kind = OPT_STOP, .id = O_HELP },
 };
 
 int benchopt_parse(struct benchopt *o, int argc, char **argv,
                    char err[BENCHOPT_ERR_MAX])
 {
-	bool payload_set = false, receivers_set = false, rate_set = false;
-	bool pipeline_set = false;
-	uint64_t u;
+	struct opt_parser p = {
+		.opts = opts,
+		.nopts = sizeof opts / sizeof opts[0],
+		.base = o,
+		.hint = " (see --help)",
+	};
 
 	memset(o, 0, sizeof *o);
 	o->host = "127.0.0.1";
@@ -127,145 +177,43 @@ int benchopt_parse(struct benchopt *o, int argc, char **argv,
 	o->duration = 10;
 	o->warmup = 2;
 	o->type = BENCH_PING;
+	o->target = TARGET_NET001;
 	o->payload = 64;
-	err[0] = '\0';
 
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-		if (strncmp(arg, "--", 2) != 0)
-			return fail(err, "unexpected argument '%s' (see --help)", arg);
-		const char *name = arg + 2;
-		const char *eq = strchr(name, '=');
-		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-		int id = -1;
-		for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
-			if (strlen(opts[k].name) == nlen &&
-			    memcmp(opts[k].name, name, nlen) == 0) {
-				id = (int)opts[k].id;
-				break;
-			}
-		}
-		if (id < 0)
-			return fail(err, "unknown option '%s' (see --help)", arg);
-
-		const char *val = NULL;
-		if (id < O_CONNECT_ONLY) {
-			if (eq) {
-				val = eq + 1;
-			} else if (i + 1 < argc) {
-				val = argv[++i];
-			} else {
-				return fail(err, "--%.*s needs a value", (int)nlen, name);
-			}
-		} else if (eq) {
-			return fail(err, "--%.*s takes no value", (int)nlen, name);
-		}
-
-		switch ((enum opt_id)id) {
-		case O_HOST:
-			if (!*val)
-				return fail(err, "--host: empty address");
-			o->host = val;
-			break;
-		case O_PORT:
-			if (benchopt_parse_u64(val, 1, 65535, &u))
-				return fail(err, "--port: '%s' is not a port (1..65535)", val);
-			o->port = (uint16_t)u;
-			break;
-		case O_CONNECTIONS:
-			if (benchopt_parse_u64(val, 1, 1000000, &u))
-				return fail(err, "--connections: '%s' is not in 1..1000000", val);
-			o->connections = (uint32_t)u;
-			break;
-		case O_THREADS:
-			if (benchopt_parse_u64(val, 1, 256, &u))
-				return fail(err, "--threads: '%s' is not in 1..256", val);
-			o->threads = (uint32_t)u;
-			break;
-		case O_PIPELINE:
-			if (benchopt_parse_u64(val, 1, 4096, &u))
-				return fail(err, "--pipeline: '%s' is not in 1..4096", val);
-			o->pipeline = (uint32_t)u;
-			pipeline_set = true;
-			break;
-		case O_DURATION:
-			if (parse_seconds(val, 0.001, 86400, &o->duration))
-				return fail(err, "--duration: '%s' is not a number of seconds in (0, 86400]", val);
-			break;
-		case O_WARMUP:
-			if (parse_seconds(val, 0, 3600, &o->warmup))
-				return fail(err, "--warmup: '%s' is not a number of seconds in [0, 3600]", val);
-			break;
-		case O_TYPE:
-			if (strcmp(val, "ping") == 0)
-				o->type = BENCH_PING;
-			else if (strcmp(val, "echo") == 0)
-				o->type = BENCH_ECHO;
-			else if (strcmp(val, "data") == 0)
-				o->type = BENCH_DATA;
-			else if (strcmp(val, "broadcast") == 0)
-				o->type = BENCH_BROADCAST;
-			else
-				return fail(err, "--type: '%s' is not ping, echo, data or broadcast", val);
-			break;
-		case O_RECEIVERS:
-			if (benchopt_parse_u64(val, 0, 1000000, &u))
-				return fail(err, "--receivers: '%s' is not in 0..1000000", val);
-			o->receivers = (uint32_t)u;
-			receivers_set = true;
-			break;
-		case O_PAYLOAD:
-			if (benchopt_parse_u64(val, 0, FRAME_MAX_PAYLOAD, &u))
-				return fail(err, "--payload: '%s' is not in 0..65535", val);
-			o->payload = (uint32_t)u;
-			payload_set = true;
-			break;
-		case O_RATE:
-			if (parse_seconds(val, 0, 1e9, &o->rate))
-				return fail(err, "--rate: '%s' is not a rate in [0, 1e9] messages/s", val);
-			rate_set = true;
-			break;
-		case O_SOURCE_ADDRS:
-			if (benchopt_parse_u64(val, 1, 254, &u))
-				return fail(err, "--source-addrs: '%s' is not in 1..254", val);
-			o->source_addrs = (uint32_t)u;
-			break;
-		case O_SERVER_PID:
-			if (benchopt_parse_u64(val, 1, 0x3fffffff, &u))
-				return fail(err, "--server-pid: '%s' is not a process id", val);
-			o->server_pid = (pid_t)u;
-			break;
-		case O_AUTH: {
-			const char *colon = strchr(val, ':');
-			if (!colon)
-				return fail(err, "--auth: expected USER:TOKEN");
-			size_t ul = (size_t)(colon - val), tl = strlen(colon + 1);
-			if (ul < 1 || ul > MSG_AUTH_USER_MAX)
-				return fail(err, "--auth: user name must be 1..64 bytes");
-			if (tl < 1 || tl > MSG_AUTH_TOKEN_MAX)
-				return fail(err, "--auth: token must be 1..256 bytes");
-			o->auth_user = val;
-			o->auth_user_len = ul;
-			o->auth_token = colon + 1;
-			o->auth_token_len = tl;
-			break;
-		}
-		case O_CONNECT_ONLY:
-			o->connect_only = true;
-			break;
-		case O_RAW_ECHO:
-			o->raw_echo = true;
-			break;
-		case O_JSON:
-			o->json = true;
-			break;
-		case O_HELP:
-			o->help = true;
-			break;
-		}
+	int rc = opt_parse(&p, argc, argv, 1, err, BENCHOPT_ERR_MAX);
+	if (rc < 0)
+		return rc;
+	if (rc == O_HELP) {
+		o->help = true;
+		return 0;
 	}
+	bool payload_set = opt_given(&p, O_PAYLOAD), receivers_set = opt_given(&p, O_RECEIVERS);
+	bool rate_set = opt_given(&p, O_RATE), pipeline_set = opt_given(&p, O_PIPELINE);
+	o->pipeline_given = pipeline_set;
 
 	/* Combinations. */
+	if (o->target != TARGET_NET001) {
+		if (opt_given(&p, O_TYPE) && o->type != BENCH_BROADCAST)
+			return fail(err, "--target %s runs the broadcast flood: drop --type %s",
+			            benchopt_target_name(o->target), benchopt_type_name(o->type));
+		if (o->auth_user || o->raw_echo || o->connect_only)
+			return fail(err, "--target %s takes none of --auth, --raw-echo and --connect-only",
+			            benchopt_target_name(o->target));
+		o->type = BENCH_BROADCAST;
+		o->flood = true;
+	}
+	if (o->flood) {
+		if (!opt_given(&p, O_TYPE))
+			o->type = BENCH_BROADCAST;
+		if (o->type != BENCH_BROADCAST)
+			return fail(err, "--flood needs --type broadcast");
+		if (rate_set || o->connect_only || o->raw_echo)
+			return fail(err, "--flood sends as fast as it can: drop --rate, --connect-only and --raw-echo");
+		if (o->source_addrs)
+			return fail(err, "--source-addrs does not apply to --flood");
+		if (!opt_given(&p, O_CONNECTIONS))
+			o->connections = 1;
+	}
 	if (o->type == BENCH_PING) {
 		if (payload_set && o->payload != MSG_PING_LEN)
 			return fail(err, "--payload: a PING payload is always 8 bytes");
@@ -279,6 +227,10 @@ int benchopt_parse(struct benchopt *o, int argc, char **argv,
 		return fail(err, "--raw-echo and --auth exclude each other (a raw echo server has no AUTH)");
 	if (o->connect_only && (rate_set || pipeline_set || receivers_set || payload_set))
 		return fail(err, "--connect-only sends nothing: drop --rate, --pipeline, --receivers and --payload");
+	if (o->json && o->csv)
+		return fail(err, "--json and --csv exclude each other");
+	if (o->progress && o->no_progress)
+		return fail(err, "--progress and --no-progress exclude each other");
 	if (o->source_addrs) {
 		struct in_addr a;
 		if (inet_pton(AF_INET, o->host, &a) != 1 ||

@@ -1,5 +1,6 @@
 /*
- * benchopt.h - net001-bench command line: parsing and validation.
+ * benchopt.h - net001-bench command line: parsing and validation, on the
+ * shared option parser (core/opt.h).
  *
  * Pure: fills a struct from argv, keeps no state, prints nothing; any
  * thread may call it. Strings in struct benchopt point into argv (or are
@@ -20,6 +21,14 @@ enum bench_type {
 	BENCH_BROADCAST,
 };
 
+/* The server the load goes to: a NET-001 server (or a raw echo baseline),
+ * or, for the broadcast flood only, Redis pub/sub or NATS. */
+enum bench_target {
+	TARGET_NET001,
+	TARGET_REDIS,
+	TARGET_NATS,
+};
+
 struct benchopt {
 	const char *host;       /* "127.0.0.1" */
 	const char *auth_user;  /* NULL: no AUTH */
@@ -31,40 +40,44 @@ struct benchopt {
 	double rate;            /* msgs/s over all connections; 0 = closed loop */
 	uint32_t connections;   /* load (or held) connections */
 	uint32_t threads;
-	uint32_t pipeline;      /* requests in flight per connection */
+	uint32_t pipeline;      /* requests in flight per connection; --flood:
+	                           messages per write */
+	bool pipeline_given;
 	uint32_t receivers;     /* broadcast listeners */
 	uint32_t payload;       /* bytes; 8 for ping, fixed */
 	uint32_t source_addrs;  /* 0: let the kernel pick the source */
 	pid_t server_pid;       /* 0: none */
 	uint16_t port;
 	enum bench_type type;
+	enum bench_target target;
+	bool flood;             /* broadcast: write as fast as the sockets take */
 	bool connect_only;
 	bool raw_echo;
 	bool json;
+	bool csv;
+	bool progress;          /* --progress: a line per second, even off a tty */
+	bool no_progress;       /* --no-progress: none, even on a tty */
 	bool help;
 };
 
 /* Longest error message benchopt_parse writes. */
-#define BENCHOPT_ERR_MAX 160
+#define BENCHOPT_ERR_MAX 200
 
 /*
  * Parse argv into *o (defaults first). Returns 0, or -EINVAL with a
- * one-line message (no newline) in err. With --help, returns 0 and sets
- * o->help; other options are still checked.
+ * one-line message (no newline) in err. --help returns 0 at once with
+ * o->help set (later arguments are not looked at).
  */
 int benchopt_parse(struct benchopt *o, int argc, char **argv,
                    char err[BENCHOPT_ERR_MAX]);
-
-/*
- * A plain decimal number in [min, max] with nothing after it (no sign, no
- * space), as every count option takes. Returns 0 or -EINVAL (s NULL too).
- */
-int benchopt_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 /* The usage text for --help. */
 const char *benchopt_usage(void);
 
 /* "ping", "echo", "data", "broadcast". */
 const char *benchopt_type_name(enum bench_type t);
+
+/* "net001", "redis", "nats". */
+const char *benchopt_target_name(enum bench_target t);
 
 #endif

@@ -61,6 +61,8 @@
 /* Give up on connections that are still connecting after this long. */
 #define CONNECT_TIMEOUT_NS (60ull * 1000000000ull)
 #define PING_FRAME_SIZE (FRAME_OVERHEAD + MSG_PING_LEN)
+/* How often a worker copies its counts for the progress line. */
+#define PUBLISH_NS (250ull * 1000000ull)
 
 enum op { OP_CONNECT = 1, OP_RECV, OP_SEND };
 
@@ -80,6 +82,8 @@ struct bconn {
 	uint64_t *fifo;         /* timestamps of requests awaiting replies */
 	uint32_t fhead, fcount, fcap;
 	uint32_t backlog;       /* open loop: due, not yet sent */
+	uint64_t sent_w;        /* frames sent in the window */
+	uint64_t err_w;         /* ERRORs counted against them */
 	uint64_t await_ts;      /* broadcast: last of the window, until witnessed */
 	uint8_t *sbuf;          /* request window */
 	uint32_t slen, soff;    /* bytes in the current send, bytes done */
@@ -107,6 +111,12 @@ static inline uint64_t ud(enum op op, uint32_t idx)
 static inline bool measuring(const struct benchrun_worker *w)
 {
 	return w->now >= w->sh->t_measure && w->now < w->sh->t_end;
+}
+
+/* Whether a request stamped ts was sent in the window. */
+static inline bool in_window(const struct benchrun_worker *w, uint64_t ts)
+{
+	return ts >= w->sh->t_measure && ts < w->sh->t_end;
 }
 
 static inline uint32_t frame_size(const struct benchopt *o)
@@ -319,9 +329,13 @@ static void conn_fill(struct benchrun_worker *w, uint32_t idx)
 	}
 	c->soff = 0;
 	c->sframes = k;
-	if (measuring(w) && o->type != BENCH_DATA) {
+	w->c.sent_total += k;
+	/* By the requests' own stamp, as their ERRORs are matched below.
+	 * DATA counts when the kernel has taken it (on_send). */
+	if (o->type != BENCH_DATA && in_window(w, ts)) {
 		w->c.sent += k;
 		w->c.sends++;
+		c->sent_w += k;
 	}
 	submit_send(w, idx);
 }
@@ -350,6 +364,7 @@ static void on_send(struct benchrun_worker *w, uint32_t idx, int res)
 		w->c.msgs += c->sframes;
 		w->c.sent += c->sframes;
 		w->c.sends++;
+		c->sent_w += c->sframes;
 		w->c.payload_bytes += (uint64_t)c->sframes * o->payload;
 	}
 	mark_dirty(w, idx);
@@ -434,17 +449,36 @@ static void on_error_frame(struct benchrun_worker *w, struct bconn *c,
 		mismatch(w, c, MM_LENGTH, false);
 		return;
 	}
-	w->c.errors[code <= ERR_MAX ? code : 0]++;
+	unsigned slot = code <= ERR_MAX ? code : 0;
 	if (c->state == CS_AUTH || c->state == CS_PROBE) {
+		w->c.errors_other[slot]++;
 		conn_close(w, c, false);
 		return;
 	}
-	/* An error that does not close answers one request in its place.
-	 * In closed-loop broadcast the FIFO holds only the window's PING,
-	 * and an error there most likely answers a BROADCAST: leave it. */
-	if (code <= ERR_MAX && !msg_error_closes(code) && c->fcount &&
-	    !bcast_ping(w))
-		fifo_pop(c);
+	/*
+	 * An error that does not close answers one request in its place, and
+	 * counts when that request was sent in the window. In closed-loop
+	 * broadcast the FIFO holds only the window's PING, and an error there
+	 * most likely answers a BROADCAST: leave it. BROADCAST and DATA have
+	 * no answer to take the place of; their ERRORs arriving in the window
+	 * count up to the frames this connection sent in it. So the window's
+	 * ERROR count never exceeds its requests sent.
+	 */
+	bool counted;
+	if (code <= ERR_MAX && !msg_error_closes(code) && c->fcount && !bcast_ping(w))
+		counted = in_window(w, fifo_pop(c));
+	else
+		counted = measuring(w) && c->err_w < c->sent_w;
+	if (counted) {
+		w->c.errors[slot]++;
+		c->err_w++;
+	} else {
+		w->c.errors_other[slot]++;
+	}
+	/* A refused broadcast may have been the one the witness waits for:
+	 * do not wait for it. */
+	if (w->bflow == BENCH_FLOW_WITNESS && !c->receiver)
+		c->await_ts = 0;
 	mark_dirty(w, (uint32_t)(c - w->conns));
 }
 
@@ -792,6 +826,9 @@ static void turn(struct benchrun_worker *w, uint64_t wake_at)
 
 	flush_dirty(w);
 	uint64_t now = benchrun_now();
+	/* Wake at least every PUBLISH_NS to publish the live counts. */
+	if (wake_at > now + PUBLISH_NS)
+		wake_at = now + PUBLISH_NS;
 	uint64_t wait = wake_at > now ? wake_at - now : 0;
 	ts.tv_sec = (long long)(wait / 1000000000ull);
 	ts.tv_nsec = (long long)(wait % 1000000000ull);
@@ -809,6 +846,10 @@ static void turn(struct benchrun_worker *w, uint64_t wake_at)
 	io_uring_cq_advance(&w->ring, seen);
 	bufring_flush(&w->br);
 	schedule_due(w);
+	if (w->now >= w->next_publish) {
+		bench_live_publish(&w->live, &w->c, &w->hist);
+		w->next_publish = w->now + PUBLISH_NS;
+	}
 }
 
 static int worker_setup(struct benchrun_worker *w)
@@ -885,6 +926,7 @@ void *benchrun_worker_main(void *arg)
 		if (c->state == CS_READY)
 			w->c.open_at_end++;
 	}
+	bench_live_publish(&w->live, &w->c, &w->hist);
 	return NULL;
 }
 
@@ -895,6 +937,7 @@ int benchrun_worker_init(struct benchrun_worker *w, struct benchrun_shared *sh,
 	memset(w, 0, sizeof *w);
 	w->sh = sh;
 	w->id = id;
+	bench_live_init(&w->live);
 
 	/* Connection g (load first, then receivers) belongs to worker
 	 * g % threads. */
@@ -955,4 +998,5 @@ void benchrun_worker_free(struct benchrun_worker *w)
 	free(w->dirty);
 	w->conns = NULL;
 	w->dirty = NULL;
+	bench_live_destroy(&w->live);
 }

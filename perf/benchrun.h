@@ -24,38 +24,11 @@
 
 #include <liburing.h>
 
+#include "perf/benchlive.h"
 #include "perf/benchopt.h"
 #include "perf/lathist.h"
 #include "proto/msg.h"
 #include "core/bufring.h"
-
-/* Kinds of reply mismatch, counted separately for the report. */
-enum bench_mismatch {
-	MM_MAGIC,      /* bytes where a magic should be are not DE AD BE EF */
-	MM_VERSION,
-	MM_TYPE,       /* a frame type that is not the expected reply */
-	MM_LENGTH,     /* the header's length is not the expected one */
-	MM_CRC,
-	MM_PAYLOAD,    /* reply payload differs from what was sent */
-	MM_UNEXPECTED, /* a reply with no request outstanding */
-	MM_AUTH,       /* AUTH_REPLY failed or malformed */
-	MM_KINDS,
-};
-
-struct bench_counts {
-	uint64_t msgs;          /* in the window: replies, DATA sent, deliveries */
-	uint64_t payload_bytes; /* payload bytes of those msgs */
-	uint64_t sent;          /* requests (or broadcasts) sent in the window */
-	uint64_t sends;         /* send operations carrying them (batching) */
-	uint64_t deliveries;    /* broadcast frames received by receivers */
-	uint64_t late;          /* open loop: sends that waited for a full window */
-	uint64_t mismatch[MM_KINDS];
-	uint64_t errors[ERR_MAX + 1]; /* ERROR frames by code; [0]: unknown code */
-	uint64_t connect_failed;
-	uint64_t closed;        /* closed by the peer or reset, before the end */
-	uint64_t open_at_end;
-	int first_connect_err;  /* -errno of the first failed connect */
-};
 
 struct benchrun_shared {
 	const struct benchopt *opt;
@@ -106,6 +79,8 @@ struct benchrun_worker {
 	uint64_t now;           /* clock read once per loop iteration */
 	struct lathist hist;
 	struct bench_counts c;
+	struct bench_live live; /* a copy of hist and c, about once a second */
+	uint64_t next_publish;
 };
 
 /* Allocate the worker's connections. Returns 0 or -errno. */

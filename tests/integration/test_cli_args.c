@@ -33,37 +33,144 @@ static void expect_usage(const char *const *args, const char *needle)
 
 Test(cli, usage_errors_exit_2)
 {
-	USAGE("no command", "--port", "5000");
 	USAGE("unknown command 'frob'", "frob");
-	USAGE("--bogus", "--bogus", "ping");
-	USAGE("bad --port '0'", "--port", "0", "ping");
-	USAGE("bad --port '70000'", "--port", "70000", "ping");
-	USAGE("bad --port '12x'", "--port", "12x", "ping");
-	USAGE("--port", "--port");
-	USAGE("bad --timeout '-5'", "--timeout", "-5", "ping");
-	USAGE("bad --timeout 'soon'", "--timeout", "soon", "ping");
-	USAGE("bad --auth 'alice'", "--auth", "alice", "ping");
-	USAGE("bad --auth ':tok'", "--auth", ":tok", "ping");
-	USAGE("bad --auth 'alice:'", "--auth", "alice:", "ping");
-	USAGE("empty --host", "--host", "", "ping");
-	USAGE("ping: bad count 'x'", "ping", "-c", "x");
-	USAGE("ping: bad interval '-1'", "ping", "-i", "-1");
-	USAGE("ping: bad or incomplete option '-z'", "ping", "-z");
-	USAGE("ping: bad or incomplete option '-c'", "ping", "-c");
+	USAGE("unknown option '--bogus'", "--bogus", "ping");
+	USAGE("--port: '0' is out of range (1..65535)", "--port", "0", "ping");
+	USAGE("--port: '70000' is out of range", "--port", "70000", "ping");
+	USAGE("--port: '12x' is not a whole decimal number", "--port", "12x", "ping");
+	USAGE("--port needs a value", "--port");
+	USAGE("--port needs a value", "--port", "--json", "ping");
+	USAGE("--timeout: '-5' is negative", "--timeout", "-5", "ping");
+	USAGE("--timeout: 'soon' is not a whole decimal number", "--timeout", "soon", "ping");
+	USAGE("--timeout: '0' is out of range (1..2147483647 ms)", "--timeout=0", "ping");
+	USAGE("--auth: expected USER:TOKEN", "--auth", "alice", "ping");
+	USAGE("--auth: expected USER:TOKEN", "--auth", ":tok", "ping");
+	USAGE("--auth: expected USER:TOKEN", "--auth", "alice:", "ping");
+	USAGE("--host: empty value", "--host", "", "ping");
+	USAGE("--json takes no value", "--json=1", "ping");
+	USAGE("--tls-ca: '/no/such/ca.pem': No such file", "--tls-ca", "/no/such/ca.pem", "ping");
+	USAGE("-r: 'x' is not a whole decimal number", "-r", "x", "ping");
+	USAGE("-i: '-1' is negative", "-r", "2", "-i", "-1", "ping");
+	USAGE("--interval: 'soon' is not a number", "--interval", "soon", "ping");
+	USAGE("-r needs a command", "-r", "3");
+	USAGE("--stat takes no command ('ping')", "--stat", "ping");
+	USAGE("exclude each other", "--stat", "--latency");
+	USAGE("--stat needs the metrics port", "--port", "65000", "--stat");
+	USAGE("--stat needs the metrics port", "--metrics-port", "0", "--stat");
+	USAGE("ping: -c: 'x' is not a whole decimal number", "ping", "-c", "x");
+	USAGE("ping: --count: 'x' is not a whole decimal number", "ping", "--count=x");
+	USAGE("ping: -i: '-1' is negative", "ping", "-i", "-1");
+	USAGE("ping: -i: '3600001' is out of range (0..3600000 ms)", "ping", "-i3600001");
+	USAGE("ping: unknown option '-z'", "ping", "-z");
+	USAGE("ping: -c needs a value", "ping", "-c");
 	USAGE("ping: unexpected argument 'extra'", "ping", "extra");
 	USAGE("echo: expected 1 argument", "echo");
 	USAGE("echo: expected 1 argument", "echo", "a", "b");
-	USAGE("echo: bad option", "echo", "-n");
+	USAGE("echo: unknown option '-n' (an argument that starts with '-' goes after '--')",
+	      "echo", "-n");
+	USAGE("echo: unexpected argument 'x' (the payload comes from -f)",
+	      "echo", "-f", "/dev/null", "x");
+	USAGE("/no/such/file", "echo", "-f", "/no/such/file");
 	USAGE("broadcast: expected 1 argument", "broadcast");
-	USAGE("listen: bad count '0'", "listen", "-n", "0");
+	USAGE("listen: -n: '0' is out of range", "listen", "-n", "0");
 	USAGE("listen: unexpected argument 'x'", "listen", "x");
 	USAGE("auth: expected 2 arguments", "auth", "alice");
 	USAGE("auth: USER must be 1 to 64 bytes",
 	      "auth", "uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu", "t");
 	USAGE("send: expected FILE or -", "send");
-	USAGE("send: bad option '-x'", "send", "-x");
+	USAGE("send: unknown option '-x'", "send", "-x");
 	USAGE("/no/such/file", "send", "/no/such/file");
 	USAGE("hash-token: expected 1 argument", "hash-token");
+}
+
+Test(cli, environment_settings)
+{
+	/* NET001_PORT and NET001_HOST fall back to the environment; a flag
+	 * beats them; a bad value names the variable. */
+	static struct cli_run r;
+	setenv("NET001_PORT", "0", 1);
+	RUN(&r, "hash-token", "x");
+	cr_assert_eq(r.status, 2, "stderr: %s", r.err);
+	cr_assert_not_null(strstr(r.err, "environment variable NET001_PORT: '0' is out of range"),
+	                   "stderr: %s", r.err);
+	RUN(&r, "--port", "7", "hash-token", "x");
+	cr_assert_eq(r.status, 0, "a flag hides a bad variable: %s", r.err);
+	setenv("NET001_PORT", "", 1);
+	RUN(&r, "hash-token", "x");
+	cr_assert_eq(r.status, 0, "empty is unset: %s", r.err);
+	unsetenv("NET001_PORT");
+
+	/* The secret is never repeated in a message. */
+	setenv("NET001_AUTH", "s3cretnocolon", 1);
+	RUN(&r, "hash-token", "x");
+	cr_assert_eq(r.status, 2);
+	cr_assert_not_null(strstr(r.err, "environment variable NET001_AUTH: expected USER:TOKEN"),
+	                   "stderr: %s", r.err);
+	cr_assert_null(strstr(r.err, "s3cret"), "stderr: %s", r.err);
+	unsetenv("NET001_AUTH");
+}
+
+Test(cli, repeat_and_json_offline)
+{
+	static struct cli_run r;
+	RUN(&r, "-r", "3", "hash-token", "s3cret");
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	const char *h = "1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0\n";
+	char want[256];
+	snprintf(want, sizeof want, "%s%s%s", h, h, h);
+	cr_assert_str_eq(r.out, want);
+
+	RUN(&r, "--json", "hash-token", "s3cret");
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_str_eq(r.out, "{\"type\":\"hash_token\",\"sha256\":"
+	                 "\"1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0\"}\n");
+}
+
+Test(cli, script_from_stdin_without_a_server)
+{
+	/* No command and stdin not a terminal: one command per line. */
+	char path[] = "/tmp/net001-cli-script-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	const char script[] =
+		"# a comment, then a blank line\n"
+		"\n"
+		"hash-token 's3cret'\n"
+		"2 hash-token \"a b\\x21\"\n"
+		"frob\n"
+		"hash-token unbalanced\"\n"
+		"help\n"
+		"quit\n"
+		"hash-token after-quit\n";
+	cr_assert_eq(write(fd, script, sizeof script - 1), (ssize_t)(sizeof script - 1));
+	close(fd);
+	static struct cli_run r;
+	cr_assert_eq(cli_spawn(&r, CLI_ARGS("--port", "5000"), path), 0);
+	cli_finish(&r, 10000);
+	unlink(path);
+	cr_assert_eq(r.status, 2, "the last failure (a usage error) is the status: %s", r.err);
+	/* sha256("s3cret"), then sha256("a b!") twice, from Python's hashlib */
+	const char *s1 = "1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0\n";
+	const char *s2 = "725e023a3e9aaca0f70784acc254c9526f92ca0ee53f8f67d298cebf86f027ce\n";
+	char want[300];
+	snprintf(want, sizeof want, "%s%s%s", s1, s2, s2);
+	cr_assert(strncmp(r.out, want, strlen(want)) == 0, "stdout: %s", r.out);
+	cr_assert_not_null(strstr(r.err, "net001-cli: unknown command 'frob'\n"), "%s", r.err);
+	cr_assert_not_null(strstr(r.err, "net001-cli: unbalanced quotes\n"), "%s", r.err);
+	cr_assert_null(strstr(r.err, "Try '"), "no --help hint per line: %s", r.err);
+	cr_assert_not_null(strstr(r.out, "Commands:"), "help: %s", r.out);
+	cr_assert_not_null(strstr(r.out, "'N command' runs it N times"), "help: %s", r.out);
+	/* sha256("after-quit") */
+	cr_assert_null(strstr(r.out, "83d6e57586c4d3a8"), "nothing after quit");
+}
+
+Test(cli, no_command_and_empty_stdin_is_done)
+{
+	static struct cli_run r;
+	RUN(&r, "--port", "5000");
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_str_eq(r.out, "");
+	cr_assert_str_eq(r.err, "");
 }
 
 Test(cli, help_and_version)
@@ -76,12 +183,18 @@ Test(cli, help_and_version)
 	static const char *const cmds[] = {
 		"ping [-c N] [-i MS]", "echo TEXT", "broadcast TEXT", "listen [-n N]",
 		"auth USER TOKEN", "send FILE|-", "hash-token TOKEN", "--auth USER:TOKEN",
-		"65535 bytes",
+		"65535 bytes", "echo -f FILE|-", "broadcast -f FILE|-", "-r, --repeat N",
+		"-i, --interval SEC", "--json", "--stat", "--latency", "--latency-history",
+		"--metrics-port N", "NET001_HOST", "NET001_PORT", "NET001_AUTH",
+		"interactive", ".net001_cli_history",
 	};
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
 		cr_assert_not_null(strstr(r.out, cmds[i]), "--help lacks '%s'", cmds[i]);
 
 	RUN(&r, "--version");
+	cr_assert_eq(r.status, 0);
+	cr_assert(strncmp(r.out, "net001-cli ", 11) == 0, "stdout: %s", r.out);
+	RUN(&r, "-V");
 	cr_assert_eq(r.status, 0);
 	cr_assert(strncmp(r.out, "net001-cli ", 11) == 0, "stdout: %s", r.out);
 }

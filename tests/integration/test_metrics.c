@@ -1212,9 +1212,9 @@ Test(metrics, build_info_and_config_gauges_follow_the_flags, .fini = stop_clean)
 	stop_clean();
 
 	/* Defaults, and auth on. */
-	char path[64];
-	snprintf(path, sizeof path, "/tmp/net001-metrics-auth-%d", (int)getpid());
-	write_auth_file(path);
+	struct auth_file af;
+	const char *path = auth_file_write(&af, "config", AUTH_USERS("alice", AUTH_ALICE_HEX));
+	cr_assert_not_null(path);
 	const char *const auth_args[] = { "--threads", "1", "--auth-file", path, NULL };
 	start(auth_args);
 	t = scrape();
@@ -1226,7 +1226,7 @@ Test(metrics, build_info_and_config_gauges_follow_the_flags, .fini = stop_clean)
 	cr_expect_eq(ival(t, "net001_config_idle_timeout_seconds"), 60);
 	cr_expect_eq(ival(t, "net001_config_max_output_bytes"), 8 << 20);
 	free(t);
-	unlink(path);
+	auth_file_remove(&af);
 }
 
 /* ---- messages per second from the very first frame ---------------------------- */

@@ -57,6 +57,37 @@ Test(benchopt, accepts_both_forms)
 	cr_assert_str_eq(o.auth_token, "s3:cret", "the token may hold ':'");
 }
 
+Test(benchopt, flood_and_targets)
+{
+	struct benchopt o;
+	char err[BENCHOPT_ERR_MAX];
+	char *a1[] = { "net001-bench", "--flood", "--receivers", "10" };
+	cr_assert_eq(benchopt_parse(&o, 4, a1, err), 0, "%s", err);
+	cr_assert(o.flood);
+	cr_assert_eq(o.type, BENCH_BROADCAST, "--flood implies broadcast");
+	cr_assert_eq(o.connections, 1, "one publisher by default");
+	cr_assert_eq(o.target, TARGET_NET001);
+	cr_assert_not(o.pipeline_given);
+
+	char *a2[] = { "net001-bench", "--target=redis", "--connections", "3", "--pipeline", "8" };
+	cr_assert_eq(benchopt_parse(&o, 6, a2, err), 0, "%s", err);
+	cr_assert(o.flood, "redis and nats run the flood");
+	cr_assert_eq(o.type, BENCH_BROADCAST);
+	cr_assert_eq(o.target, TARGET_REDIS);
+	cr_assert_eq(o.connections, 3);
+	cr_assert(o.pipeline_given);
+	cr_assert_str_eq(benchopt_target_name(o.target), "redis");
+
+	char *a3[] = { "net001-bench", "--csv", "--progress" };
+	cr_assert_eq(benchopt_parse(&o, 3, a3, err), 0, "%s", err);
+	cr_assert(o.csv);
+	cr_assert(o.progress);
+
+	char *a4[] = { "net001-bench", "--help", "--bogus" };
+	cr_assert_eq(benchopt_parse(&o, 3, a4, err), 0, "--help stops the parse");
+	cr_assert(o.help);
+}
+
 static struct bad_case bad[] = {
 	{ { "--port", "0" }, "--port" },
 	{ { "--port", "65536" }, "--port" },
@@ -85,6 +116,15 @@ static struct bad_case bad[] = {
 	{ { "stray" }, "unexpected argument" },
 	{ { "--port" }, "needs a value" },
 	{ { "--json=1" }, "takes no value" },
+	{ { "--json", "--csv" }, "exclude each other" },
+	{ { "--progress", "--no-progress" }, "exclude each other" },
+	{ { "--target", "kafka" }, "is not net001, redis or nats" },
+	{ { "--target", "redis", "--type", "ping" }, "drop --type ping" },
+	{ { "--target", "nats", "--auth", "a:b" }, "--auth" },
+	{ { "--flood", "--type", "echo" }, "--flood needs --type broadcast" },
+	{ { "--flood", "--rate", "10" }, "drop --rate" },
+	{ { "--flood", "--source-addrs", "2" }, "--source-addrs" },
+	{ { "--duration", "1e9" }, "out of range (0.001..86400 seconds)" },
 };
 
 ParameterizedTestParameters(benchopt, rejects)
