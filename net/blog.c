@@ -60,3 +60,4 @@ void blog_destroy(struct blog *l)
 	free(l->origin);
 	memset(l, 0, sizeof *l);
 }
+

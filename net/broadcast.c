@@ -26,8 +26,10 @@
  *  - pace: when the slowest receiver that is keeping up falls more than
  *    half a log behind, the connections that broadcast stop being read
  *    (their TCP windows push back) until it is within a quarter;
- *  - other workers: a full queue holds items back, and a worker holding
- *    more than four queues' worth pauses its broadcasters too.
+ *  - other workers: a full queue holds items back; when another worker
+ *    has not yet taken half a log's worth of what this one sent it (in
+ *    the queue, held back, or waiting for its log), this one pauses its
+ *    broadcasters too, and resumes them below a quarter.
  * A receiver whose cursor has not moved for BSTALL_S seconds while behind
  * is stalled: it does not hold the others back, and once it is bkick_lag
  * behind (or its bytes are what the log needs room for) it gets
@@ -315,6 +317,23 @@ void bcast_leave(struct worker *co, struct conn *c, uint32_t slot)
 	}
 }
 
+void bcast_unpin(struct worker *co, struct conn *c, uint32_t slot)
+{
+	if (!(c->flags & CF_BPIN) || in_audience(c) || c->b.inflight || (c->flags & CF_HARD))
+		return;
+	if (c->b.pos != c->b.fpos) {
+		uint64_t end = c->b.fpos + blog_frame_size(&co->log, c->b.fpos);
+		if (out_prepend_copy(co, c, slot, blog_at(&co->log, c->b.pos),
+		                     (uint32_t)(end - c->b.pos)) < 0) {
+			conn_close_hard(co, c, slot);
+			return;
+		}
+		c->b.pos = c->b.fpos = end;
+		c->b.fno++;
+	}
+	c->flags &= ~CF_BPIN; /* the pinned list drops it at the next scan */
+}
+
 /* ---- the log's room and pace ------------------------------------------------- */
 
 static void slow_consumer(struct worker *co, struct conn *c, uint32_t slot, uint64_t lag)
@@ -324,6 +343,16 @@ static void slow_consumer(struct worker *co, struct conn *c, uint32_t slot, uint
 	            "core %u: slot %u slow consumer (%llu broadcast bytes behind)", co->id, slot,
 	            (unsigned long long)lag);
 	conn_close(co, c, slot, ERR_SLOW_CONSUMER);
+	/* Its send in flight holds log bytes and may never drain (the peer
+	 * does not read): cancel it; conn_on_send() then takes what was
+	 * sent, and bcast_unpin() copies the rest of a frame begun, so the
+	 * log is free and the ERROR still goes out in a framed stream. */
+	if ((c->flags & CF_SEND) && c->b.inflight) {
+		struct io_uring_sqe *sqe = worker_sqe(co);
+		io_uring_prep_cancel64(sqe, ud_pack(OP_SEND, c->gen, slot), 0);
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		io_uring_sqe_set_data64(sqe, ud_pack(OP_IGNORE, c->gen, slot));
+	}
 }
 
 /*
@@ -347,14 +376,16 @@ static void scan(struct worker *co, bool need_room)
 		if (stalled && (lag + unsent_replies(c) > co->bkick_lag ||
 		                (need_room && lag > l->cap / 2))) {
 			slow_consumer(co, c, slot, lag);
-			if (c->flags & CF_BPIN && c->b.pos < tail)
-				tail = c->b.pos;
+			if (c->flags & CF_BPIN && c->b.fpos < tail)
+				tail = c->b.fpos;
 			continue;
 		}
-		if (c->b.pos < tail)
-			tail = c->b.pos;
-		if (!stalled && c->b.pos < fast)
-			fast = c->b.pos;
+		/* From the start of the frame it is in: the walk over what is
+		 * sent reads that frame's header. */
+		if (c->b.fpos < tail)
+			tail = c->b.fpos;
+		if (!stalled && c->b.fpos < fast)
+			fast = c->b.fpos;
 	}
 	uint32_t kept = 0;
 	for (uint32_t i = 0; i < co->nbpinned; i++) {
@@ -367,8 +398,13 @@ static void scan(struct worker *co, bool need_room)
 			c->flags &= ~CF_BPIN;
 			continue;
 		}
-		if (c->b.pos < tail)
-			tail = c->b.pos;
+		/* A closing connection (a slow consumer, say) whose last send
+		 * does not drain: when the log needs the room, it is closed
+		 * hard, which cancels that send and lets go of the log. */
+		if (need_room && (c->flags & CF_CLOSING) && !(c->flags & CF_HARD))
+			conn_close_hard(co, c, slot);
+		if (c->b.fpos < tail)
+			tail = c->b.fpos;
 		co->bpinned[kept++] = slot;
 	}
 	co->nbpinned = kept;
@@ -396,6 +432,23 @@ static bool log_behind(struct worker *co)
 	if (!co->bscanned)
 		scan(co, false);
 	return co->log.head - co->btail_fast > co->bpause_at;
+}
+
+/* Bytes sent to some other worker that it has not yet taken into its log
+ * (in its queue, held back here, or waiting for room there) above limit:
+ * that worker is behind. Two plain loads per worker, no atomic RMW. */
+static bool xq_behind(const struct worker *co, uint64_t limit)
+{
+	const struct server *srv = co->srv;
+	for (uint32_t dst = 0; dst < srv->ncores; dst++) {
+		if (dst == co->id)
+			continue;
+		uint64_t taken = atomic_load_explicit(
+			&srv->xq_taken[co->id * srv->ncores + dst].bytes, memory_order_acquire);
+		if (co->xq_sent[dst] - taken > limit)
+			return true;
+	}
+	return false;
 }
 
 /* ---- sending --------------------------------------------------------------------- */
@@ -434,9 +487,12 @@ void bcast_send(struct worker *co, uint32_t slot, const struct frame_view *f,
 	}
 	if (ncores > 1) {
 		atomic_store_explicit(&b->xrefs, ncores, memory_order_relaxed);
-		for (uint32_t dst = 0; dst < ncores; dst++)
-			if (dst != co->id)
-				send_to(co, dst, b);
+		for (uint32_t dst = 0; dst < ncores; dst++) {
+			if (dst == co->id)
+				continue;
+			co->xq_sent[dst] += f->size;
+			send_to(co, dst, b);
+		}
 	}
 	if (co->bhold.head == co->bhold.tail && log_room(co, f->size)) {
 		append_local(co, f->frame, f->size, c, slot);
@@ -459,7 +515,7 @@ void bcast_send(struct worker *co, uint32_t slot, const struct frame_view *f,
 	/* This worker (or another) is not keeping up: stop taking broadcasts
 	 * from this sender (TCP then pushes back on it) rather than hold
 	 * them all. */
-	if (co->nheld > co->held_high || log_behind(co))
+	if (xq_behind(co, co->bpause_at) || log_behind(co))
 		conn_pause(co, slot);
 }
 
@@ -498,6 +554,10 @@ static bool on_item(struct worker *co, uint32_t src, void *item)
 		return false;
 	}
 	blog_append(&co->log, s->data, s->len, 0);
+	/* Only this worker writes its taken counters. */
+	_Atomic uint64_t *t = &co->srv->xq_taken[src * co->srv->ncores + co->id].bytes;
+	atomic_store_explicit(t, atomic_load_explicit(t, memory_order_relaxed) + s->len,
+	                      memory_order_release);
 	bcast_xrelease(co, s);
 	return true;
 }
@@ -553,7 +613,7 @@ void bcast_poll(struct worker *co)
 			co->nop_armed = true;
 		}
 	}
-	if (co->npaused && co->nheld <= co->held_low && co->bhold.head == co->bhold.tail) {
+	if (co->npaused && co->bhold.head == co->bhold.tail && !xq_behind(co, co->bresume_at)) {
 		if (!co->bscanned)
 			scan(co, false);
 		if (co->log.head - co->btail_fast <= co->bresume_at)

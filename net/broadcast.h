@@ -42,6 +42,10 @@ bool bcast_mid_frame(const struct conn *c);
  * bytes. */
 uint32_t bcast_gather(struct worker *co, struct conn *c, uint32_t slot, bool rest_only,
                       struct iovec *iov, int max, int *n);
+/* A connection out of the audience with no send in flight: the rest of
+ * a frame it is in the middle of is copied into its own output queue, so
+ * it no longer holds the log. */
+void bcast_unpin(struct worker *co, struct conn *c, uint32_t slot);
 /* n log bytes were sent (or taken into TLS records): move the cursor and
  * count the deliveries completed. */
 void bcast_sent(struct worker *co, struct conn *c, uint32_t slot, uint32_t n);

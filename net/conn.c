@@ -349,6 +349,8 @@ void conn_close(struct worker *co, struct conn *c, uint32_t slot, unsigned code)
 			return;
 		}
 	}
+	/* A broadcast frame begun goes out whole before the ERROR. */
+	bcast_unpin(co, c, slot);
 	wheel_add(&co->wheel, slot, co->now_s + CLOSE_LINGER_S);
 	mark_dirty(co, c, slot);
 }
@@ -509,6 +511,10 @@ void conn_on_send(struct worker *co, uint32_t slot, uint32_t gen, int res)
 		return;
 	}
 	c->flags &= ~CF_SEND;
+	/* A send cancelled on purpose (a slow consumer's, broadcast.c) sent
+	 * nothing; the connection goes on closing. */
+	if (res == -ECANCELED && (c->flags & CF_CLOSING) && !(c->flags & CF_HARD))
+		res = 0;
 	if (res < 0) {
 		c->inflight = c->b.inflight = c->b.rest = 0;
 		c->flags |= CF_EOF;
@@ -534,6 +540,7 @@ void conn_on_send(struct worker *co, uint32_t slot, uint32_t gen, int res)
 		conn_maybe_free(co, c, slot);
 		return;
 	}
+	bcast_unpin(co, c, slot);
 	if ((c->flags & CF_OUTFULL) && unsent_replies(c) <= co->out_low) {
 		c->flags &= ~CF_OUTFULL;
 		conn_maybe_recv(co, c, slot);

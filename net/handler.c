@@ -135,8 +135,10 @@ static void on_auth(struct worker *co, struct conn *c, uint32_t slot,
 	/* A failed attempt also ends an earlier success. Attempts count
 	 * only when authentication is on. */
 	c->flags &= ~CF_AUTHED;
-	if (co->cfg->auth_file)
+	if (co->cfg->auth_file) {
 		bcast_leave(co, c, slot);
+		bcast_unpin(co, c, slot);
+	}
 	if (co->cfg->auth_file && ++c->auth_fails >= 3) {
 		log_limited(&co->ll, co->now_s, LOG_DEBUG, "core %u: slot %u auth failed 3 times",
 		            co->id, slot);

@@ -53,6 +53,31 @@ int out_append_ref(struct worker *co, struct conn *c, uint32_t slot, struct rbuf
 	return 0;
 }
 
+int out_prepend_copy(struct worker *co, struct conn *c, uint32_t slot, const uint8_t *p,
+                     uint32_t len)
+{
+	struct rbuf *b = rbuf_get(co, len);
+	struct oblk *r = b ? pool_get(&co->ref_pool) : NULL;
+	if (!r) {
+		if (b)
+			rbuf_put(co, b);
+		return -ENOMEM;
+	}
+	memcpy(b->data, p, len);
+	b->len = len;
+	r->ref = b; /* the queue takes the one reference */
+	r->start = 0;
+	r->end = len;
+	r->cap = 0;
+	r->next = c->out.head;
+	c->out.head = r;
+	if (!c->out.tail)
+		c->out.tail = r;
+	c->out.bytes += len;
+	mark_dirty(co, c, slot);
+	return 0;
+}
+
 /* Every block ends on a frame boundary, so dropping whole blocks
  * (conn.c's drop_unsent) keeps the stream framed. */
 uint8_t *outq_reserve(struct worker *co, struct outq *q, uint32_t size)

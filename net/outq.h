@@ -54,6 +54,10 @@ void blk_free(struct worker *co, struct oblk *b);
  * frames; marks the conn dirty. Returns 0 or -ENOMEM. */
 int out_append_ref(struct worker *co, struct conn *c, uint32_t slot, struct rbuf *b,
                    uint32_t off, uint32_t len);
+/* A copy of [p, p + len) before everything queued (the rest of a frame
+ * the stream is in the middle of). 0 or -ENOMEM. */
+int out_prepend_copy(struct worker *co, struct conn *c, uint32_t slot, const uint8_t *p,
+                     uint32_t len);
 /* Queue the request frame f again as a reply of another type (PONG,
  * ECHO_REPLY): one copy, and a CRC derived from the request's. */
 int out_reply(struct worker *co, struct conn *c, uint32_t slot, const struct frame_view *f,

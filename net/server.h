@@ -60,6 +60,15 @@ struct server {
 	 * The low pointer bit marks a buffer coming home to be recycled. */
 	struct spsc *queues;
 	uint32_t xq_cap;                /* slots per queue (fewer on many cores) */
+	/* xq_taken[src * ncores + dst]: broadcast bytes core dst has taken
+	 * into its log from core src (written by dst only; src compares it
+	 * with what it sent to know what is still on the way). */
+	struct xq_taken *xq_taken;
+};
+
+struct xq_taken {
+	_Atomic uint64_t bytes;
+	char pad_[56];                  /* one cache line each */
 };
 
 #define XQ_CAPACITY NET001_XCORE_QUEUE

@@ -81,8 +81,9 @@ void conn_pause(struct worker *co, uint32_t slot)
 	co->paused[co->npaused++] = slot;
 	conn_stop_recv(co, c, slot);
 	log_limited(&co->ll, co->now_s, LOG_DEBUG,
-	            "core %u: slot %u paused: %u broadcasts held for other cores", co->id,
-	            slot, co->nheld);
+	            "core %u: slot %u paused: broadcasts wait (%u held for other cores, "
+	            "log %llu bytes ahead of its slowest reader)", co->id, slot, co->nheld,
+	            (unsigned long long)(co->log.head - co->btail_fast));
 }
 
 void conn_resume_all(struct worker *co)

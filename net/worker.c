@@ -407,6 +407,7 @@ static void worker_free(struct worker *co)
 	free(co->held);
 	free(co->paused);
 	free(co->bpend);
+	free(co->xq_sent);
 	free(co->bpinned);
 	free(co->bhold.v);
 	blog_destroy(&co->log);
@@ -448,12 +449,8 @@ static struct worker *worker_new(struct server *srv, uint32_t id, int cpu, int l
 	co->held = calloc(srv->ncores, sizeof *co->held);
 	co->paused = malloc(sizeof(uint32_t) * n * 2); /* as nobuf: stale + new */
 	co->bpend = calloc(srv->ncores, sizeof *co->bpend);
+	co->xq_sent = calloc(srv->ncores, sizeof *co->xq_sent);
 	co->bpinned = malloc(sizeof(uint32_t) * n);
-	/* Broadcast back-pressure: a core holding more than a few queues'
-	 * worth of broadcasts for slower cores stops reading from the
-	 * connections that send them, until it is down to one queue's worth. */
-	co->held_high = 4 * srv->xq_cap;
-	co->held_low = srv->xq_cap;
 	/* The broadcast log: broadcasters pause when the slowest receiver
 	 * that keeps up is half a log behind and resume at a quarter; a
 	 * stalled receiver is dropped three quarters behind (or at
@@ -481,7 +478,7 @@ static struct worker *worker_new(struct server *srv, uint32_t id, int cpu, int l
 	pool_init(&co->rbuf_pool[RBUF_LARGE], sizeof(struct rbuf) + FRAME_MAX_SIZE, 128);
 
 	if (co->wake_fd < 0 || !co->conns || !co->open || !co->dirty || !co->nobuf ||
-	    !co->held || !co->paused || !co->bpend || !co->bpinned ||
+	    !co->held || !co->paused || !co->bpend || !co->bpinned || !co->xq_sent ||
 	    (srv->tls && !co->tls_plain)) {
 		co->listen_fd = -1; /* the caller closes it */
 		worker_free(co);
@@ -523,6 +520,13 @@ int server_start(struct server *srv, const struct config *cfg, char *err, size_t
 		return -ENOMEM;
 	}
 	memset(srv->queues, 0, sizeof(struct spsc) * srv->ncores * srv->ncores);
+	srv->xq_taken = aligned_alloc(64, sizeof(struct xq_taken) * srv->ncores * srv->ncores);
+	if (!srv->xq_taken) {
+		free(fds);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memset(srv->xq_taken, 0, sizeof(struct xq_taken) * srv->ncores * srv->ncores);
 	/* n^2 queues: up to XQ_CAPACITY slots each, fewer on big machines so
 	 * their slots stay within XQ_BUDGET bytes (a full queue is only
 	 * back-pressure, never a loss). */
@@ -609,6 +613,8 @@ void server_free(struct server *srv)
 	}
 	free(srv->cores);
 	free(srv->threads);
+	free(srv->xq_taken);
+	srv->xq_taken = NULL;
 	srv->cores = NULL;
 	srv->threads = NULL;
 }

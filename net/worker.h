@@ -114,7 +114,7 @@ struct worker {
 
 	struct holdq *held;             /* [ncores]: per destination core */
 	uint32_t nheld;                 /* items across held[] */
-	uint32_t held_high, held_low;   /* pause / resume broadcasting readers */
+	uint64_t *xq_sent;              /* [ncores]: broadcast bytes handed to send_to(dst) */
 	uint64_t out_high, out_low;     /* per-connection unsent output: stop / resume reading */
 	uint32_t *paused;               /* slots paused for that (may be stale) */
 	uint32_t npaused;
