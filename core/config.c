@@ -39,6 +39,7 @@ enum opt_id {
 	OPT_MAX_PAYLOAD,
 	OPT_METRICS_PORT,
 	OPT_MAX_OUTPUT,
+	OPT_BROADCAST_LOG,
 	OPT_AUTH_FILE,
 	OPT_DEBUG,
 	OPT_TLS,
@@ -68,6 +69,9 @@ static const struct opt opts[] = {
 	{ .name = "max-output", .kind = OPT_SIZE, .id = OPT_MAX_OUTPUT,
 	  .min = CONFIG_MAX_OUTPUT_MIN, .max = CONFIG_MAX_OUTPUT_MAX,
 	  OPT_AT(struct config, max_output) },
+	{ .name = "broadcast-log", .kind = OPT_SIZE, .id = OPT_BROADCAST_LOG,
+	  .min = CONFIG_BROADCAST_LOG_MIN, .max = CONFIG_BROADCAST_LOG_MAX,
+	  OPT_AT(struct config, broadcast_log) },
 	{ .name = "auth-file", .kind = OPT_CALL, .id = OPT_AUTH_FILE, .fn = set_file,
 	  .off = offsetof(struct config, auth_file) },
 	{ .name = "debug", .kind = OPT_FLAG, .id = OPT_DEBUG, OPT_AT(struct config, debug) },
@@ -113,6 +117,7 @@ void config_defaults(struct config *c)
 	c->max_payload = 65535;
 	c->metrics_port = 5000 + CONFIG_METRICS_PORT_OFFSET;
 	c->max_output = UINT64_C(8) << 20;
+	c->broadcast_log = NET001_BROADCAST_LOG;
 	c->auth_file = NULL;
 	c->debug = false;
 	c->tls = false;
@@ -301,6 +306,10 @@ void config_usage(FILE *out)
 "  --max-output BYTES       unsent output per connection before SLOW_CONSUMER;\n"
 "                           bytes or with k, m, g (KiB, MiB, GiB),\n"
 "                           %u..16g (default 8m)\n"
+"  --broadcast-log BYTES    broadcasts each worker keeps for its receivers\n"
+"                           (rounded up to a power of two): broadcasters\n"
+"                           pause when a receiver that keeps up is half of\n"
+"                           it behind; 256k..1g (default %llum)\n"
 "  --auth-file FILE         require AUTH; lines 'user:sha256hex(token)'\n"
 "                           (default: authentication off)\n"
 "  --tls                    TLS 1.2+ on the client port; needs --cert and --key\n"
@@ -319,7 +328,8 @@ void config_usage(FILE *out)
 		CONFIG_THREADS_MAX, default_threads(), CONFIG_IDLE_TIMEOUT_MAX,
 		CONFIG_RATE_LIMIT_MAX, CONFIG_GLOBAL_RATE_LIMIT_MAX,
 		CONFIG_MAX_PAYLOAD_MIN, CONFIG_MAX_PAYLOAD_MAX,
-		CONFIG_METRICS_PORT_OFFSET, CONFIG_MAX_OUTPUT_MIN);
+		CONFIG_METRICS_PORT_OFFSET, CONFIG_MAX_OUTPUT_MIN,
+		(unsigned long long)NET001_BROADCAST_LOG >> 20);
 }
 
 int config_sockaddr(const struct config *c, uint16_t port,

@@ -455,7 +455,7 @@ static struct worker *worker_new(struct server *srv, uint32_t id, int cpu, int l
 	 * that keeps up is half a log behind and resume at a quarter; a
 	 * stalled receiver is dropped three quarters behind (or at
 	 * --max-output, if that is less). */
-	if (blog_init(&co->log, NET001_BROADCAST_LOG) < 0) {
+	if (blog_init(&co->log, cfg->broadcast_log) < 0) {
 		co->listen_fd = -1;
 		worker_free(co);
 		return NULL;
