@@ -30,7 +30,7 @@
  *    has not yet taken half a log's worth of what this one sent it (in
  *    the queue, held back, or waiting for its log), this one pauses its
  *    broadcasters too, and resumes them below a quarter.
- * A receiver whose cursor has not moved for BSTALL_S seconds while behind
+ * A receiver whose cursor has not moved for BSTALL_MS while behind
  * is stalled: it does not hold the others back, and once it is bkick_lag
  * behind (or its bytes are what the log needs room for) it gets
  * SLOW_CONSUMER.
@@ -56,8 +56,11 @@
 #define RECYCLE_BIT ((uintptr_t)1)
 /* Items taken from one queue per loop iteration before I/O gets a turn. */
 #define POLL_BATCH 1024u
-/* A receiver behind whose cursor has not moved for this long is stalled. */
-#define BSTALL_S 2u
+/* A receiver behind whose cursor has not moved for this long is stalled:
+ * far longer than a pause of the server itself (a SIGSTOP, a busy host)
+ * or a client's own hiccup, short enough that one reader that never reads
+ * holds nobody back for long. */
+#define BSTALL_MS 5000u
 /* Log bytes one send carries at most (fairness between receivers). */
 #define BSEND_MAX (256u << 10)
 #define RETRY_NS 200000   /* held items: retry after 200 us */
@@ -280,7 +283,7 @@ void bcast_sent(struct worker *co, struct conn *c, uint32_t slot, uint32_t n)
 		metrics_add(&co->m.broadcast_deliveries, frames);
 		metrics_frames_sent(&co->m, FRAME_BROADCAST, frames);
 	}
-	c->b.prog_s = co->now_s;
+	c->b.prog_ms = co->now_ns / 1000000u;
 }
 
 /* ---- who receives ---------------------------------------------------------- */
@@ -296,7 +299,7 @@ void bcast_join(struct worker *co, struct conn *c, uint32_t slot)
 		c->b.fno = co->log.nframes;
 	}
 	c->b.own_end = 0;
-	c->b.prog_s = co->now_s;
+	c->b.prog_ms = co->now_ns / 1000000u;
 	c->open_pos = co->nopen;
 	co->open[co->nopen++] = slot;
 }
@@ -372,7 +375,7 @@ static void scan(struct worker *co, bool need_room)
 		uint32_t slot = co->open[i];
 		struct conn *c = &co->conns[slot];
 		uint64_t lag = l->head - c->b.pos;
-		bool stalled = lag && co->now_s - c->b.prog_s >= BSTALL_S;
+		bool stalled = lag && co->now_ns / 1000000u - c->b.prog_ms >= BSTALL_MS;
 		if (stalled && (lag + unsent_replies(c) > co->bkick_lag ||
 		                (need_room && lag > l->cap / 2))) {
 			slow_consumer(co, c, slot, lag);

@@ -100,7 +100,7 @@ struct bcur {
 	uint64_t own_end;       /* ordinal after this connection's last broadcast */
 	uint32_t inflight;      /* log bytes in the send in flight */
 	uint32_t rest;          /* of them, the rest of a frame, sent first */
-	uint32_t prog_s;        /* worker clock when pos last moved, or it was caught up */
+	uint64_t prog_ms;       /* worker clock when pos last moved, or it joined */
 };
 
 struct conn {
