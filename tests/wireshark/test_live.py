@@ -31,6 +31,7 @@ CLI = os.environ.get("NET001_CLI", os.path.join(SOURCE_ROOT, "build", "net001-cl
 BENCH = os.environ.get("NET001_BENCH", os.path.join(SOURCE_ROOT, "build", "perf", "net001-bench"))
 
 USER, TOKEN = "alice", "s3cret"
+KEPT = []  # the work directory, named when the test stops on a Failure
 FIELDS_LIVE = ["tcp.stream", "tcp.srcport", "tcp.dstport", "tcp.len", "tcp.segment.count",
                "tcp.analysis.out_of_order", "tcp.analysis.retransmission"]
 
@@ -162,6 +163,7 @@ def main():
             raise Failure("%s not found (build first; meson sets NET001_SERVER, NET001_CLI, "
                           "NET001_BENCH)" % prog)
     wd = workdir()
+    KEPT.append(wd)
     ck = Checker()
     rng = random.Random()
 
@@ -293,7 +295,11 @@ def main():
 def check_capture(ck, wd, pcap, port, tls_port, sent, bench, blob):
     fields = FIELDS + EXPERTS + FIELDS_LIVE
     rows = tshark_fields(pcap, wd, fields, prefs=["net001.port:%d" % port])
-    heur = tshark_fields(pcap, wd, fields, prefs=["net001.port:0"])
+    # (heuristics first: a client's ephemeral port can be one Wireshark
+    # gives another dissector, as 57000 is IRC's, and a port's dissector
+    # otherwise goes before any heuristic)
+    heur = tshark_fields(pcap, wd, fields,
+                         prefs=["net001.port:0", "tcp.try_heuristic_first:TRUE"])
     ck.eq("the heuristic alone finds the same frames as net001.port:%d" % port,
           {n: net001_fields(r, fields) for n, r in heur.items()},
           {n: net001_fields(r, fields) for n, r in rows.items()})
@@ -474,4 +480,6 @@ if __name__ == "__main__":
         main()
     except Failure as exc:
         print("FAIL %s" % exc)
+        if KEPT:
+            print("logs and capture kept in " + KEPT[0])
         sys.exit(1)

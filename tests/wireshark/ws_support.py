@@ -387,7 +387,9 @@ def tshark_fields(pcap, workdir, fields, prefs=(), extra=()):
         if line.strip() and "could be dangerous" not in line:
             raise Failure("tshark said: %s" % err)
     rows = {}
-    for line in r.stdout.decode().split("\n"):
+    # (other dissectors' Info can hold bytes that are not UTF-8, or a
+    # character cut in two)
+    for line in r.stdout.decode(errors="surrogateescape").split("\n"):
         if not line:
             continue
         cols = line.split("\t")
