@@ -63,7 +63,7 @@
 #define BSTALL_MS 5000u
 /* Log bytes one send carries at most (fairness between receivers). */
 #define BSEND_MAX (256u << 10)
-#define RETRY_NS 200000   /* held items: retry after 200 us */
+#define RETRY_NS 200000   /* held items, paused broadcasters: look again after 200 us */
 
 /* ---- the held-back list per destination ------------------------------- */
 
@@ -128,6 +128,20 @@ static void send_to(struct worker *co, uint32_t dst, void *item)
 	co->nheld++;
 }
 
+/* Come back soon: another worker's progress (room in a queue, frames it
+ * took) wakes nobody here. One timeout, re-armed while waiting lasts. */
+static void arm_retry(struct worker *co)
+{
+	if (co->retry_armed)
+		return;
+	struct io_uring_sqe *sqe = worker_sqe(co);
+	co->retry_ts.tv_sec = 0;
+	co->retry_ts.tv_nsec = RETRY_NS;
+	io_uring_prep_timeout(sqe, &co->retry_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_RETRY, 0, 0));
+	co->retry_armed = true;
+}
+
 static void retry_held(struct worker *co)
 {
 	for (uint32_t dst = 0; dst < co->srv->ncores && co->nheld; dst++) {
@@ -144,14 +158,8 @@ static void retry_held(struct worker *co)
 			}
 		}
 	}
-	if (co->nheld && !co->retry_armed) {
-		struct io_uring_sqe *sqe = worker_sqe(co);
-		co->retry_ts.tv_sec = 0;
-		co->retry_ts.tv_nsec = RETRY_NS;
-		io_uring_prep_timeout(sqe, &co->retry_ts, 0, 0);
-		io_uring_sqe_set_data64(sqe, ud_pack(OP_RETRY, 0, 0));
-		co->retry_armed = true;
-	}
+	if (co->nheld)
+		arm_retry(co);
 }
 
 /* ---- cursors ------------------------------------------------------------------ */
@@ -443,6 +451,11 @@ static bool log_behind(struct worker *co)
 static bool xq_behind(const struct worker *co, uint64_t limit)
 {
 	const struct server *srv = co->srv;
+	/* Items held back here count too: a small queue passes few frames
+	 * per wake-up, whatever their size. Four queues' worth pauses, one
+	 * resumes (limit is bpause_at or bresume_at). */
+	if (co->nheld > (limit == co->bpause_at ? 4 : 1) * srv->xq_cap)
+		return true;
 	for (uint32_t dst = 0; dst < srv->ncores; dst++) {
 		if (dst == co->id)
 			continue;
@@ -616,11 +629,17 @@ void bcast_poll(struct worker *co)
 			co->nop_armed = true;
 		}
 	}
-	if (co->npaused && co->bhold.head == co->bhold.tail && !xq_behind(co, co->bresume_at)) {
-		if (!co->bscanned)
-			scan(co, false);
-		if (co->log.head - co->btail_fast <= co->bresume_at)
-			conn_resume_all(co);
+	if (co->npaused) {
+		if (co->bhold.head == co->bhold.tail && !xq_behind(co, co->bresume_at)) {
+			if (!co->bscanned)
+				scan(co, false);
+			if (co->log.head - co->btail_fast <= co->bresume_at)
+				conn_resume_all(co);
+		}
+		/* What lets them go may be another worker taking frames: it
+		 * does not wake this one, so look again soon. */
+		if (co->npaused)
+			arm_retry(co);
 	}
 	/* Receivers with broadcasts to send and no send in flight. */
 	if (co->log.head != co->bflushed) {

@@ -302,9 +302,7 @@ static void conn_maybe_free(struct worker *co, struct conn *c, uint32_t slot)
 		free(c->tls);
 		c->tls = NULL;
 	}
-	if (c->rx)
-		rbuf_put(co, c->rx);
-	c->rx = NULL;
+	conn_rx_drop(co, c);
 	wheel_del(&co->wheel, slot);
 	bcast_leave(co, c, slot);
 	if (!(c->flags & CF_REJECTED)) {
@@ -335,10 +333,7 @@ void conn_close(struct worker *co, struct conn *c, uint32_t slot, unsigned code)
 	/* A closing connection reads (and drops) its input again. */
 	c->flags = (c->flags | CF_CLOSING) & ~CF_HELD;
 	bcast_leave(co, c, slot);
-	if (c->rx) {
-		rbuf_put(co, c->rx);
-		c->rx = NULL;
-	}
+	conn_rx_drop(co, c);
 	if (code) {
 		/* A stuck reader must not keep its backlog: only what the
 		 * kernel already has stays, then the ERROR frame. */

@@ -24,6 +24,7 @@
 #include "net/outq.h"
 #include "net/ratelimit.h"
 #include "net/worker.h"
+#include "proto/reasm.h"
 
 struct rbuf;
 struct tls_conn;
@@ -116,6 +117,7 @@ struct conn {
 	struct conn_tls *tls;   /* NULL unless --tls */
 	uint32_t inflight;      /* bytes in the send in flight */
 	struct rbuf *rx;        /* partial frame, only while one straddles reads */
+	struct frame_reasm ra;  /* what of it is held in rx (proto/reasm.h) */
 	struct bucket rl;       /* per-connection rate limit */
 	struct bcur b;          /* where it reads the worker's broadcast log */
 };
@@ -153,6 +155,8 @@ void conn_closing_progress(struct worker *co, struct conn *c, uint32_t slot);
 /* Plaintext bytes from the peer: every whole frame in them is handled. */
 void conn_input(struct worker *co, struct conn *c, uint32_t slot, const uint8_t *p,
                 size_t n);
+/* Forget a partial frame (the connection closes). */
+void conn_rx_drop(struct worker *co, struct conn *c);
 
 /* ---- conn_tls.c ---- */
 

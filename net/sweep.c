@@ -7,7 +7,7 @@
  * Runs on the worker's thread. The lists it walks (dirty, nobuf, paused)
  * may hold stale slots: each entry is checked against the slot's flags.
  */
-#include "core/clock.h"
+#include "proto/clock.h"
 #include "net/broadcast.h"
 #include "net/conn.h"
 #include "net/worker.h"

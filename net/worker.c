@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/clock.h"
+#include "proto/clock.h"
 #include "net/broadcast.h"
 #include "net/conn.h"
 #include "net/worker.h"
