@@ -1,6 +1,7 @@
 /*
  * worker.c - the workers: one pinned thread per core, each owning an
- * io_uring, a listening socket with multishot accept, a provided-buffer
+ * io_uring, a listening socket with multishot accept (with --debug, one
+ * accept at a time, each giving the peer's address), a provided-buffer
  * ring, a table of direct descriptors and the connections in it.
  *
  * The loop of a core (the only thread that touches its struct worker):
