@@ -19,11 +19,11 @@
 #include <time.h>
 
 #include "net/auth.h"
-#include "net/cmd/notify.h"
 #include "net/server.h"
 #include "net/worker.h" /* the shards of the workers */
 #include "metrics/metrics_server.h"
 #include "net/tls.h"
+#include "net/cmd/notify.h"
 
 #if HAVE_MIMALLOC
 #include <mimalloc.h>
