@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/errbuf.h"
+#include "core/log.h"
 #include "core/opt.h"
 
 #define PROGRAM "net001-server"
@@ -42,12 +43,16 @@ enum opt_id {
 	OPT_BROADCAST_LOG,
 	OPT_AUTH_FILE,
 	OPT_DEBUG,
+	OPT_LOG_FORMAT,
 	OPT_TLS,
 	OPT_CERT,
 	OPT_KEY,
 };
 
 static opt_fn set_host, set_file;
+
+/* In the order of enum log_format (core/log.h). */
+static const char *const log_formats[] = { "text", "json", NULL };
 
 #define NUM(n, i, e, lo, hi, field) \
 	{ .name = n, .kind = OPT_UINT, .id = i, .env = e, .min = lo, .max = hi, \
@@ -75,6 +80,8 @@ static const struct opt opts[] = {
 	{ .name = "auth-file", .kind = OPT_CALL, .id = OPT_AUTH_FILE, .fn = set_file,
 	  .off = offsetof(struct config, auth_file) },
 	{ .name = "debug", .kind = OPT_FLAG, .id = OPT_DEBUG, OPT_AT(struct config, debug) },
+	{ .name = "log-format", .kind = OPT_CHOICE, .id = OPT_LOG_FORMAT,
+	  .env = "NET001_LOG_FORMAT", .choices = log_formats, OPT_AT(struct config, log_format) },
 	{ .name = "tls", .kind = OPT_FLAG, .id = OPT_TLS, OPT_AT(struct config, tls) },
 	{ .name = "cert", .kind = OPT_CALL, .id = OPT_CERT, .fn = set_file,
 	  .off = offsetof(struct config, cert) },
@@ -120,6 +127,7 @@ void config_defaults(struct config *c)
 	c->broadcast_log = NET001_BROADCAST_LOG;
 	c->auth_file = NULL;
 	c->debug = false;
+	c->log_format = LOG_FORMAT_TEXT;
 	c->tls = false;
 	c->cert = NULL;
 	c->key = NULL;
@@ -316,13 +324,17 @@ void config_usage(FILE *out)
 "  --cert FILE              certificate chain (PEM)\n"
 "  --key FILE               private key (PEM)\n"
 "  --debug                  verbose logging\n"
+"  --log-format FORMAT      text or json (one JSON object per line)\n"
+"                           (default text; env NET001_LOG_FORMAT)\n"
 "  -h, --help               print this help and exit\n"
 "  -V, --version            print the version and exit\n"
 "\n"
 "Environment (an empty variable counts as unset):\n"
+"  NET001_LOG_FORMAT                               as --log-format\n"
 "  MAX_CONNECTIONS, RATE_LIMIT, GLOBAL_RATE_LIMIT   as the flags above\n"
 "\n"
-"A bad value prints one line on stderr and exits with status 2.\n"
+"A bad value prints one line on stderr and exits with status 2; status 1:\n"
+"could not start; status 3: io_uring not allowed (seccomp, sysctl).\n"
 "SIGINT/SIGTERM shut down gracefully; SIGHUP reloads the auth file.\n",
 		CONFIG_MAX_CONNECTIONS_MAX, (unsigned)NET001_MAX_CONNECTIONS_DEFAULT,
 		CONFIG_THREADS_MAX, default_threads(), CONFIG_IDLE_TIMEOUT_MAX,

@@ -350,9 +350,9 @@ void bcast_unpin(struct worker *co, struct conn *c, uint32_t slot)
 static void slow_consumer(struct worker *co, struct conn *c, uint32_t slot, uint64_t lag)
 {
 	metrics_inc(&co->m.slow_consumer_closes);
-	log_limited(&co->ll, co->now_s, LOG_DEBUG,
-	            "core %u: slot %u slow consumer (%llu broadcast bytes behind)", co->id, slot,
-	            (unsigned long long)lag);
+	conn_log(co, slot, LOG_DEBUG, "close",
+	         LOG_FIELDS(LOG_STR("reason", "slow_consumer"), LOG_UINT("behind", lag)),
+	         " slow consumer (%llu broadcast bytes behind)", (unsigned long long)lag);
 	conn_close(co, c, slot, ERR_SLOW_CONSUMER);
 	/* Its send in flight holds log bytes and may never drain (the peer
 	 * does not read): cancel it; conn_on_send() then takes what was

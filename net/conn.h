@@ -150,6 +150,17 @@ bool conn_send(struct worker *co, struct conn *c, uint32_t slot);
 /* After output drained on a closing connection: FIN, then wait for EOF. */
 void conn_closing_progress(struct worker *co, struct conn *c, uint32_t slot);
 
+/*
+ * A connection-level line on the core's rate-limited log, with the slot
+ * and (under --debug) the peer: "core 0: slot 3 (127.0.0.1:51234)" then
+ * the message, which brings its own separator (" idle timeout", ": ...").
+ * In JSON, "slot" and "peer" come before the caller's fields. Does nothing
+ * (not even formatting) for a line the limit or the level keeps out.
+ */
+void conn_log(struct worker *co, uint32_t slot, enum log_level lvl, const char *event,
+              const struct log_kv *kv, size_t nkv, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+
 /* ---- input.c ---- */
 
 /* Plaintext bytes from the peer: every whole frame in them is handled. */

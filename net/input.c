@@ -24,8 +24,9 @@ static bool frame_error(struct worker *co, struct conn *c, uint32_t slot, int er
 	              : err == FRAME_EVERSION ? ERR_BAD_VERSION
 	              : err == FRAME_ETOOLARGE ? ERR_FRAME_TOO_LARGE : ERR_BAD_CRC;
 	if (code != ERR_BAD_CRC)
-		log_limited(&co->ll, co->now_s, LOG_DEBUG, "core %u: slot %u %s, closing",
-		            co->id, slot, msg_error_name(code));
+		conn_log(co, slot, LOG_DEBUG, "close",
+		         LOG_FIELDS(LOG_STR("reason", msg_error_label(code))),
+		         " %s, closing", msg_error_name(code));
 	conn_error(co, c, slot, code);
 	return !(c->flags & CF_CLOSING);
 }
