@@ -43,6 +43,7 @@ enum opt_id {
 	OPT_BROADCAST_LOG,
 	OPT_AUTH_FILE,
 	OPT_DEBUG,
+	OPT_NO_PIN,
 	OPT_LOG_FORMAT,
 	OPT_TLS,
 	OPT_CERT,
@@ -80,6 +81,7 @@ static const struct opt opts[] = {
 	{ .name = "auth-file", .kind = OPT_CALL, .id = OPT_AUTH_FILE, .fn = set_file,
 	  .off = offsetof(struct config, auth_file) },
 	{ .name = "debug", .kind = OPT_FLAG, .id = OPT_DEBUG, OPT_AT(struct config, debug) },
+	{ .name = "no-pin", .kind = OPT_FLAG, .id = OPT_NO_PIN, OPT_AT(struct config, no_pin) },
 	{ .name = "log-format", .kind = OPT_CHOICE, .id = OPT_LOG_FORMAT,
 	  .env = "NET001_LOG_FORMAT", .choices = log_formats, OPT_AT(struct config, log_format) },
 	{ .name = "tls", .kind = OPT_FLAG, .id = OPT_TLS, OPT_AT(struct config, tls) },
@@ -323,6 +325,8 @@ void config_usage(FILE *out)
 "  --tls                    TLS 1.2+ on the client port; needs --cert and --key\n"
 "  --cert FILE              certificate chain (PEM)\n"
 "  --key FILE               private key (PEM)\n"
+"  --no-pin                 do not pin workers to CPUs (machines shared with\n"
+"                           other busy processes; default: pinned)\n"
 "  --debug                  verbose logging\n"
 "  --log-format FORMAT      text or json (one JSON object per line)\n"
 "                           (default text; env NET001_LOG_FORMAT)\n"

@@ -54,6 +54,7 @@ struct config {
 	uint64_t broadcast_log;     /* bytes per worker, 256 KiB..1 GiB */
 	char *auth_file;            /* NULL = auth off; readable regular file at parse time */
 	bool debug;
+	bool no_pin;                /* leave workers to the scheduler */
 	uint8_t log_format;         /* enum log_format (core/log.h); env NET001_LOG_FORMAT; default text */
 	bool tls;                   /* needs cert and key (readable files) */
 	char *cert;

@@ -625,7 +625,7 @@ int server_start(struct server *srv, const struct config *cfg, char *err, size_t
 		return r;
 	}
 	for (uint32_t i = 0; i < srv->ncores; i++) {
-		srv->cores[i] = worker_new(srv, i, cpu_for(i), fds[i]);
+		srv->cores[i] = worker_new(srv, i, cfg->no_pin ? -1 : cpu_for(i), fds[i]);
 		if (!srv->cores[i]) {
 			for (uint32_t j = i; j < srv->ncores; j++)
 				close(fds[j]);

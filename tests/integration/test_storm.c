@@ -122,7 +122,8 @@ static double storm_rate(const struct storm *st, int from_ms, int to_ms)
 static void storm_through_stall(const char *threads)
 {
 	const char *args[] = { "--threads", threads, "--rate-limit", "0",
-	                       "--global-rate-limit", "0", "--max-connections", "2000", NULL };
+	                       "--global-rate-limit", "0", "--max-connections", "2000",
+	                       "--no-pin", NULL };
 	cr_assert_eq(srv_start(&S, args), 0);
 	struct storm *st = calloc(1, sizeof *st);
 	int ep = epoll_create1(0);
