@@ -543,8 +543,11 @@ static void delivered(struct flood_worker *w, struct fconn *c, const uint8_t *p,
 	if (measuring(w)) {
 		w->c.msgs++;
 		w->c.payload_bytes += (uint64_t)len;
-		if (ts && ts <= w->now)
-			lathist_record(&w->hist, w->now - ts);
+		/* w->now is this turn's clock; a publisher on another thread
+		 * may have stamped a little after it was read: that delivery
+		 * took less than the clock's grain. */
+		if (ts)
+			lathist_record(&w->hist, ts < w->now ? w->now - ts : 0);
 	}
 }
 
