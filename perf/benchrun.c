@@ -955,12 +955,10 @@ int benchrun_worker_init(struct benchrun_worker *w, struct benchrun_shared *sh,
 	w->id = id;
 	bench_live_init(&w->live);
 
-	/* Connection g (load first, then receivers) belongs to worker
-	 * g % threads. */
 	uint32_t t = o->threads;
-	uint32_t nload = o->connections / t + (id < o->connections % t ? 1 : 0);
 	uint32_t total = o->connections + o->receivers;
-	uint32_t nall = total / t + (id < total % t ? 1 : 0);
+	uint32_t nload;
+	uint32_t nall = benchrun_share(o, id, &nload);
 	w->nload = nload;
 	w->nconns = nall;
 	w->rate = o->rate / t;
@@ -991,6 +989,14 @@ int benchrun_worker_init(struct benchrun_worker *w, struct benchrun_shared *sh,
 err:
 	benchrun_worker_free(w);
 	return -ENOMEM;
+}
+
+uint32_t benchrun_share(const struct benchopt *o, unsigned id, uint32_t *nload)
+{
+	uint32_t t = o->threads;
+	uint32_t total = o->connections + o->receivers;
+	*nload = o->connections / t + (id < o->connections % t ? 1 : 0);
+	return total / t + (id < total % t ? 1 : 0);
 }
 
 void benchrun_worker_free(struct benchrun_worker *w)

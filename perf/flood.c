@@ -329,6 +329,39 @@ static int setup_net001(struct flood_worker *w, int fd, uint8_t *buf, size_t cap
 	}
 }
 
+/*
+ * The next whole item of a Redis or NATS server's answer during setup,
+ * read from fd as needed; it stays at the start of buf (the caller
+ * consumes it). Returns its length, or -errno: -EPROTO with why set to
+ * bad for bytes that do not parse, or to the error reply, after proto,
+ * for one.
+ */
+static long setup_item(long (*parse)(const uint8_t *, size_t, struct flood_item *),
+                       const char *proto, const char *bad, int fd, uint8_t *buf,
+                       size_t cap, size_t *len, struct flood_item *it, char *why,
+                       size_t whylen)
+{
+	for (;;) {
+		long r = parse(buf, *len, it);
+		if (r == 0) {
+			int rc = read_more(fd, buf, cap, len);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		if (r < 0) {
+			snprintf(why, whylen, "%s", bad);
+			return -EPROTO;
+		}
+		if (it->kind == '-') {
+			snprintf(why, whylen, "%s: %.*s", proto, (int)(it->len > 80 ? 80 : it->len),
+			         it->p);
+			return -EPROTO;
+		}
+		return r;
+	}
+}
+
 /* Redis: SUBSCRIBE and its confirmation, or PING and +PONG. */
 static int setup_redis(struct flood_worker *w, struct fconn *c, uint8_t *buf, size_t cap,
                        size_t *left, char *why, size_t whylen)
@@ -344,21 +377,10 @@ static int setup_redis(struct flood_worker *w, struct fconn *c, uint8_t *buf, si
 	size_t len = 0;
 	for (;;) {
 		struct flood_item it;
-		long r = flood_parse_resp(buf, len, &it);
-		if (r == 0) {
-			rc = read_more(c->fd, buf, cap, &len);
-			if (rc < 0)
-				return rc;
-			continue;
-		}
-		if (r < 0) {
-			snprintf(why, whylen, "not a Redis server (bad RESP)");
-			return -EPROTO;
-		}
-		if (it.kind == '-') {
-			snprintf(why, whylen, "Redis: %.*s", (int)(it.len > 80 ? 80 : it.len), it.p);
-			return -EPROTO;
-		}
+		long r = setup_item(flood_parse_resp, "Redis", "not a Redis server (bad RESP)",
+		                    c->fd, buf, cap, &len, &it, why, whylen);
+		if (r < 0)
+			return (int)r;
 		bool done = c->receiver
 			? it.kind == '*' && it.nelem == 3 && it.elem[0].len == 9 &&
 			  memcmp(it.elem[0].p, "subscribe", 9) == 0
@@ -380,22 +402,11 @@ static int setup_nats(struct flood_worker *w, struct fconn *c, uint8_t *buf, siz
 	int rc;
 	for (;;) {
 		struct flood_item it;
-		long r = flood_parse_nats(buf, len, &it);
-		if (r == 0) {
-			rc = read_more(c->fd, buf, cap, &len);
-			if (rc < 0)
-				return rc;
-			continue;
-		}
-		if (r < 0) {
-			snprintf(why, whylen, "not a NATS server");
-			return -EPROTO;
-		}
+		long r = setup_item(flood_parse_nats, "NATS", "not a NATS server", c->fd, buf, cap,
+		                    &len, &it, why, whylen);
+		if (r < 0)
+			return (int)r;
 		consume(buf, &len, (size_t)r);
-		if (it.kind == '-') {
-			snprintf(why, whylen, "NATS: %.*s", (int)(it.len > 80 ? 80 : it.len), it.p);
-			return -EPROTO;
-		}
 		if (!info) {
 			if (it.kind != 'I') {
 				snprintf(why, whylen, "not a NATS server (no INFO)");
@@ -801,9 +812,9 @@ int flood_worker_init(struct flood_worker *w, struct benchrun_shared *sh, unsign
 	snprintf(w->chan, sizeof w->chan, "net001bench.%d", (int)getpid());
 
 	uint32_t t = o->threads;
-	uint32_t nload = o->connections / t + (id < o->connections % t ? 1 : 0);
 	uint32_t total = o->connections + o->receivers;
-	uint32_t nall = total / t + (id < total % t ? 1 : 0);
+	uint32_t nload;
+	uint32_t nall = benchrun_share(o, id, &nload);
 	w->nload = nload;
 	w->nconns = nall;
 	w->conns = calloc(nall ? nall : 1, sizeof *w->conns);
