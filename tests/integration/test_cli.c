@@ -30,10 +30,7 @@ static struct run run, bg;
 
 static void cleanup(void)
 {
-	if (bg.pid > 0) {
-		kill(bg.pid, SIGKILL);
-		run_finish(&bg, 1000);
-	}
+	run_kill(&bg);
 	srv_cleanup(&server);
 	auth_file_remove(&auth);
 	if (data_path[0])

@@ -39,10 +39,7 @@ static struct run run, bg;
 
 static void cleanup(void)
 {
-	if (bg.pid > 0) {
-		kill(bg.pid, SIGKILL);
-		run_finish(&bg, 1000);
-	}
+	run_kill(&bg);
 	srv_cleanup(&server);
 	if (tmpdir[0]) {
 		char cmd[128];

@@ -58,8 +58,7 @@ static uint16_t start_baseline(const char *path, const char *corrupt, struct run
 		cr_assert_eq(run_spawn(p, path, (const char *const *)argv + 1, NULL), 0);
 		if (run_wait_for(p, "listening on", 10000))
 			return port;
-		kill(p->pid, SIGKILL);
-		run_finish(p, 10000);
+		run_kill(p);
 	}
 	cr_assert_fail("%s: no free port after 20 tries", path);
 	return 0;
@@ -171,7 +170,7 @@ Test(bench, corrupted_large_echo_is_caught, .timeout = 60)
 
 Test(bench, connect_only_counts_served_connections, .timeout = 60)
 {
-	struct run srv;
+	static struct run srv;
 	char out[8192], ps[8];
 	uint16_t port = start_baseline(env_path("NET001_BASELINE_URING"), NULL, &srv);
 	snprintf(ps, sizeof ps, "%u", port);

@@ -138,6 +138,14 @@ int run_finish(struct run *r, int timeout_ms)
 	return r->status;
 }
 
+void run_kill(struct run *r)
+{
+	if (r->pid <= 0)
+		return;
+	kill(r->pid, SIGKILL);
+	run_finish(r, 1000);
+}
+
 int run_program(struct run *r, const char *path, const char *const *args, int timeout_ms)
 {
 	int e = run_spawn(r, path, args, NULL);

@@ -40,6 +40,11 @@ bool run_wait_for(struct run *r, const char *needle, int timeout_ms);
  * timeout_ms. Returns r->status. */
 int run_finish(struct run *r, int timeout_ms);
 
+/* If the child still runs, SIGKILL it; then reap it (for a test's .fini,
+ * or a start given up). Does nothing on a struct run never spawned (pid
+ * 0) or already finished. */
+void run_kill(struct run *r);
+
 /* run_spawn() (stdin /dev/null) then run_finish(). Returns r->status, or
  * -errno when the child could not be started. */
 int run_program(struct run *r, const char *path, const char *const *args, int timeout_ms);
