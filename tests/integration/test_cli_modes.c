@@ -178,6 +178,24 @@ static char *slurp(const char *path)
 
 /* ---- interactive ------------------------------------------------------------ */
 
+/* The CLI at bin, talking to the test's server, in a terminal with
+ * HOME=home, up to its first prompt ("127.0.0.1:PORT> ", into prompt). */
+static void tty_start(struct tty *t, const char *bin, const char *home, char *prompt,
+                      size_t cap)
+{
+	tty_spawn(t, bin, ARGS("--port", port), home);
+	snprintf(prompt, cap, "127.0.0.1:%s> ", port);
+	cr_assert(tty_wait(t, prompt, 1, 10000), "no prompt: %s", t->out);
+}
+
+/* Where the CLI keeps its history under home. */
+static const char *history_path(const char *home)
+{
+	static char path[128];
+	snprintf(path, sizeof path, "%s/.net001_cli_history", home);
+	return path;
+}
+
 Test(cli_modes, interactive_prompt_with_history)
 {
 	const char *le = getenv("NET001_CLI_LIBEDIT");
@@ -188,24 +206,21 @@ Test(cli_modes, interactive_prompt_with_history)
 		start(NULL);
 		const char *home = make_tmpdir();
 		static struct tty t0;
-		tty_spawn(&t0, cli_binary(), ARGS("--port", port), home);
-		cr_assert(tty_wait(&t0, "> ", 1, 10000), "no prompt: %s", t0.out);
+		char prompt[32];
+		tty_start(&t0, cli_binary(), home, prompt, sizeof prompt);
 		tty_type(&t0, "echo x\r");
 		cr_assert(tty_wait(&t0, "\nx\r\n", 1, 10000), "%s", t0.out);
 		tty_type(&t0, "quit\r");
 		cr_assert_eq(tty_finish(&t0, 10000), 0);
-		char hp[128];
-		snprintf(hp, sizeof hp, "%s/.net001_cli_history", home);
-		cr_assert_eq(access(hp, F_OK), -1, "no history file without libedit");
+		cr_assert_eq(access(history_path(home), F_OK), -1,
+		             "no history file without libedit");
 		return;
 	}
 	start(NULL);
 	const char *home = make_tmpdir();
 	static struct tty t;
-	tty_spawn(&t, cli_binary(), ARGS("--port", port), home);
 	char prompt[32];
-	snprintf(prompt, sizeof prompt, "127.0.0.1:%s> ", port);
-	cr_assert(tty_wait(&t, prompt, 1, 10000), "no prompt: %s", t.out);
+	tty_start(&t, cli_binary(), home, prompt, sizeof prompt);
 
 	tty_type(&t, "echo \"hi there\"\r");
 	cr_assert(tty_wait(&t, "\nhi there\r\n", 1, 10000), "no echo reply: %s", t.out);
@@ -232,9 +247,7 @@ Test(cli_modes, interactive_prompt_with_history)
 	tty_type(&t, "\x04");
 	cr_assert_eq(tty_finish(&t, 10000), 0, "Ctrl-D exits 0: %s", t.out);
 
-	char path[128];
-	snprintf(path, sizeof path, "%s/.net001_cli_history", home);
-	const char *hist = slurp(path);
+	const char *hist = slurp(history_path(home));
 	cr_assert_not_null(hist, "no history file");
 	/* libedit keeps spaces as \040 */
 	cr_assert_eq(str_count(hist, "echo\\040\"hi\\040there\"\n"), 1, "history: %s", hist);
@@ -243,8 +256,7 @@ Test(cli_modes, interactive_prompt_with_history)
 
 	/* A new session finds the old history. */
 	static struct tty t2;
-	tty_spawn(&t2, cli_binary(), ARGS("--port", port), home);
-	cr_assert(tty_wait(&t2, prompt, 1, 10000), "%s", t2.out);
+	tty_start(&t2, cli_binary(), home, prompt, sizeof prompt);
 	tty_type(&t2, "\x1b[A\x1b[A\x1b[A\x1b[A\x1b[A");
 	tty_type(&t2, "\r");
 	cr_assert(tty_wait(&t2, "\nhi there\r\n", 1, 10000), "history from the file: %s", t2.out);
@@ -259,18 +271,14 @@ Test(cli_modes, interactive_without_libedit)
 	const char *plain = getenv("NET001_CLI_PLAIN");
 	cr_assert(plain && *plain);
 	static struct tty t;
-	tty_spawn(&t, plain, ARGS("--port", port), home);
 	char prompt[32];
-	snprintf(prompt, sizeof prompt, "127.0.0.1:%s> ", port);
-	cr_assert(tty_wait(&t, prompt, 1, 10000), "no prompt: %s", t.out);
+	tty_start(&t, plain, home, prompt, sizeof prompt);
 	tty_type(&t, "echo plain\r");
 	cr_assert(tty_wait(&t, "\nplain\r\n", 1, 10000), "%s", t.out);
 	cr_assert(tty_wait(&t, prompt, 2, 10000), "%s", t.out);
 	tty_type(&t, "\x04");
 	cr_assert_eq(tty_finish(&t, 10000), 0, "%s", t.out);
-	char path[128];
-	snprintf(path, sizeof path, "%s/.net001_cli_history", home);
-	cr_assert_eq(access(path, F_OK), -1, "no history without libedit");
+	cr_assert_eq(access(history_path(home), F_OK), -1, "no history without libedit");
 }
 
 Test(cli_modes, script_on_stdin)
