@@ -631,26 +631,10 @@ static long parse_input(struct flood_worker *w, struct fconn *c, const uint8_t *
 					w->c.mismatch[MM_TYPE]++;
 				}
 			}
-		} else if (o->target == TARGET_REDIS) {
-			struct flood_item it;
-			r = flood_parse_resp(q, m, &it);
-			if (r == 0)
-				break;
-			if (r < 0) {
-				w->c.mismatch[MM_TYPE]++;
-				conn_close(w, c);
-				return -1;
-			}
-			if (it.kind == '*' && it.nelem == 3 && it.elem[0].len == 7 &&
-			    memcmp(it.elem[0].p, "message", 7) == 0 && it.elem[2].kind == '$')
-				delivered(w, c, it.elem[2].p, it.elem[2].len);
-			else if (it.kind == '-')
-				count_error(w, c, 0);
-			else if (!(it.kind == ':' && !c->receiver))
-				w->c.mismatch[MM_TYPE]++;
 		} else {
 			struct flood_item it;
-			r = flood_parse_nats(q, m, &it);
+			bool redis = o->target == TARGET_REDIS;
+			r = redis ? flood_parse_resp(q, m, &it) : flood_parse_nats(q, m, &it);
 			if (r == 0)
 				break;
 			if (r < 0) {
@@ -658,12 +642,22 @@ static long parse_input(struct flood_worker *w, struct fconn *c, const uint8_t *
 				conn_close(w, c);
 				return -1;
 			}
-			if (it.kind == 'M')
-				delivered(w, c, it.p, it.len);
-			else if (it.kind == 'P')
-				queue_ctl(w, c, "PONG\r\n", 6);
-			else if (it.kind == '-')
-				count_error(w, c, 0);
+			if (redis) {
+				if (it.kind == '*' && it.nelem == 3 && it.elem[0].len == 7 &&
+				    memcmp(it.elem[0].p, "message", 7) == 0 && it.elem[2].kind == '$')
+					delivered(w, c, it.elem[2].p, it.elem[2].len);
+				else if (it.kind == '-')
+					count_error(w, c, 0);
+				else if (!(it.kind == ':' && !c->receiver))
+					w->c.mismatch[MM_TYPE]++;
+			} else {
+				if (it.kind == 'M')
+					delivered(w, c, it.p, it.len);
+				else if (it.kind == 'P')
+					queue_ctl(w, c, "PONG\r\n", 6);
+				else if (it.kind == '-')
+					count_error(w, c, 0);
+			}
 		}
 		off += (size_t)r;
 	}
@@ -811,18 +805,13 @@ int flood_worker_init(struct flood_worker *w, struct benchrun_shared *sh, unsign
 	bench_live_init(&w->live);
 	snprintf(w->chan, sizeof w->chan, "net001bench.%d", (int)getpid());
 
-	uint32_t t = o->threads;
-	uint32_t total = o->connections + o->receivers;
-	uint32_t nload;
-	uint32_t nall = benchrun_share(o, id, &nload);
-	w->nload = nload;
-	w->nconns = nall;
-	w->conns = calloc(nall ? nall : 1, sizeof *w->conns);
+	w->nconns = benchrun_share(o, id, &w->nload);
+	w->conns = calloc(w->nconns ? w->nconns : 1, sizeof *w->conns);
 	w->rbuf = malloc(PART_MAX + READ_SIZE);
 	if (!w->conns || !w->rbuf || make_template(w) < 0)
 		goto err;
-	uint32_t li = 0, ri = nload;
-	for (uint32_t g = id; g < total; g += t) {
+	uint32_t li = 0, ri = w->nload;
+	for (uint32_t g = id; g < o->connections + o->receivers; g += o->threads) {
 		bool rcv = g >= o->connections;
 		struct fconn *c = &w->conns[rcv ? ri++ : li++];
 		c->fd = -1;
