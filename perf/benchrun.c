@@ -955,26 +955,20 @@ int benchrun_worker_init(struct benchrun_worker *w, struct benchrun_shared *sh,
 	w->id = id;
 	bench_live_init(&w->live);
 
-	/* Connection g (load first, then receivers) belongs to worker
-	 * g % threads. */
-	uint32_t t = o->threads;
-	uint32_t nload = o->connections / t + (id < o->connections % t ? 1 : 0);
-	uint32_t total = o->connections + o->receivers;
-	uint32_t nall = total / t + (id < total % t ? 1 : 0);
-	w->nload = nload;
+	uint32_t nall = benchrun_share(o, id, &w->nload);
 	w->nconns = nall;
-	w->rate = o->rate / t;
+	w->rate = o->rate / o->threads;
 	w->conns = calloc(nall ? nall : 1, sizeof *w->conns);
 	w->dirty = calloc(nall ? nall : 1, sizeof *w->dirty);
 	if (!w->conns || !w->dirty)
 		goto err;
 
 	if (o->type == BENCH_BROADCAST && o->rate == 0)
-		w->bflow = nall > nload && o->payload >= 8 ? BENCH_FLOW_WITNESS
-		                                           : BENCH_FLOW_PING;
+		w->bflow = nall > w->nload && o->payload >= 8 ? BENCH_FLOW_WITNESS
+		                                              : BENCH_FLOW_PING;
 	uint32_t fcap = bcast_ping(w) ? 1 : o->pipeline;
-	uint32_t li = 0, ri = nload;
-	for (uint32_t g = id; g < total; g += t) {
+	uint32_t li = 0, ri = w->nload;
+	for (uint32_t g = id; g < o->connections + o->receivers; g += o->threads) {
 		bool rcv = g >= o->connections;
 		struct bconn *c = &w->conns[rcv ? ri++ : li++];
 		c->fd = -1;
@@ -991,6 +985,14 @@ int benchrun_worker_init(struct benchrun_worker *w, struct benchrun_shared *sh,
 err:
 	benchrun_worker_free(w);
 	return -ENOMEM;
+}
+
+uint32_t benchrun_share(const struct benchopt *o, unsigned id, uint32_t *nload)
+{
+	uint32_t t = o->threads;
+	uint32_t total = o->connections + o->receivers;
+	*nload = o->connections / t + (id < o->connections % t ? 1 : 0);
+	return total / t + (id < total % t ? 1 : 0);
 }
 
 void benchrun_worker_free(struct benchrun_worker *w)

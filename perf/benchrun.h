@@ -93,6 +93,13 @@ void *benchrun_worker_main(void *arg);
 /* Free what init allocated (the thread has been joined). */
 void benchrun_worker_free(struct benchrun_worker *w);
 
+/*
+ * This worker's share of the run's connections: connection g (load
+ * connections first, then receivers) belongs to worker g % threads. Sets
+ * *nload to its load connections; returns how many it has in all.
+ */
+uint32_t benchrun_share(const struct benchopt *o, unsigned id, uint32_t *nload);
+
 uint64_t benchrun_now(void);
 
 /* Fill dst[0..n) with the payload pattern every request and reply uses. */

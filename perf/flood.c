@@ -329,6 +329,39 @@ static int setup_net001(struct flood_worker *w, int fd, uint8_t *buf, size_t cap
 	}
 }
 
+/*
+ * The next whole item of a Redis or NATS server's answer during setup,
+ * read from fd as needed; it stays at the start of buf (the caller
+ * consumes it). Returns its length, or -errno: -EPROTO with why set to
+ * bad for bytes that do not parse, or to the error reply, after proto,
+ * for one.
+ */
+static long setup_item(long (*parse)(const uint8_t *, size_t, struct flood_item *),
+                       const char *proto, const char *bad, int fd, uint8_t *buf,
+                       size_t cap, size_t *len, struct flood_item *it, char *why,
+                       size_t whylen)
+{
+	for (;;) {
+		long r = parse(buf, *len, it);
+		if (r == 0) {
+			int rc = read_more(fd, buf, cap, len);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		if (r < 0) {
+			snprintf(why, whylen, "%s", bad);
+			return -EPROTO;
+		}
+		if (it->kind == '-') {
+			snprintf(why, whylen, "%s: %.*s", proto, (int)(it->len > 80 ? 80 : it->len),
+			         it->p);
+			return -EPROTO;
+		}
+		return r;
+	}
+}
+
 /* Redis: SUBSCRIBE and its confirmation, or PING and +PONG. */
 static int setup_redis(struct flood_worker *w, struct fconn *c, uint8_t *buf, size_t cap,
                        size_t *left, char *why, size_t whylen)
@@ -344,21 +377,10 @@ static int setup_redis(struct flood_worker *w, struct fconn *c, uint8_t *buf, si
 	size_t len = 0;
 	for (;;) {
 		struct flood_item it;
-		long r = flood_parse_resp(buf, len, &it);
-		if (r == 0) {
-			rc = read_more(c->fd, buf, cap, &len);
-			if (rc < 0)
-				return rc;
-			continue;
-		}
-		if (r < 0) {
-			snprintf(why, whylen, "not a Redis server (bad RESP)");
-			return -EPROTO;
-		}
-		if (it.kind == '-') {
-			snprintf(why, whylen, "Redis: %.*s", (int)(it.len > 80 ? 80 : it.len), it.p);
-			return -EPROTO;
-		}
+		long r = setup_item(flood_parse_resp, "Redis", "not a Redis server (bad RESP)",
+		                    c->fd, buf, cap, &len, &it, why, whylen);
+		if (r < 0)
+			return (int)r;
 		bool done = c->receiver
 			? it.kind == '*' && it.nelem == 3 && it.elem[0].len == 9 &&
 			  memcmp(it.elem[0].p, "subscribe", 9) == 0
@@ -380,22 +402,11 @@ static int setup_nats(struct flood_worker *w, struct fconn *c, uint8_t *buf, siz
 	int rc;
 	for (;;) {
 		struct flood_item it;
-		long r = flood_parse_nats(buf, len, &it);
-		if (r == 0) {
-			rc = read_more(c->fd, buf, cap, &len);
-			if (rc < 0)
-				return rc;
-			continue;
-		}
-		if (r < 0) {
-			snprintf(why, whylen, "not a NATS server");
-			return -EPROTO;
-		}
+		long r = setup_item(flood_parse_nats, "NATS", "not a NATS server", c->fd, buf, cap,
+		                    &len, &it, why, whylen);
+		if (r < 0)
+			return (int)r;
 		consume(buf, &len, (size_t)r);
-		if (it.kind == '-') {
-			snprintf(why, whylen, "NATS: %.*s", (int)(it.len > 80 ? 80 : it.len), it.p);
-			return -EPROTO;
-		}
 		if (!info) {
 			if (it.kind != 'I') {
 				snprintf(why, whylen, "not a NATS server (no INFO)");
@@ -623,26 +634,10 @@ static long parse_input(struct flood_worker *w, struct fconn *c, const uint8_t *
 					w->c.mismatch[MM_TYPE]++;
 				}
 			}
-		} else if (o->target == TARGET_REDIS) {
-			struct flood_item it;
-			r = flood_parse_resp(q, m, &it);
-			if (r == 0)
-				break;
-			if (r < 0) {
-				w->c.mismatch[MM_TYPE]++;
-				conn_close(w, c);
-				return -1;
-			}
-			if (it.kind == '*' && it.nelem == 3 && it.elem[0].len == 7 &&
-			    memcmp(it.elem[0].p, "message", 7) == 0 && it.elem[2].kind == '$')
-				delivered(w, c, it.elem[2].p, it.elem[2].len);
-			else if (it.kind == '-')
-				count_error(w, c, 0);
-			else if (!(it.kind == ':' && !c->receiver))
-				w->c.mismatch[MM_TYPE]++;
 		} else {
 			struct flood_item it;
-			r = flood_parse_nats(q, m, &it);
+			bool redis = o->target == TARGET_REDIS;
+			r = redis ? flood_parse_resp(q, m, &it) : flood_parse_nats(q, m, &it);
 			if (r == 0)
 				break;
 			if (r < 0) {
@@ -650,12 +645,22 @@ static long parse_input(struct flood_worker *w, struct fconn *c, const uint8_t *
 				conn_close(w, c);
 				return -1;
 			}
-			if (it.kind == 'M')
-				delivered(w, c, it.p, it.len);
-			else if (it.kind == 'P')
-				queue_ctl(w, c, "PONG\r\n", 6);
-			else if (it.kind == '-')
-				count_error(w, c, 0);
+			if (redis) {
+				if (it.kind == '*' && it.nelem == 3 && it.elem[0].len == 7 &&
+				    memcmp(it.elem[0].p, "message", 7) == 0 && it.elem[2].kind == '$')
+					delivered(w, c, it.elem[2].p, it.elem[2].len);
+				else if (it.kind == '-')
+					count_error(w, c, 0);
+				else if (!(it.kind == ':' && !c->receiver))
+					w->c.mismatch[MM_TYPE]++;
+			} else {
+				if (it.kind == 'M')
+					delivered(w, c, it.p, it.len);
+				else if (it.kind == 'P')
+					queue_ctl(w, c, "PONG\r\n", 6);
+				else if (it.kind == '-')
+					count_error(w, c, 0);
+			}
 		}
 		off += (size_t)r;
 	}
@@ -803,18 +808,13 @@ int flood_worker_init(struct flood_worker *w, struct benchrun_shared *sh, unsign
 	bench_live_init(&w->live);
 	snprintf(w->chan, sizeof w->chan, "net001bench.%d", (int)getpid());
 
-	uint32_t t = o->threads;
-	uint32_t nload = o->connections / t + (id < o->connections % t ? 1 : 0);
-	uint32_t total = o->connections + o->receivers;
-	uint32_t nall = total / t + (id < total % t ? 1 : 0);
-	w->nload = nload;
-	w->nconns = nall;
-	w->conns = calloc(nall ? nall : 1, sizeof *w->conns);
+	w->nconns = benchrun_share(o, id, &w->nload);
+	w->conns = calloc(w->nconns ? w->nconns : 1, sizeof *w->conns);
 	w->rbuf = malloc(PART_MAX + READ_SIZE);
 	if (!w->conns || !w->rbuf || make_template(w) < 0)
 		goto err;
-	uint32_t li = 0, ri = nload;
-	for (uint32_t g = id; g < total; g += t) {
+	uint32_t li = 0, ri = w->nload;
+	for (uint32_t g = id; g < o->connections + o->receivers; g += o->threads) {
 		bool rcv = g >= o->connections;
 		struct fconn *c = &w->conns[rcv ? ri++ : li++];
 		c->fd = -1;

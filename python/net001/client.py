@@ -24,17 +24,12 @@ from types import TracebackType
 from typing import Any, Callable, cast
 
 from .errors import ConnectionClosed, ServerError
-from .session import DEFAULT_BROADCAST_QUEUE, ClientSession, Pong, Request
+from .session import DEFAULT_TIMEOUT, READ_SIZE, ClientBase, ClientSession, Pong, Request
 
 __all__ = ["BinaryProtocolClient", "DEFAULT_TIMEOUT"]
 
-#: Seconds a connect or a request may take before TimeoutError.
-DEFAULT_TIMEOUT = 10.0
 
-_READ_SIZE = 256 * 1024
-
-
-class BinaryProtocolClient:
+class BinaryProtocolClient(ClientBase):
     """One NET-001 connection, for asyncio.
 
     ``ssl``: ``None``/``False`` for plain TCP, ``True`` for TLS checked
@@ -50,28 +45,7 @@ class BinaryProtocolClient:
     :class:`TimeoutError` when the answer takes longer than ``timeout``.
     """
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        ssl: _ssl.SSLContext | bool | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        server_hostname: str | None = None,
-        broadcast_queue: int = DEFAULT_BROADCAST_QUEUE,
-    ) -> None:
-        if not 0 < port < 65536:
-            raise ValueError(f"port {port} is not within 1..65535")
-        if timeout is not None and timeout <= 0:
-            raise ValueError("timeout must be > 0 or None")
-        self.host = host
-        self.port = port
-        self.ssl = ssl
-        self.timeout = timeout
-        self.server_hostname = server_hostname
-        self._session = ClientSession(
-            broadcast_queue=broadcast_queue, on_broadcast=self._wake_readers
-        )
+    def _setup(self) -> None:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._read_task: asyncio.Task[None] | None = None
@@ -85,13 +59,7 @@ class BinaryProtocolClient:
         (ConnectionRefusedError, ssl.SSLError, ...) or TimeoutError."""
         if self._connected:
             raise RuntimeError("connect() was already called (a client connects once)")
-        ctx: _ssl.SSLContext | None
-        if self.ssl is True:
-            ctx = _ssl.create_default_context()
-        elif self.ssl is None or self.ssl is False:
-            ctx = None
-        else:
-            ctx = self.ssl
+        ctx = self._ssl_context()
         kw: dict[str, Any] = {}
         if ctx is not None:
             kw["ssl"] = ctx
@@ -100,7 +68,7 @@ class BinaryProtocolClient:
                 kw["ssl_handshake_timeout"] = self.timeout
         async with asyncio.timeout(self.timeout):
             reader, writer = await asyncio.open_connection(
-                self.host, self.port, limit=_READ_SIZE, **kw
+                self.host, self.port, limit=READ_SIZE, **kw
             )
         self._reader, self._writer = reader, writer
         self._connected = True
@@ -138,21 +106,6 @@ class BinaryProtocolClient:
     ) -> None:
         await self.close()
 
-    @property
-    def closed(self) -> bool:
-        """True once the connection has ended (either side)."""
-        return self._session.failure is not None
-
-    @property
-    def dropped_broadcasts(self) -> int:
-        """Received broadcasts dropped because the queue was full."""
-        return self._session.dropped_broadcasts
-
-    @property
-    def late_replies(self) -> int:
-        """Replies that came after their caller gave up (and were dropped)."""
-        return self._session.late_replies
-
     # ---- requests -----------------------------------------------------
 
     async def ping(self) -> Pong:
@@ -171,18 +124,12 @@ class BinaryProtocolClient:
     async def broadcast(self, data: bytes) -> None:
         """Send a BROADCAST (no reply): returns once it is written. If the
         server refuses it, a later call raises that ServerError."""
-        self._need_open()
-        self._send(self._session.broadcast(data))
-        async with asyncio.timeout(self.timeout):
-            await self._drain()
+        await self._send_unanswered(lambda s: s.broadcast(data))
 
     async def send_data(self, data: bytes) -> None:
         """Send a DATA frame (no reply); refusals are raised like
         :meth:`broadcast`'s."""
-        self._need_open()
-        self._send(self._session.data(data))
-        async with asyncio.timeout(self.timeout):
-            await self._drain()
+        await self._send_unanswered(lambda s: s.data(data))
 
     async def sync(self) -> Pong:
         """A PING round trip that proves every earlier frame was handled:
@@ -253,6 +200,13 @@ class BinaryProtocolClient:
         self._send(frame)
         return r
 
+    async def _send_unanswered(self, make: Callable[[ClientSession], bytes]) -> None:
+        """BROADCAST/DATA: send, and wait until the transport takes it."""
+        self._need_open()
+        self._send(make(self._session))
+        async with asyncio.timeout(self.timeout):
+            await self._drain()
+
     async def _request(self, r: Request) -> object:
         if r.done:  # the send failed: the connection is gone
             return r.value()
@@ -304,7 +258,7 @@ class BinaryProtocolClient:
         s = self._session
         try:
             while s.failure is None:
-                chunk = await reader.read(_READ_SIZE)
+                chunk = await reader.read(READ_SIZE)
                 if not chunk:
                     s.connection_lost(None)
                     break
@@ -320,7 +274,8 @@ class BinaryProtocolClient:
             if w is not None:
                 w.close()
 
-    def _wake_readers(self) -> None:
+    def _on_broadcast(self) -> None:
+        # Wake the next_broadcast() calls waiting for one (or for the end).
         waiters, self._bcast_waiters = self._bcast_waiters, []
         for f in waiters:
             if not f.done():

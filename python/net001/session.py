@@ -49,6 +49,7 @@ answering requests in bounded memory (at most ``broadcast_queue`` x 64 KiB).
 from __future__ import annotations
 
 import enum
+import ssl as _ssl
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -77,9 +78,22 @@ from .errors import (
     ServerError,
 )
 
-__all__ = ["Pong", "Request", "ClientSession", "DEFAULT_BROADCAST_QUEUE"]
+__all__ = [
+    "Pong",
+    "Request",
+    "ClientSession",
+    "ClientBase",
+    "DEFAULT_BROADCAST_QUEUE",
+    "DEFAULT_TIMEOUT",
+]
 
 DEFAULT_BROADCAST_QUEUE = 1024
+
+#: Seconds a connect or a request may take before TimeoutError.
+DEFAULT_TIMEOUT = 10.0
+
+#: Bytes asked of the socket per read, by both clients.
+READ_SIZE = 256 * 1024
 
 _ANSWER_OF = {
     FrameType.PONG: FrameType.PING,
@@ -479,6 +493,70 @@ class ClientSession:
         # About nothing we sent (or a request we no longer track): keep it
         # for the next call.
         self._deferred.append(ServerError(code, msg, None))
+
+
+class ClientBase:
+    """What the asyncio client (:mod:`net001.client`) and the blocking one
+    (:mod:`net001.sync`) share, none of it I/O: the arguments and their
+    checks, the TLS context they ask for, the :class:`ClientSession` and its
+    counters. Each subclass sets up its own transport state in
+    ``_setup()`` and hears of broadcasts (and of the connection's end) in
+    ``_on_broadcast()``.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        ssl: _ssl.SSLContext | bool | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        server_hostname: str | None = None,
+        broadcast_queue: int = DEFAULT_BROADCAST_QUEUE,
+    ) -> None:
+        if not 0 < port < 65536:
+            raise ValueError(f"port {port} is not within 1..65535")
+        if timeout is not None and timeout <= 0:
+            raise ValueError("timeout must be > 0 or None")
+        self.host = host
+        self.port = port
+        self.ssl = ssl
+        self.timeout = timeout
+        self.server_hostname = server_hostname
+        self._session = ClientSession(
+            broadcast_queue=broadcast_queue, on_broadcast=self._on_broadcast
+        )
+        self._setup()
+
+    def _setup(self) -> None:
+        """The subclass's own state, set at the end of ``__init__``."""
+
+    def _on_broadcast(self) -> None:
+        """A broadcast was queued, or the connection ended."""
+
+    def _ssl_context(self) -> _ssl.SSLContext | None:
+        """The context ``ssl`` asks for: none, the system's default, or the
+        caller's own."""
+        if self.ssl is True:
+            return _ssl.create_default_context()
+        if self.ssl is None or self.ssl is False:
+            return None
+        return self.ssl
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection has ended (either side)."""
+        return self._session.failure is not None
+
+    @property
+    def dropped_broadcasts(self) -> int:
+        """Received broadcasts dropped because the queue was full."""
+        return self._session.dropped_broadcasts
+
+    @property
+    def late_replies(self) -> int:
+        """Replies that came after their caller gave up (and were dropped)."""
+        return self._session.late_replies
 
 
 def _payload(data: bytes | bytearray | memoryview) -> bytes:

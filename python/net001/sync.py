@@ -29,42 +29,19 @@ from types import TracebackType
 from typing import Callable, cast
 
 from .errors import ConnectionClosed, ServerError
-from .session import DEFAULT_BROADCAST_QUEUE, ClientSession, Pong, Request
+from .session import DEFAULT_TIMEOUT, READ_SIZE, ClientBase, ClientSession, Pong, Request
 
 __all__ = ["BinaryProtocolClient", "DEFAULT_TIMEOUT"]
 
-DEFAULT_TIMEOUT = 10.0
 
-_READ_SIZE = 256 * 1024
-
-
-class BinaryProtocolClient:
+class BinaryProtocolClient(ClientBase):
     """One NET-001 connection over a blocking socket.
 
     Arguments and errors as for :class:`net001.BinaryProtocolClient`; the
     timeout also bounds each send.
     """
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        ssl: _ssl.SSLContext | bool | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        server_hostname: str | None = None,
-        broadcast_queue: int = DEFAULT_BROADCAST_QUEUE,
-    ) -> None:
-        if not 0 < port < 65536:
-            raise ValueError(f"port {port} is not within 1..65535")
-        if timeout is not None and timeout <= 0:
-            raise ValueError("timeout must be > 0 or None")
-        self.host = host
-        self.port = port
-        self.ssl = ssl
-        self.timeout = timeout
-        self.server_hostname = server_hostname
-        self._session = ClientSession(broadcast_queue=broadcast_queue)
+    def _setup(self) -> None:
         self._sock: socket.socket | None = None
 
     # ---- connection ---------------------------------------------------
@@ -74,13 +51,7 @@ class BinaryProtocolClient:
         (ConnectionRefusedError, ssl.SSLError, ...) or TimeoutError."""
         if self._sock is not None or self._session.failure is not None:
             raise RuntimeError("connect() was already called (a client connects once)")
-        ctx: _ssl.SSLContext | None
-        if self.ssl is True:
-            ctx = _ssl.create_default_context()
-        elif self.ssl is None or self.ssl is False:
-            ctx = None
-        else:
-            ctx = self.ssl
+        ctx = self._ssl_context()
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -118,18 +89,6 @@ class BinaryProtocolClient:
     ) -> None:
         self.close()
 
-    @property
-    def closed(self) -> bool:
-        return self._session.failure is not None
-
-    @property
-    def dropped_broadcasts(self) -> int:
-        return self._session.dropped_broadcasts
-
-    @property
-    def late_replies(self) -> int:
-        return self._session.late_replies
-
     def fileno(self) -> int:
         """The socket's descriptor (for select/poll), -1 when closed."""
         return self._sock.fileno() if self._sock is not None else -1
@@ -152,17 +111,11 @@ class BinaryProtocolClient:
     def broadcast(self, data: bytes) -> None:
         """Send a BROADCAST (no reply). A refusal is raised by a later
         call, as a ServerError whose ``request`` is BROADCAST."""
-        self._need_open()
-        self._read_available()
-        self._need_open()
-        self._send(self._session.broadcast(data))
+        self._send_unanswered(lambda s: s.broadcast(data))
 
     def send_data(self, data: bytes) -> None:
         """Send a DATA frame (no reply); refusals as for broadcast()."""
-        self._need_open()
-        self._read_available()
-        self._need_open()
-        self._send(self._session.data(data))
+        self._send_unanswered(lambda s: s.data(data))
 
     def sync(self) -> Pong:
         """A PING round trip; raises the ERROR the server sent about an
@@ -241,6 +194,14 @@ class BinaryProtocolClient:
             raise
         return r.value()
 
+    def _send_unanswered(self, make: Callable[[ClientSession], bytes]) -> None:
+        """BROADCAST/DATA: take in what has arrived (a refusal of an earlier
+        one is raised now), then send."""
+        self._need_open()
+        self._read_available()
+        self._need_open()
+        self._send(make(self._session))
+
     def _send(self, frame: bytes, r: Request | None = None) -> None:
         sock = self._sock
         assert sock is not None
@@ -271,18 +232,13 @@ class BinaryProtocolClient:
                 raise TimeoutError("timed out waiting for the server")
         try:
             sock.settimeout(wait)
-            data = sock.recv(_READ_SIZE)
+            data = sock.recv(READ_SIZE)
         except TimeoutError:
             raise TimeoutError("timed out waiting for the server") from None
         except OSError as e:
             self._lost(e)
             return
-        if not data:
-            self._lost(None)
-            return
-        self._session.receive(data)
-        if self._session.failure is not None:
-            self._drop_socket()
+        self._take_in(data)
 
     def _read_available(self) -> None:
         sock = self._sock
@@ -290,19 +246,24 @@ class BinaryProtocolClient:
             return
         try:
             sock.settimeout(0.0)
-            while True:
-                data = sock.recv(_READ_SIZE)
-                if not data:
-                    self._lost(None)
-                    return
-                self._session.receive(data)
-                if self._session.failure is not None:
-                    self._drop_socket()
-                    return
+            while self._take_in(sock.recv(READ_SIZE)):
+                pass
         except (BlockingIOError, _ssl.SSLWantReadError, _ssl.SSLWantWriteError, TimeoutError):
             return
         except OSError as e:
             self._lost(e)
+
+    def _take_in(self, data: bytes) -> bool:
+        """Hand what was read to the session (b"": the server closed);
+        False once the connection has ended."""
+        if not data:
+            self._lost(None)
+            return False
+        self._session.receive(data)
+        if self._session.failure is not None:
+            self._drop_socket()
+            return False
+        return True
 
     def _lost(self, exc: BaseException | None) -> None:
         self._session.connection_lost(exc)

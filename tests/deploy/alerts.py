@@ -9,11 +9,9 @@ instead of silencing an alert.
 
     alerts.py ALERTS.yml ALERTS_TEST.yml SERVER
 """
-import random
+import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +19,8 @@ import urllib.request
 
 import yaml
 
-failures = []
-
-
-def check(ok, what):
-    print(("ok:   " if ok else "FAIL: ") + what)
-    if not ok:
-        failures.append(what)
-    return ok
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from pysupport import check, finish, start_server, stop  # noqa: E402
 
 def run(args):
     r = subprocess.run(args, capture_output=True, text=True, timeout=120)
@@ -37,26 +28,9 @@ def run(args):
     return r.returncode, out
 
 
-def free(port):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 def scrape(server):
     """The /metrics page of a fresh server on free loopback ports."""
-    while True:
-        port = random.randrange(20000, 31000)
-        if free(port) and free(port + 1000):
-            break
-    proc = subprocess.Popen([server, "--host", "127.0.0.1", "--port", str(port),
-                             "--threads", "1"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc, port = start_server(server, ["--threads", "1"])
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -69,12 +43,7 @@ def scrape(server):
                     raise
                 time.sleep(0.05)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def main(argv):
@@ -130,10 +99,7 @@ def main(argv):
     for c in sorted(used):
         check(c in codes, 'code="%s" is an error code the server exports' % c)
 
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    return 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -7,58 +7,21 @@ server: it finds the metrics port on the server's command line (given as
     healthcheck.py SERVER HEALTHCHECK
 """
 import os
-import random
-import signal
-import socket
 import subprocess
 import sys
-import time
 
-failures = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from pysupport import (check, finish, port_free, stop, two_free_ports,  # noqa: E402
+                       wait_listening)
 
-
-def check(ok, what):
-    print(("ok:   " if ok else "FAIL: ") + what)
-    if not ok:
-        failures.append(what)
-
-
-def free(port):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def two_free_ports():
-    while True:
-        p = random.randrange(20000, 31000)
-        if free(p) and free(p + 1000):
-            return p, p + 1000
-
-
-def listening(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def start(server, args, wait_port):
+def start(server, args, wait_port, wait_host="127.0.0.1"):
+    """The server with --threads 1 and args, once wait_port listens."""
     proc = subprocess.Popen([server, "--threads", "1"] + args,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while wait_port and not listening(wait_port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("server %s did not start: %s" % (
-                args, proc.stderr.read().decode(errors="replace")))
-        time.sleep(0.05)
+    if not wait_listening(wait_port, proc, wait_host):
+        proc.kill()
+        raise RuntimeError("server %s did not start: %s" % (
+            args, proc.stderr.read().decode(errors="replace")))
     return proc
 
 
@@ -71,15 +34,6 @@ def health(script, pid, port=None):
     r = subprocess.run([script], env=env, capture_output=True, text=True,
                        timeout=20)
     return r.returncode, r.stderr.strip()
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def main(argv):
@@ -98,7 +52,7 @@ def main(argv):
           "server gone, NET001_HEALTH_PORT=%d: unhealthy (%s)" % (mport, err))
 
     port, mport = two_free_ports()
-    mport = port + 500 if free(port + 500) else mport
+    mport = port + 500 if port_free(port + 500) else mport
     p = start(server, ["--port=%d" % port, "--metrics-port", str(mport)], mport)
     rc, err = health(script, p.pid)
     check(rc == 0, "--port=%d --metrics-port %d: healthy (%s)"
@@ -107,14 +61,7 @@ def main(argv):
 
     port, mport = two_free_ports()
     p = start(server, ["--port", str(port), "--metrics-port=%d" % mport,
-                       "--host", "::1"], 0)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("::1", mport), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.05)
+                       "--host", "::1"], mport, "::1")
     rc, err = health(script, p.pid)
     check(rc == 0, "--host ::1 --metrics-port=%d: healthy (%s)"
           % (mport, err or "200"))
@@ -127,10 +74,7 @@ def main(argv):
           % err)
     stop(p)
 
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    return 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -22,20 +22,13 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from pysupport import check, finish  # noqa: E402
+
 IO_URING = {"io_uring_setup", "io_uring_enter", "io_uring_register"}
 # Where `meson install` puts the server with meson's default prefix; the unit
 # is written for that.
 DEFAULT_SERVER = "/usr/local/bin/net001-server"
-
-failures = []
-
-
-def check(ok, what):
-    print(("ok:   " if ok else "FAIL: ") + what)
-    if not ok:
-        failures.append(what)
-    return ok
-
 
 def parse_unit(path):
     """{section: [(key, value), ...]} with continuation lines joined."""
@@ -192,10 +185,7 @@ def main(argv):
                   "" if pages else " --man=no",
                   "clean" if not said else "status %d\n%s" % (out.returncode, said)))
 
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    return 0
+    return finish()
 
 
 if __name__ == "__main__":

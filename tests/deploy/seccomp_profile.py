@@ -9,7 +9,11 @@ base profile plus exactly that rule).
 import importlib.machinery
 import importlib.util
 import json
+import os
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from pysupport import check, finish  # noqa: E402
 
 IO_URING = {"io_uring_setup", "io_uring_enter", "io_uring_register"}
 # Calls the runtime's default profile never allows outright (some only with
@@ -18,15 +22,6 @@ NEVER = {"kexec_load", "kexec_file_load", "init_module", "finit_module",
          "delete_module", "bpf", "open_by_handle_at", "acct", "swapon",
          "settimeofday", "clock_settime", "iopl", "ioperm", "userfaultfd",
          "perf_event_open", "fanotify_init", "quotactl"}
-
-failures = []
-
-
-def check(ok, what):
-    print(("ok:   " if ok else "FAIL: ") + what)
-    if not ok:
-        failures.append(what)
-
 
 def unconditional(rule):
     return not rule.get("args") and not rule.get("includes") and \
@@ -77,10 +72,7 @@ def main(argv):
     except ValueError:
         check(True, "the generator refuses a profile that has io_uring rules")
 
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    return 0
+    return finish()
 
 
 if __name__ == "__main__":

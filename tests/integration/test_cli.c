@@ -6,7 +6,6 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,14 +26,11 @@ static char port[8];
 static struct auth_file auth;
 static char data_path[64];
 /* Big (64 KiB of output): static, one per role. */
-static struct cli_run run, bg;
+static struct run run, bg;
 
 static void cleanup(void)
 {
-	if (bg.pid > 0) {
-		kill(bg.pid, SIGKILL);
-		cli_finish(&bg, 1000);
-	}
+	run_kill(&bg);
 	srv_cleanup(&server);
 	auth_file_remove(&auth);
 	if (data_path[0])
@@ -73,43 +69,26 @@ static const char *write_data_file(size_t n)
 	return data_path;
 }
 
-static size_t count(const char *hay, const char *needle)
-{
-	size_t n = 0;
-	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-		n++;
-	return n;
-}
-
-static bool matches(const char *s, const char *pattern)
-{
-	regex_t re;
-	cr_assert_eq(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB | REG_NEWLINE), 0);
-	bool ok = regexec(&re, s, 0, NULL, 0) == 0;
-	regfree(&re);
-	return ok;
-}
-
-static void expect_ok(struct cli_run *r, const char *what)
+static void expect_ok(struct run *r, const char *what)
 {
 	cr_assert_eq(r->status, 0, "%s: exit %d, stderr: %s", what, r->status, r->err);
 	cr_assert_str_eq(r->err, "", "%s: stderr: %s", what, r->err);
 }
 
-static void expect_fail(struct cli_run *r, int status, const char *err_needle)
+static void expect_fail(struct run *r, int status, const char *err_needle)
 {
 	cr_assert_eq(r->status, status, "exit %d (wanted %d), stderr: %s", r->status,
 	             status, r->err);
 	cr_assert(strncmp(r->err, "net001-cli: ", 12) == 0, "stderr: %s", r->err);
 	cr_assert_not_null(strstr(r->err, err_needle), "'%s' not in: %s", err_needle, r->err);
-	cr_assert_eq(count(r->err, "\n"), 1, "one line: %s", r->err);
+	cr_assert_eq(str_count(r->err, "\n"), 1, "one line: %s", r->err);
 }
 
 /* Start `listen` in the background and wait until it is ready. */
 static void start_listener(const char *const *args)
 {
 	cr_assert_eq(cli_spawn(&bg, args, NULL), 0);
-	cr_assert(cli_wait_for(&bg, "listening on", 10000), "listen did not start: %s", bg.err);
+	cr_assert(run_wait_for(&bg, "listening on", 10000), "listen did not start: %s", bg.err);
 }
 
 /* ---- ping, echo ----------------------------------------------------------- */
@@ -121,11 +100,11 @@ Test(cli_srv, ping_prints_rtts_and_summary)
 	expect_ok(&run, "ping");
 	char want[64];
 	snprintf(want, sizeof want, "PONG from 127.0.0.1:%s: seq=", port);
-	cr_assert_eq(count(run.out, want), 3, "stdout: %s", run.out);
-	cr_assert(matches(run.out, "seq=1 time=[0-9]+\\.[0-9]{3} ms$"), "stdout: %s", run.out);
-	cr_assert(matches(run.out, "seq=3 time=[0-9]+\\.[0-9]{3} ms$"), "stdout: %s", run.out);
-	cr_assert(matches(run.out, "^3 sent, 3 received, 0 lost$"), "stdout: %s", run.out);
-	cr_assert(matches(run.out, "^rtt min/avg/max = [0-9.]+/[0-9.]+/[0-9.]+ ms$"),
+	cr_assert_eq(str_count(run.out, want), 3, "stdout: %s", run.out);
+	cr_assert(str_matches(run.out, "seq=1 time=[0-9]+\\.[0-9]{3} ms$"), "stdout: %s", run.out);
+	cr_assert(str_matches(run.out, "seq=3 time=[0-9]+\\.[0-9]{3} ms$"), "stdout: %s", run.out);
+	cr_assert(str_matches(run.out, "^3 sent, 3 received, 0 lost$"), "stdout: %s", run.out);
+	cr_assert(str_matches(run.out, "^rtt min/avg/max = [0-9.]+/[0-9.]+/[0-9.]+ ms$"),
 	          "stdout: %s", run.out);
 }
 
@@ -133,10 +112,10 @@ Test(cli_srv, ping_until_interrupted)
 {
 	start(NULL);
 	cr_assert_eq(cli_spawn(&bg, ARGS("--port", port, "ping", "-c", "0", "-i", "50"), NULL), 0);
-	cr_assert(cli_wait_for(&bg, "seq=3 ", 10000), "stdout: %s", bg.out);
+	cr_assert(run_wait_for(&bg, "seq=3 ", 10000), "stdout: %s", bg.out);
 	kill(bg.pid, SIGINT);
-	cr_assert_eq(cli_finish(&bg, 5000), 0, "SIGINT exits 0; stderr: %s", bg.err);
-	cr_assert(matches(bg.out, "^([0-9]+) sent, \\1 received, 0 lost$"), "stdout: %s", bg.out);
+	cr_assert_eq(run_finish(&bg, 5000), 0, "SIGINT exits 0; stderr: %s", bg.err);
+	cr_assert(str_matches(bg.out, "^([0-9]+) sent, \\1 received, 0 lost$"), "stdout: %s", bg.out);
 	cr_assert_not_null(strstr(bg.out, "rtt min/avg/max = "));
 }
 
@@ -180,7 +159,7 @@ Test(cli_srv, broadcast_reaches_listener)
 	expect_ok(&run, "broadcast two");
 	cli_run(&run, ARGS("--port", port, "broadcast", ""));
 	expect_ok(&run, "broadcast empty");
-	cr_assert_eq(cli_finish(&bg, 10000), 0, "listen -n 3 exits 0; stderr: %s", bg.err);
+	cr_assert_eq(run_finish(&bg, 10000), 0, "listen -n 3 exits 0; stderr: %s", bg.err);
 	/* One line each, '\', newline and control bytes escaped. */
 	cr_assert_str_eq(bg.out, "one\ntw\\\\o\\nlines\\x01\n\n");
 }
@@ -190,7 +169,7 @@ Test(cli_srv, listen_exits_0_on_sigint)
 	start(NULL);
 	start_listener(ARGS("--port", port, "listen"));
 	kill(bg.pid, SIGINT);
-	cr_assert_eq(cli_finish(&bg, 5000), 0, "stderr: %s", bg.err);
+	cr_assert_eq(run_finish(&bg, 5000), 0, "stderr: %s", bg.err);
 	cr_assert_str_eq(bg.out, "");
 }
 
@@ -203,7 +182,7 @@ Test(cli_srv, listen_keepalive_outlives_idle_timeout)
 	sleep_ms(5000); /* two and a half idle timeouts */
 	cli_run(&run, ARGS("--port", port, "broadcast", "still here"));
 	expect_ok(&run, "broadcast");
-	cr_assert_eq(cli_finish(&bg, 10000), 0, "stderr: %s", bg.err);
+	cr_assert_eq(run_finish(&bg, 10000), 0, "stderr: %s", bg.err);
 	cr_assert_str_eq(bg.out, "still here\n");
 }
 
@@ -211,7 +190,7 @@ Test(cli_srv, listen_without_keepalive_is_idled_out)
 {
 	start(ARGS("--idle-timeout", "1"));
 	start_listener(ARGS("--port", port, "listen", "-k", "0"));
-	cli_finish(&bg, 10000);
+	run_finish(&bg, 10000);
 	cr_assert_eq(bg.status, 1, "stderr: %s", bg.err);
 	cr_assert_not_null(strstr(bg.err, "net001-cli: listen: server error 11 IDLE_TIMEOUT"),
 	                   "stderr: %s", bg.err);
@@ -222,7 +201,7 @@ Test(cli_srv, listen_reports_shutdown)
 	start(NULL);
 	start_listener(ARGS("--port", port, "listen"));
 	cr_assert_eq(srv_stop(&server, 10000), 0);
-	cli_finish(&bg, 10000);
+	run_finish(&bg, 10000);
 	cr_assert_eq(bg.status, 1, "stderr: %s", bg.err);
 	cr_assert_not_null(strstr(bg.err, "net001-cli: listen: server error 13 SHUTTING_DOWN"),
 	                   "stderr: %s", bg.err);
@@ -235,7 +214,7 @@ Test(cli_srv, auth_command)
 	start(ARGS("--auth-file", write_auth_file()));
 	cli_run(&run, ARGS("--port", port, "auth", "alice", "s3cret"));
 	expect_ok(&run, "auth");
-	cr_assert(matches(run.out, "^OK session=[0-9a-f]{32}$"), "stdout: %s", run.out);
+	cr_assert(str_matches(run.out, "^OK session=[0-9a-f]{32}$"), "stdout: %s", run.out);
 	cr_assert_null(strstr(run.out, "00000000000000000000000000000000"));
 
 	cli_run(&run, ARGS("--port", port, "auth", "alice", "wrong"));
@@ -274,7 +253,7 @@ Test(cli_srv, global_auth_option)
 	start_listener(ARGS("--port", port, "--auth", "alice:s3cret", "listen", "-n", "1"));
 	cli_run(&run, ARGS("--port", port, "--auth", "alice:s3cret", "broadcast", "secret"));
 	expect_ok(&run, "broadcast");
-	cr_assert_eq(cli_finish(&bg, 10000), 0, "stderr: %s", bg.err);
+	cr_assert_eq(run_finish(&bg, 10000), 0, "stderr: %s", bg.err);
 	cr_assert_str_eq(bg.out, "secret\n");
 
 	cli_run(&run, ARGS("--port", port, "send", write_data_file(10)));
@@ -304,12 +283,12 @@ Test(cli_srv, send_splits_into_frames)
 	}
 	/* stdin, empty: one empty frame. */
 	cr_assert_eq(cli_spawn(&run, ARGS("--port", port, "send", "-"), "/dev/null"), 0);
-	cli_finish(&run, 10000);
+	run_finish(&run, 10000);
 	expect_ok(&run, "send -");
 	cr_assert_str_eq(run.out, "sent 0 bytes in 1 DATA frame\n");
 	cr_assert_eq(cli_spawn(&run, ARGS("--port", port, "send", "--", "-"),
 	                       write_data_file(70000)), 0);
-	cli_finish(&run, 10000);
+	run_finish(&run, 10000);
 	expect_ok(&run, "send -- -");
 	cr_assert_str_eq(run.out, "sent 70000 bytes in 2 DATA frames\n");
 }
@@ -367,7 +346,7 @@ Test(cli_srv, ping_rate_limited)
 	start(ARGS("--rate-limit", "3", "--global-rate-limit", "0"));
 	cli_run(&run, ARGS("--port", port, "ping", "-c", "10", "-i", "0"));
 	expect_fail(&run, 1, "net001-cli: ping: server error 9 RATE_LIMITED: rate limited");
-	cr_assert_eq(count(run.out, "PONG from"), 3, "stdout: %s", run.out);
+	cr_assert_eq(str_count(run.out, "PONG from"), 3, "stdout: %s", run.out);
 }
 
 Test(cli_srv, timeouts_exit_3)
@@ -378,8 +357,8 @@ Test(cli_srv, timeouts_exit_3)
 	expect_fail(&run, 3, "net001-cli: echo: Timed out");
 	cli_run(&run, ARGS("--port", port, "--timeout", "300", "ping", "-c", "2", "-i", "0"));
 	cr_assert_eq(run.status, 3, "stderr: %s", run.err);
-	cr_assert_eq(count(run.out, "timeout from"), 2, "stdout: %s", run.out);
-	cr_assert(matches(run.out, "^2 sent, 0 received, 2 lost$"), "stdout: %s", run.out);
+	cr_assert_eq(str_count(run.out, "timeout from"), 2, "stdout: %s", run.out);
+	cr_assert(str_matches(run.out, "^2 sent, 0 received, 2 lost$"), "stdout: %s", run.out);
 	cr_assert_str_eq(run.err, "net001-cli: ping: 2 of 2 timed out\n");
 	cli_run(&run, ARGS("--port", port, "--timeout", "300", "broadcast", "x"));
 	expect_fail(&run, 3, "broadcast: Timed out");
@@ -420,5 +399,5 @@ Test(cli_srv, server_full_exits_1)
 	if (run.status == 1)
 		cr_assert_not_null(strstr(run.err, "server error 10 SERVER_FULL"), "stderr: %s", run.err);
 	kill(bg.pid, SIGINT);
-	cr_assert_eq(cli_finish(&bg, 5000), 0);
+	cr_assert_eq(run_finish(&bg, 5000), 0);
 }

@@ -21,7 +21,7 @@
 
 static void expect_usage(const char *const *args, const char *needle)
 {
-	static struct cli_run r;
+	static struct run r;
 	cli_run(&r, args);
 	cr_assert_eq(r.status, 2, "exit %d for %s; stderr: %s", r.status, args[0], r.err);
 	cr_assert_str_eq(r.out, "", "usage errors print nothing on stdout");
@@ -87,7 +87,7 @@ Test(cli, environment_settings)
 {
 	/* NET001_PORT and NET001_HOST fall back to the environment; a flag
 	 * beats them; a bad value names the variable. */
-	static struct cli_run r;
+	static struct run r;
 	setenv("NET001_PORT", "0", 1);
 	RUN(&r, "hash-token", "x");
 	cr_assert_eq(r.status, 2, "stderr: %s", r.err);
@@ -112,7 +112,7 @@ Test(cli, environment_settings)
 
 Test(cli, repeat_and_json_offline)
 {
-	static struct cli_run r;
+	static struct run r;
 	RUN(&r, "-r", "3", "hash-token", "s3cret");
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	const char *h = "1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0\n";
@@ -144,9 +144,9 @@ Test(cli, script_from_stdin_without_a_server)
 		"hash-token after-quit\n";
 	cr_assert_eq(write(fd, script, sizeof script - 1), (ssize_t)(sizeof script - 1));
 	close(fd);
-	static struct cli_run r;
+	static struct run r;
 	cr_assert_eq(cli_spawn(&r, CLI_ARGS("--port", "5000"), path), 0);
-	cli_finish(&r, 10000);
+	run_finish(&r, 10000);
 	unlink(path);
 	cr_assert_eq(r.status, 2, "the last failure (a usage error) is the status: %s", r.err);
 	/* sha256("s3cret"), then sha256("a b!") twice, from Python's hashlib */
@@ -166,7 +166,7 @@ Test(cli, script_from_stdin_without_a_server)
 
 Test(cli, no_command_and_empty_stdin_is_done)
 {
-	static struct cli_run r;
+	static struct run r;
 	RUN(&r, "--port", "5000");
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert_str_eq(r.out, "");
@@ -175,7 +175,7 @@ Test(cli, no_command_and_empty_stdin_is_done)
 
 Test(cli, help_and_version)
 {
-	static struct cli_run r;
+	static struct run r;
 	RUN(&r, "--help");
 	cr_assert_eq(r.status, 0);
 	cr_assert_str_eq(r.err, "");
@@ -201,7 +201,7 @@ Test(cli, help_and_version)
 
 Test(cli, hash_token_is_sha256_hex)
 {
-	static struct cli_run r;
+	static struct run r;
 	RUN(&r, "hash-token", "s3cret");
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	/* sha256("s3cret"), from Python's hashlib */
@@ -235,14 +235,14 @@ Test(cli, refused_connection_exits_3)
 		{ "listen", NULL }, { "send", "-" },
 	};
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-		static struct cli_run r;
+		static struct run r;
 		RUN(&r, "--port", ps, cmds[i][0], cmds[i][1]);
 		cr_assert_eq(r.status, 3, "%s: exit %d, stderr: %s", cmds[i][0], r.status, r.err);
 		snprintf(want, sizeof want,
 		         "net001-cli: connect 127.0.0.1:%u: Connection refused\n", port);
 		cr_assert_str_eq(r.err, want);
 	}
-	static struct cli_run r;
+	static struct run r;
 	RUN(&r, "--host", "::1", "--port", ps, "auth", "u", "t");
 	cr_assert_eq(r.status, 3);
 	snprintf(want, sizeof want, "net001-cli: connect [::1]:%u: ", port);
@@ -252,7 +252,7 @@ Test(cli, refused_connection_exits_3)
 
 Test(cli, unresolvable_host_exits_3)
 {
-	static struct cli_run r;
+	static struct run r;
 	RUN(&r, "--host", "no-such-host.invalid", "echo", "hi");
 	cr_assert_eq(r.status, 3, "exit %d, stderr: %s", r.status, r.err);
 	cr_assert(strncmp(r.err, "net001-cli: connect no-such-host.invalid:5000: ", 47) == 0,

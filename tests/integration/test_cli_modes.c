@@ -16,7 +16,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <pty.h>
-#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,14 +35,11 @@
 static struct srv server;
 static char port[8], mport[8];
 static char tmpdir[64];
-static struct cli_run run, bg;
+static struct run run, bg;
 
 static void cleanup(void)
 {
-	if (bg.pid > 0) {
-		kill(bg.pid, SIGKILL);
-		cli_finish(&bg, 1000);
-	}
+	run_kill(&bg);
 	srv_cleanup(&server);
 	if (tmpdir[0]) {
 		char cmd[128];
@@ -86,24 +82,7 @@ static const char *write_file(const char *name, const void *p, size_t n)
 	return out;
 }
 
-static size_t count(const char *hay, const char *needle)
-{
-	size_t n = 0;
-	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-		n++;
-	return n;
-}
-
-static bool matches(const char *s, const char *pattern)
-{
-	regex_t re;
-	cr_assert_eq(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB | REG_NEWLINE), 0);
-	bool ok = regexec(&re, s, 0, NULL, 0) == 0;
-	regfree(&re);
-	return ok;
-}
-
-static void expect_ok(struct cli_run *r, const char *what)
+static void expect_ok(struct run *r, const char *what)
 {
 	cr_assert_eq(r->status, 0, "%s: exit %d, stderr: %s", what, r->status, r->err);
 }
@@ -143,7 +122,7 @@ static void tty_spawn(struct tty *t, const char *bin, const char *const *args,
 static bool tty_wait(struct tty *t, const char *needle, size_t times, int timeout_ms)
 {
 	uint64_t end = mono_ms() + (uint64_t)timeout_ms;
-	while (count(t->out, needle) < times) {
+	while (str_count(t->out, needle) < times) {
 		int64_t left = (int64_t)end - (int64_t)mono_ms();
 		if (left <= 0)
 			return false;
@@ -199,6 +178,24 @@ static char *slurp(const char *path)
 
 /* ---- interactive ------------------------------------------------------------ */
 
+/* The CLI at bin, talking to the test's server, in a terminal with
+ * HOME=home, up to its first prompt ("127.0.0.1:PORT> ", into prompt). */
+static void tty_start(struct tty *t, const char *bin, const char *home, char *prompt,
+                      size_t cap)
+{
+	tty_spawn(t, bin, ARGS("--port", port), home);
+	snprintf(prompt, cap, "127.0.0.1:%s> ", port);
+	cr_assert(tty_wait(t, prompt, 1, 10000), "no prompt: %s", t->out);
+}
+
+/* Where the CLI keeps its history under home. */
+static const char *history_path(const char *home)
+{
+	static char path[128];
+	snprintf(path, sizeof path, "%s/.net001_cli_history", home);
+	return path;
+}
+
 Test(cli_modes, interactive_prompt_with_history)
 {
 	const char *le = getenv("NET001_CLI_LIBEDIT");
@@ -209,24 +206,21 @@ Test(cli_modes, interactive_prompt_with_history)
 		start(NULL);
 		const char *home = make_tmpdir();
 		static struct tty t0;
-		tty_spawn(&t0, cli_binary(), ARGS("--port", port), home);
-		cr_assert(tty_wait(&t0, "> ", 1, 10000), "no prompt: %s", t0.out);
+		char prompt[32];
+		tty_start(&t0, cli_binary(), home, prompt, sizeof prompt);
 		tty_type(&t0, "echo x\r");
 		cr_assert(tty_wait(&t0, "\nx\r\n", 1, 10000), "%s", t0.out);
 		tty_type(&t0, "quit\r");
 		cr_assert_eq(tty_finish(&t0, 10000), 0);
-		char hp[128];
-		snprintf(hp, sizeof hp, "%s/.net001_cli_history", home);
-		cr_assert_eq(access(hp, F_OK), -1, "no history file without libedit");
+		cr_assert_eq(access(history_path(home), F_OK), -1,
+		             "no history file without libedit");
 		return;
 	}
 	start(NULL);
 	const char *home = make_tmpdir();
 	static struct tty t;
-	tty_spawn(&t, cli_binary(), ARGS("--port", port), home);
 	char prompt[32];
-	snprintf(prompt, sizeof prompt, "127.0.0.1:%s> ", port);
-	cr_assert(tty_wait(&t, prompt, 1, 10000), "no prompt: %s", t.out);
+	tty_start(&t, cli_binary(), home, prompt, sizeof prompt);
 
 	tty_type(&t, "echo \"hi there\"\r");
 	cr_assert(tty_wait(&t, "\nhi there\r\n", 1, 10000), "no echo reply: %s", t.out);
@@ -253,19 +247,16 @@ Test(cli_modes, interactive_prompt_with_history)
 	tty_type(&t, "\x04");
 	cr_assert_eq(tty_finish(&t, 10000), 0, "Ctrl-D exits 0: %s", t.out);
 
-	char path[128];
-	snprintf(path, sizeof path, "%s/.net001_cli_history", home);
-	const char *hist = slurp(path);
+	const char *hist = slurp(history_path(home));
 	cr_assert_not_null(hist, "no history file");
 	/* libedit keeps spaces as \040 */
-	cr_assert_eq(count(hist, "echo\\040\"hi\\040there\"\n"), 1, "history: %s", hist);
-	cr_assert_eq(count(hist, "2\\040ping\n"), 1, "history: %s", hist);
-	cr_assert_eq(count(hist, "help\n"), 1, "history: %s", hist);
+	cr_assert_eq(str_count(hist, "echo\\040\"hi\\040there\"\n"), 1, "history: %s", hist);
+	cr_assert_eq(str_count(hist, "2\\040ping\n"), 1, "history: %s", hist);
+	cr_assert_eq(str_count(hist, "help\n"), 1, "history: %s", hist);
 
 	/* A new session finds the old history. */
 	static struct tty t2;
-	tty_spawn(&t2, cli_binary(), ARGS("--port", port), home);
-	cr_assert(tty_wait(&t2, prompt, 1, 10000), "%s", t2.out);
+	tty_start(&t2, cli_binary(), home, prompt, sizeof prompt);
 	tty_type(&t2, "\x1b[A\x1b[A\x1b[A\x1b[A\x1b[A");
 	tty_type(&t2, "\r");
 	cr_assert(tty_wait(&t2, "\nhi there\r\n", 1, 10000), "history from the file: %s", t2.out);
@@ -280,18 +271,14 @@ Test(cli_modes, interactive_without_libedit)
 	const char *plain = getenv("NET001_CLI_PLAIN");
 	cr_assert(plain && *plain);
 	static struct tty t;
-	tty_spawn(&t, plain, ARGS("--port", port), home);
 	char prompt[32];
-	snprintf(prompt, sizeof prompt, "127.0.0.1:%s> ", port);
-	cr_assert(tty_wait(&t, prompt, 1, 10000), "no prompt: %s", t.out);
+	tty_start(&t, plain, home, prompt, sizeof prompt);
 	tty_type(&t, "echo plain\r");
 	cr_assert(tty_wait(&t, "\nplain\r\n", 1, 10000), "%s", t.out);
 	cr_assert(tty_wait(&t, prompt, 2, 10000), "%s", t.out);
 	tty_type(&t, "\x04");
 	cr_assert_eq(tty_finish(&t, 10000), 0, "%s", t.out);
-	char path[128];
-	snprintf(path, sizeof path, "%s/.net001_cli_history", home);
-	cr_assert_eq(access(path, F_OK), -1, "no history without libedit");
+	cr_assert_eq(access(history_path(home), F_OK), -1, "no history without libedit");
 }
 
 Test(cli_modes, script_on_stdin)
@@ -306,7 +293,7 @@ Test(cli_modes, script_on_stdin)
 		"echo four\n";
 	const char *path = write_file("script", script, sizeof script - 1);
 	cr_assert_eq(cli_spawn(&run, ARGS("--port", port), path), 0);
-	cli_finish(&run, 20000);
+	run_finish(&run, 20000);
 	cr_assert_eq(run.status, 2, "the -f - line fails (usage), the rest run: %s", run.err);
 	cr_assert_not_null(strstr(run.err, "broadcast: -f -: stdin holds the commands here"),
 	                   "%s", run.err);
@@ -322,9 +309,9 @@ Test(cli_modes, json_output)
 	start(NULL);
 	cli_run(&run, ARGS("--port", port, "--json", "ping", "-c", "2", "-i", "0"));
 	expect_ok(&run, "ping");
-	cr_assert(matches(run.out, "^\\{\"type\":\"pong\",\"seq\":1,\"rtt_ms\":[0-9.]+\\}$"),
+	cr_assert(str_matches(run.out, "^\\{\"type\":\"pong\",\"seq\":1,\"rtt_ms\":[0-9.]+\\}$"),
 	          "%s", run.out);
-	cr_assert(matches(run.out, "^\\{\"type\":\"ping_summary\",\"sent\":2,\"received\":2,"
+	cr_assert(str_matches(run.out, "^\\{\"type\":\"ping_summary\",\"sent\":2,\"received\":2,"
 	                  "\"lost\":0,\"rtt_min_ms\":[0-9.]+,\"rtt_avg_ms\":[0-9.]+,"
 	                  "\"rtt_max_ms\":[0-9.]+\\}$"), "%s", run.out);
 	cli_run(&run, ARGS("--port", port, "--json", "echo", "a \"q\"\n\x01"));
@@ -342,13 +329,13 @@ Test(cli_modes, json_output)
 	cr_assert_str_eq(run.out, "{\"type\":\"send\",\"bytes\":4,\"frames\":1}\n");
 
 	cr_assert_eq(cli_spawn(&bg, ARGS("--port", port, "--json", "listen", "-n", "2"), NULL), 0);
-	cr_assert(cli_wait_for(&bg, "listening on", 10000), "%s", bg.err);
+	cr_assert(run_wait_for(&bg, "listening on", 10000), "%s", bg.err);
 	cli_run(&run, ARGS("--port", port, "--json", "broadcast", "héllo"));
 	expect_ok(&run, "broadcast");
 	cr_assert_str_eq(run.out, "{\"type\":\"broadcast\",\"len\":6}\n");
 	cli_run(&run, ARGS("--port", port, "broadcast", "-f", f));
 	expect_ok(&run, "broadcast -f");
-	cr_assert_eq(cli_finish(&bg, 10000), 0, "%s", bg.err);
+	cr_assert_eq(run_finish(&bg, 10000), 0, "%s", bg.err);
 	cr_assert_str_eq(bg.out,
 	                 "{\"type\":\"broadcast\",\"len\":6,\"payload\":\"héllo\"}\n"
 	                 "{\"type\":\"broadcast\",\"len\":4,\"payload_base64\":\"/wD+QQ==\"}\n");
@@ -373,7 +360,7 @@ Test(cli_modes, payload_from_file_and_stdin_is_binary_safe)
 
 	const char *small = write_file("small", data, 300);
 	cr_assert_eq(cli_spawn(&run, ARGS("--port", port, "echo", "--file", "-"), small), 0);
-	cli_finish(&run, 10000);
+	run_finish(&run, 10000);
 	expect_ok(&run, "echo -f -");
 	cr_assert_eq(run.out_len, 300);
 	cr_assert(memcmp(run.out, data, 300) == 0);
@@ -386,12 +373,12 @@ Test(cli_modes, payload_from_file_and_stdin_is_binary_safe)
 
 	/* A broadcast from stdin reaches a listener byte for byte (escaped). */
 	cr_assert_eq(cli_spawn(&bg, ARGS("--port", port, "listen", "-n", "1"), NULL), 0);
-	cr_assert(cli_wait_for(&bg, "listening on", 10000), "%s", bg.err);
+	cr_assert(run_wait_for(&bg, "listening on", 10000), "%s", bg.err);
 	const char *nul = write_file("nul", "a\0b\n", 4);
 	cr_assert_eq(cli_spawn(&run, ARGS("--port", port, "broadcast", "-f", "-"), nul), 0);
-	cli_finish(&run, 10000);
+	run_finish(&run, 10000);
 	expect_ok(&run, "broadcast -f -");
-	cr_assert_eq(cli_finish(&bg, 10000), 0, "%s", bg.err);
+	cr_assert_eq(run_finish(&bg, 10000), 0, "%s", bg.err);
 	cr_assert_str_eq(bg.out, "a\\x00b\\n\n");
 }
 
@@ -437,14 +424,14 @@ Test(cli_modes, repeat_with_interval)
 	/* -r 0: until Ctrl-C, exit 0. */
 	cr_assert_eq(cli_spawn(&bg, ARGS("--port", port, "--repeat=0", "--interval=0.05",
 	                                 "echo", "loop"), NULL), 0);
-	cr_assert(cli_wait_for(&bg, "loop\nloop\nloop\n", 10000), "%s", bg.out);
+	cr_assert(run_wait_for(&bg, "loop\nloop\nloop\n", 10000), "%s", bg.out);
 	kill(bg.pid, SIGINT);
-	cr_assert_eq(cli_finish(&bg, 5000), 0, "%s", bg.err);
+	cr_assert_eq(run_finish(&bg, 5000), 0, "%s", bg.err);
 
 	/* A failing run makes the status, the others still run. */
 	cli_run(&run, ARGS("--port", port, "-r", "2", "ping", "-c", "1"));
 	expect_ok(&run, "ping twice");
-	cr_assert_eq(count(run.out, "1 sent, 1 received"), 2, "%s", run.out);
+	cr_assert_eq(str_count(run.out, "1 sent, 1 received"), 2, "%s", run.out);
 }
 
 /* ---- --stat, --latency -------------------------------------------------------- */
@@ -454,41 +441,41 @@ Test(cli_modes, stat_lines_from_metrics)
 	start(NULL);
 	/* Load: a pinger and a listener with broadcasts going to it. */
 	cr_assert_eq(cli_spawn(&bg, ARGS("--port", port, "ping", "-c", "0", "-i", "5"), NULL), 0);
-	cr_assert(cli_wait_for(&bg, "seq=2 ", 10000), "%s", bg.out);
+	cr_assert(run_wait_for(&bg, "seq=2 ", 10000), "%s", bg.out);
 	cli_run(&run, ARGS("--port", port, "--stat", "-r", "2", "-i", "0.5"));
 	expect_ok(&run, "--stat");
-	cr_assert(matches(run.out, "^ *connections +msg/s +errors/s +deliveries/s$"), "%s", run.out);
+	cr_assert(str_matches(run.out, "^ *connections +msg/s +errors/s +deliveries/s$"), "%s", run.out);
 	/* The pinger's connection is open; about 200 PINGs/s. */
-	cr_assert(matches(run.out, "^ +1 +[1-9][0-9]+ +0 +0$"), "%s", run.out);
-	cr_assert_eq(count(run.out, "\n"), 3, "a header and two lines: %s", run.out);
+	cr_assert(str_matches(run.out, "^ +1 +[1-9][0-9]+ +0 +0$"), "%s", run.out);
+	cr_assert_eq(str_count(run.out, "\n"), 3, "a header and two lines: %s", run.out);
 
 	cli_run(&run, ARGS("--port", port, "--json", "--stat", "-r", "1", "-i", "0.3"));
 	expect_ok(&run, "--stat --json");
-	cr_assert(matches(run.out, "^\\{\"type\":\"stat\",\"connections\":1,\"msgs_per_s\":[1-9][0-9.]+,"
+	cr_assert(str_matches(run.out, "^\\{\"type\":\"stat\",\"connections\":1,\"msgs_per_s\":[1-9][0-9.]+,"
 	                  "\"errors_per_s\":0\\.0,\"deliveries_per_s\":0\\.0,\"frames_total\":[0-9]+,"
 	                  "\"errors_total\":0,\"deliveries_total\":0,\"interval_s\":0\\.[0-9]+\\}$"),
 	          "%s", run.out);
 	kill(bg.pid, SIGINT);
-	cr_assert_eq(cli_finish(&bg, 5000), 0);
+	cr_assert_eq(run_finish(&bg, 5000), 0);
 
 	/* Errors and deliveries: a broadcast refused (rate limit is per
 	 * connection, so use an AUTH-less broadcast to two listeners). */
 	cr_assert_eq(cli_spawn(&bg, ARGS("--port", port, "listen"), NULL), 0);
-	cr_assert(cli_wait_for(&bg, "listening on", 10000), "%s", bg.err);
-	static struct cli_run st;
+	cr_assert(run_wait_for(&bg, "listening on", 10000), "%s", bg.err);
+	static struct run st;
 	cr_assert_eq(cli_spawn(&st, ARGS("--port", port, "--json", "--stat", "-r", "1", "-i", "1"),
 	                       NULL), 0);
 	sleep_ms(200);
 	cli_run(&run, ARGS("--port", port, "-r", "5", "broadcast", "x"));
 	expect_ok(&run, "broadcasts");
-	cr_assert_eq(cli_finish(&st, 10000), 0, "%s", st.err);
+	cr_assert_eq(run_finish(&st, 10000), 0, "%s", st.err);
 	/* The listener got 5; a broadcast may also reach the connection of the
 	 * run before it while the server is still closing it. */
 	const char *dt = strstr(st.out, "\"deliveries_total\":");
 	cr_assert_not_null(dt, "%s", st.out);
 	cr_assert_geq(strtol(dt + 19, NULL, 10), 5, "%s", st.out);
 	kill(bg.pid, SIGINT);
-	cli_finish(&bg, 5000);
+	run_finish(&bg, 5000);
 }
 
 Test(cli_modes, stat_errors)
@@ -504,25 +491,25 @@ Test(cli_modes, latency_and_history)
 	start(NULL);
 	cli_run(&run, ARGS("--port", port, "--latency", "-r", "2", "-i", "0.3"));
 	expect_ok(&run, "--latency");
-	cr_assert(matches(run.out, "^min: [0-9]+\\.[0-9]{3} ms, max: [0-9]+\\.[0-9]{3} ms, "
+	cr_assert(str_matches(run.out, "^min: [0-9]+\\.[0-9]{3} ms, max: [0-9]+\\.[0-9]{3} ms, "
 	                  "avg: [0-9]+\\.[0-9]{3} ms \\([1-9][0-9]* samples\\)$"), "%s", run.out);
-	cr_assert_eq(count(run.out, "\n"), 2, "%s", run.out);
+	cr_assert_eq(str_count(run.out, "\n"), 2, "%s", run.out);
 
 	cli_run(&run, ARGS("--port", port, "--latency-history", "-r", "2", "-i", "0.3"));
 	expect_ok(&run, "--latency-history");
-	cr_assert_eq(count(run.out, "seconds range\n"), 2, "%s", run.out);
-	cr_assert(matches(run.out, "samples\\) -- 0\\.[3-9][0-9] seconds range$"), "%s", run.out);
+	cr_assert_eq(str_count(run.out, "seconds range\n"), 2, "%s", run.out);
+	cr_assert(str_matches(run.out, "samples\\) -- 0\\.[3-9][0-9] seconds range$"), "%s", run.out);
 
 	cli_run(&run, ARGS("--port", port, "--json", "--latency", "-r", "1", "-i", "0.2"));
 	expect_ok(&run, "--latency --json");
-	cr_assert(matches(run.out, "^\\{\"type\":\"latency\",\"min_ms\":[0-9.]+,\"max_ms\":[0-9.]+,"
+	cr_assert(str_matches(run.out, "^\\{\"type\":\"latency\",\"min_ms\":[0-9.]+,\"max_ms\":[0-9.]+,"
 	                  "\"avg_ms\":[0-9.]+,\"samples\":[1-9][0-9]*\\}$"), "%s", run.out);
 
 	/* Until Ctrl-C. */
 	cr_assert_eq(cli_spawn(&bg, ARGS("--port", port, "--latency", "-i", "0.1"), NULL), 0);
-	cr_assert(cli_wait_for(&bg, "samples)\nmin", 10000), "%s", bg.out);
+	cr_assert(run_wait_for(&bg, "samples)\nmin", 10000), "%s", bg.out);
 	kill(bg.pid, SIGINT);
-	cr_assert_eq(cli_finish(&bg, 5000), 0, "%s", bg.err);
+	cr_assert_eq(run_finish(&bg, 5000), 0, "%s", bg.err);
 
 	srv_stop(&server, 10000);
 	cli_run(&run, ARGS("--port", port, "--latency", "-r", "1"));
@@ -589,9 +576,9 @@ Test(cli_modes, listen_warns_when_the_server_requires_auth)
 	char ps[8];
 	snprintf(ps, sizeof ps, "%u", pg.port);
 	cr_assert_eq(cli_spawn(&bg, ARGS("--port", port, "--metrics-port", ps, "listen"), NULL), 0);
-	cr_assert(cli_wait_for(&bg, "listening on", 10000), "%s", bg.err);
+	cr_assert(run_wait_for(&bg, "listening on", 10000), "%s", bg.err);
 	kill(bg.pid, SIGINT);
-	cr_assert_eq(cli_finish(&bg, 5000), 0, "%s", bg.err);
+	cr_assert_eq(run_finish(&bg, 5000), 0, "%s", bg.err);
 	const char *warn = "net001-cli: warning: the server requires AUTH (its /metrics has "
 	                   "net001_config_auth 1): a listener that has not authenticated gets "
 	                   "no broadcasts; give --auth USER:TOKEN or NET001_AUTH\nlistening on ";
@@ -601,10 +588,10 @@ Test(cli_modes, listen_warns_when_the_server_requires_auth)
 	/* Authenticated: no check, no warning. */
 	cr_assert_eq(cli_spawn(&bg, ARGS("--port", port, "--metrics-port", ps, "--auth",
 	                                 "alice:s3cret", "listen", "-n", "1"), NULL), 0);
-	cr_assert(cli_wait_for(&bg, "listening on", 10000), "%s", bg.err);
+	cr_assert(run_wait_for(&bg, "listening on", 10000), "%s", bg.err);
 	cli_run(&run, ARGS("--port", port, "--auth", "alice:s3cret", "broadcast", "ok"));
 	expect_ok(&run, "broadcast");
-	cr_assert_eq(cli_finish(&bg, 10000), 0, "%s", bg.err);
+	cr_assert_eq(run_finish(&bg, 10000), 0, "%s", bg.err);
 	cr_assert_null(strstr(bg.err, "warning"), "%s", bg.err);
 	shutdown(pg.fd, SHUT_RDWR);
 	close(pg.fd);
@@ -618,16 +605,16 @@ Test(cli_modes, listen_warns_from_the_real_server)
 		"alice:1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0\n", 71);
 	start(ARGS("--auth-file", auth));
 	cr_assert_eq(cli_spawn(&bg, ARGS("--port", port, "listen"), NULL), 0);
-	cr_assert(cli_wait_for(&bg, "listening on", 10000), "%s", bg.err);
+	cr_assert(run_wait_for(&bg, "listening on", 10000), "%s", bg.err);
 	kill(bg.pid, SIGINT);
-	cr_assert_eq(cli_finish(&bg, 5000), 0, "%s", bg.err);
+	cr_assert_eq(run_finish(&bg, 5000), 0, "%s", bg.err);
 	cr_assert(strncmp(bg.err, "net001-cli: warning: the server requires AUTH", 45) == 0,
 	          "%s", bg.err);
 	/* With the metrics port off, the CLI cannot tell and says nothing. */
 	cr_assert_eq(cli_spawn(&bg, ARGS("--port", port, "--metrics-port", "0", "listen"), NULL), 0);
-	cr_assert(cli_wait_for(&bg, "listening on", 10000), "%s", bg.err);
+	cr_assert(run_wait_for(&bg, "listening on", 10000), "%s", bg.err);
 	kill(bg.pid, SIGINT);
-	cr_assert_eq(cli_finish(&bg, 5000), 0, "%s", bg.err);
+	cr_assert_eq(run_finish(&bg, 5000), 0, "%s", bg.err);
 	cr_assert_null(strstr(bg.err, "warning"), "%s", bg.err);
 }
 
@@ -635,10 +622,10 @@ Test(cli_modes, listen_quiet_when_auth_is_off)
 {
 	start(NULL);
 	cr_assert_eq(cli_spawn(&bg, ARGS("--port", port, "listen", "-n", "1"), NULL), 0);
-	cr_assert(cli_wait_for(&bg, "listening on", 10000), "%s", bg.err);
+	cr_assert(run_wait_for(&bg, "listening on", 10000), "%s", bg.err);
 	cli_run(&run, ARGS("--port", port, "broadcast", "hi"));
 	expect_ok(&run, "broadcast");
-	cr_assert_eq(cli_finish(&bg, 10000), 0, "%s", bg.err);
+	cr_assert_eq(run_finish(&bg, 10000), 0, "%s", bg.err);
 	cr_assert_str_eq(bg.out, "hi\n");
 	char want[96];
 	snprintf(want, sizeof want, "listening on 127.0.0.1:%s (Ctrl-C to quit)\n", port);

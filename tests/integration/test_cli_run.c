@@ -3,17 +3,7 @@
  */
 #include "test_cli_run.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include "timing.h"
 
 const char *cli_binary(void)
 {
@@ -21,130 +11,12 @@ const char *cli_binary(void)
 	return p && *p ? p : "build/net001-cli";
 }
 
-int cli_spawn(struct cli_run *r, const char *const *args, const char *stdin_path)
+int cli_spawn(struct run *r, const char *const *args, const char *stdin_path)
 {
-	const char *argv[64] = { cli_binary() };
-	size_t n = 1;
-	for (; args && *args && n < 63; args++)
-		argv[n++] = *args;
-	argv[n] = NULL;
-
-	r->pid = -1;
-	r->out_fd = r->err_fd = -1;
-	r->out_len = r->err_len = 0;
-	r->out[0] = r->err[0] = '\0';
-	r->status = -1;
-
-	int po[2], pe[2];
-	if (pipe2(po, O_CLOEXEC) < 0)
-		return -errno;
-	if (pipe2(pe, O_CLOEXEC) < 0) {
-		int e = errno;
-		close(po[0]);
-		close(po[1]);
-		return -e;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = errno;
-		close(po[0]);
-		close(po[1]);
-		close(pe[0]);
-		close(pe[1]);
-		return -e;
-	}
-	if (pid == 0) {
-		int in = open(stdin_path ? stdin_path : "/dev/null", O_RDONLY);
-		if (in < 0)
-			_exit(126);
-		dup2(in, STDIN_FILENO);
-		dup2(po[1], STDOUT_FILENO);
-		dup2(pe[1], STDERR_FILENO);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(po[1]);
-	close(pe[1]);
-	r->pid = pid;
-	r->out_fd = po[0];
-	r->err_fd = pe[0];
-	return 0;
+	return run_spawn(r, cli_binary(), args, stdin_path);
 }
 
-static void take(int *fd, char *buf, size_t cap, size_t *len)
+int cli_run(struct run *r, const char *const *args)
 {
-	char scratch[4096];
-	size_t room = cap - 1 - *len;
-	char *dst = room ? buf + *len : scratch;
-	ssize_t n = read(*fd, dst, room ? room : sizeof scratch);
-	if (n <= 0) {
-		close(*fd);
-		*fd = -1;
-		return;
-	}
-	if (room) {
-		*len += (size_t)n;
-		buf[*len] = '\0';
-	}
-}
-
-/* One poll round over the open pipes; false when both are at EOF. */
-static bool pump(struct cli_run *r, int wait_ms)
-{
-	struct pollfd p[2] = {
-		{ .fd = r->out_fd, .events = POLLIN },
-		{ .fd = r->err_fd, .events = POLLIN },
-	};
-	if (r->out_fd < 0 && r->err_fd < 0)
-		return false;
-	if (poll(p, 2, wait_ms) <= 0)
-		return true;
-	if (r->out_fd >= 0 && p[0].revents)
-		take(&r->out_fd, r->out, sizeof r->out, &r->out_len);
-	if (r->err_fd >= 0 && p[1].revents)
-		take(&r->err_fd, r->err, sizeof r->err, &r->err_len);
-	return true;
-}
-
-bool cli_wait_for(struct cli_run *r, const char *needle, int timeout_ms)
-{
-	uint64_t end = mono_ms() + (uint64_t)timeout_ms;
-	for (;;) {
-		if (strstr(r->out, needle) || strstr(r->err, needle))
-			return true;
-		int64_t left = (int64_t)end - (int64_t)mono_ms();
-		if (left <= 0 || !pump(r, (int)(left < 100 ? left : 100)))
-			return false;
-	}
-}
-
-int cli_finish(struct cli_run *r, int timeout_ms)
-{
-	uint64_t end = mono_ms() + (uint64_t)timeout_ms;
-	bool killed = false;
-	while (pump(r, 100)) {
-		if (!killed && mono_ms() > end) {
-			kill(r->pid, SIGKILL);
-			killed = true;
-		}
-	}
-	int st;
-	while (waitpid(r->pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (killed)
-		r->status = -1;
-	else if (WIFEXITED(st))
-		r->status = WEXITSTATUS(st);
-	else
-		r->status = 128 + WTERMSIG(st);
-	r->pid = -1;
-	return r->status;
-}
-
-int cli_run(struct cli_run *r, const char *const *args)
-{
-	int e = cli_spawn(r, args, NULL);
-	if (e < 0)
-		return r->status = e;
-	return cli_finish(r, 20000);
+	return run_program(r, cli_binary(), args, 20000);
 }

@@ -185,22 +185,22 @@ static bool right_reply(enum kind k, uint32_t i, const struct tc_frame *f)
 	return false;
 }
 
+/* Another client of the same core, plain or TLS, measuring round trips. */
 struct pinger {
 	uint16_t port;
 	_Atomic bool stop;
+	_Atomic bool ready;     /* connected (or failed to) */
 	uint64_t max_ms, n;
 	bool failed;
 };
 
-/* PING every 10 ms until told to stop; note the slowest round trip. */
-static void *pinger_run(void *arg)
+/* PING every 10 ms with ping(ctx, n) until told to stop or a PING fails;
+ * note the slowest round trip. */
+static void pinger_loop(struct pinger *p, bool (*ping)(void *ctx, uint64_t n), void *ctx)
 {
-	struct pinger *p = arg;
-	int fd = tc_connect(p->port);
-	p->failed = fd < 0;
 	while (!p->failed && !atomic_load(&p->stop)) {
 		uint64_t t0 = mono_ms();
-		if (!tc_ping(fd, p->n + 1, 5000)) {
+		if (!ping(ctx, p->n)) {
 			p->failed = true;
 			break;
 		}
@@ -209,6 +209,20 @@ static void *pinger_run(void *arg)
 		p->n++;
 		sleep_ms(10);
 	}
+}
+
+static bool plain_ping(void *ctx, uint64_t n)
+{
+	return tc_ping(*(int *)ctx, n + 1, 5000);
+}
+
+static void *pinger_run(void *arg)
+{
+	struct pinger *p = arg;
+	int fd = tc_connect(p->port);
+	p->failed = fd < 0;
+	atomic_store(&p->ready, true);
+	pinger_loop(p, plain_ping, &fd);
 	if (fd >= 0)
 		close(fd);
 	return NULL;
@@ -416,36 +430,28 @@ Test(hostile, memory_returns_after_a_burst, .timeout = 90)
 
 static char cert_path[64], key_path[64];
 
-struct tls_pinger {
-	uint16_t port;
-	_Atomic bool stop;
-	_Atomic bool ready;
-	uint64_t max_ms, n;
-	bool failed;
+struct tls_ping {
+	struct tlsc t;
+	struct tc_frame *f;
 };
+
+static bool tls_ping(void *ctx, uint64_t n)
+{
+	struct tls_ping *c = ctx;
+	uint8_t ts[8] = { 0, 0, 0, 0, 0, 0, (uint8_t)(n >> 8), (uint8_t)n };
+	return tlsc_send_frame(&c->t, FRAME_PING, ts, 8) == 0 && tlsc_read_frame(&c->t, c->f) &&
+	       c->f->type == FRAME_PONG && memcmp(c->f->payload, ts, 8) == 0;
+}
 
 static void *tls_pinger_run(void *arg)
 {
-	struct tls_pinger *p = arg;
-	struct tlsc t;
-	struct tc_frame *f = malloc(sizeof *f);
-	p->failed = tlsc_connect(&t, p->port, 5000) < 0 || !f;
+	struct pinger *p = arg;
+	struct tls_ping c = { .f = malloc(sizeof *c.f) };
+	p->failed = tlsc_connect(&c.t, p->port, 5000) < 0 || !c.f;
 	atomic_store(&p->ready, true);
-	while (!p->failed && !atomic_load(&p->stop)) {
-		uint8_t ts[8] = { 0, 0, 0, 0, 0, 0, (uint8_t)(p->n >> 8), (uint8_t)p->n };
-		uint64_t t0 = mono_ms();
-		if (tlsc_send_frame(&t, FRAME_PING, ts, 8) < 0 || !tlsc_read_frame(&t, f) ||
-		    f->type != FRAME_PONG || memcmp(f->payload, ts, 8) != 0) {
-			p->failed = true;
-			break;
-		}
-		uint64_t dt = mono_ms() - t0;
-		p->max_ms = dt > p->max_ms ? dt : p->max_ms;
-		p->n++;
-		sleep_ms(10);
-	}
-	free(f);
-	tlsc_close(&t);
+	pinger_loop(p, tls_ping, &c);
+	free(c.f);
+	tlsc_close(&c.t);
 	return NULL;
 }
 
@@ -462,7 +468,7 @@ Test(hostile, tls_non_reader_does_not_stall_its_core, .timeout = 90)
 	                       key_path, "--rate-limit", "0", "--global-rate-limit", "0",
 	                       "--no-pin", NULL };
 	cr_assert_eq(srv_start(&S, args), 0);
-	struct tls_pinger p = { .port = S.port };
+	struct pinger p = { .port = S.port };
 	pthread_t pt;
 	pthread_create(&pt, NULL, tls_pinger_run, &p);
 	while (!atomic_load(&p.ready))

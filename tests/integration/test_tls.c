@@ -288,7 +288,7 @@ Test(tls, cli_over_tls, .fini = stop_clean)
 	start_tls("2");
 	char port[8];
 	snprintf(port, sizeof port, "%u", S.port);
-	static struct cli_run r;
+	static struct run r;
 	cr_assert_eq(cli_run(&r, CLI_ARGS("--host", "localhost", "--port", port, "--tls-ca",
 	                                  cert_path, "ping", "-c", "3", "-i", "0")), 0, "%s",
 	             r.err);

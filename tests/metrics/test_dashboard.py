@@ -21,7 +21,6 @@ chromium), NET001_DASHBOARD_SECONDS (traffic before the screenshot, default
 import base64
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -33,20 +32,15 @@ import threading
 import time
 import zlib
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from pysupport import check, finish, start_server, stop  # noqa: E402
+
 SERVER = os.environ.get("NET001_SERVER", "build/net001-server")
 CHROMIUM = os.environ.get("NET001_CHROMIUM", "chromium")
 LOG_DIR = os.environ.get("NET001_TEST_LOG_DIR", ".")
 TRAFFIC_S = float(os.environ.get("NET001_DASHBOARD_SECONDS", "8"))
 
 PING, ECHO, BROADCAST = 0x01, 0x03, 0x05
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
 
 
 def frame(ftype, payload):
@@ -69,38 +63,6 @@ def recv_exact(sock, n):
             raise EOFError("connection closed")
         buf += b
     return buf
-
-
-def port_free(port):
-    s = socket.socket()
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def start_server(logf):
-    for _ in range(50):
-        port = random.randrange(10000, 30000)
-        if not (port_free(port) and port_free(port + 1000)):
-            continue
-        proc = subprocess.Popen(
-            [SERVER, "--host", "127.0.0.1", "--port", str(port), "--metrics-port",
-             str(port + 1000), "--threads", "2", "--rate-limit", "0",
-             "--global-rate-limit", "0"], stdout=logf, stderr=logf)
-        deadline = time.time() + 10
-        while time.time() < deadline and proc.poll() is None:
-            with open(logf.name) as f:
-                if "listening on" in f.read():
-                    return proc, port, port + 1000
-            time.sleep(0.05)
-        proc.kill()
-        proc.wait()
-    raise RuntimeError("could not start " + SERVER)
 
 
 class Traffic(threading.Thread):
@@ -308,7 +270,10 @@ def main():
     os.makedirs(LOG_DIR, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="net001-dashboard-")
     logf = open(os.path.join(tmp, "server.log"), "w+")
-    server, port, mport = start_server(logf)
+    # The metrics (and the dashboard) on the default port + 1000.
+    server, port = start_server(SERVER, ["--threads", "2", "--rate-limit", "0",
+                                         "--global-rate-limit", "0"], log=logf)
+    mport = port + 1000
     browser = None
     idle = []
     try:
@@ -411,17 +376,11 @@ def main():
                 browser.wait()
         for s in idle:
             s.close()
-        server.send_signal(signal.SIGTERM)
-        try:
-            rc = server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            rc = server.wait()
+        rc = stop(server, 15)
         check(rc == 0, "server exits 0 after SIGTERM (%s)" % rc)
         logf.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d failure(s)" % len(failures))
-    return 1 if failures else 0
+    return finish()
 
 
 if __name__ == "__main__":

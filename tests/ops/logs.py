@@ -197,9 +197,8 @@ def json_run(server, version):
 
 def text_run(server, version):
     # IPv6, text, --max-connections 1: the second client is rejected.
-    srv = Server(server, ["--threads", "1", "--debug", "--max-connections", "1"],
-                 host="::1", family=socket.AF_INET6)
-    try:
+    with Server(server, ["--threads", "1", "--debug", "--max-connections", "1"],
+                host="::1", family=socket.AF_INET6) as srv:
         first = srv.lines()[0].decode()
         check(re.match(r"^\S+Z net001 info: net001 %s listening on ::1:%d: " %
                        (re.escape(version), srv.port), first) is not None,
@@ -220,25 +219,17 @@ def text_run(server, version):
         a.close()
         b.close()
         check(srv.stop() == 0, "text: exit status 0")
-    finally:
-        srv.close()
 
     # NET001_LOG_FORMAT=json without the flag; the flag beats it.
-    srv = Server(server, ["--threads", "1"], env={"NET001_LOG_FORMAT": "json"})
-    try:
+    with Server(server, ["--threads", "1"], env={"NET001_LOG_FORMAT": "json"}) as srv:
         srv.stop()
         objs = srv.objects()
         check([o["event"] for o in objs] == ["listening", "shutdown", "stopped"],
               "NET001_LOG_FORMAT=json: listening, shutdown, stopped as JSON")
-    finally:
-        srv.close()
-    srv = Server(server, ["--threads", "1", "--log-format", "text"],
-                 env={"NET001_LOG_FORMAT": "json"})
-    try:
+    with Server(server, ["--threads", "1", "--log-format", "text"],
+                env={"NET001_LOG_FORMAT": "json"}) as srv:
         srv.stop()
         check(b" net001 info: net001 " in srv.lines()[0], "--log-format text beats the variable")
-    finally:
-        srv.close()
 
 
 def main(argv):

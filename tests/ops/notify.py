@@ -45,8 +45,8 @@ def serving(srv):
 
 
 def lifecycle(server, sock, env_value, what):
-    srv = Server(server, ["--threads", "2"], env={"NOTIFY_SOCKET": env_value}, wait=False)
-    try:
+    with Server(server, ["--threads", "2"], env={"NOTIFY_SOCKET": env_value},
+                wait=False) as srv:
         msg = receive(sock, 15)
         ok = serving(srv)
         check(msg == "READY=1\nSTATUS=listening on 127.0.0.1:%d" % srv.port,
@@ -71,14 +71,11 @@ def lifecycle(server, sock, env_value, what):
         check(rc == 0, "%s: exit status 0 (%s)" % (what, rc))
         check(receive(sock, 0.3) is None, "%s: nothing after STOPPING=1" % what)
         check(b"notify" not in srv.text(), "%s: no warning in the log" % what)
-    finally:
-        srv.close()
 
 
 def unusable(server, value, what):
-    srv = Server(server, ["--threads", "1", "--log-format", "json"],
-                 env={"NOTIFY_SOCKET": value})
-    try:
+    with Server(server, ["--threads", "1", "--log-format", "json"],
+                env={"NOTIFY_SOCKET": value}) as srv:
         check(serving(srv), "%s: serves anyway" % what)
         srv.signal(signal.SIGHUP)
         srv.wait_text("auth_reload_skipped", 5)
@@ -88,8 +85,6 @@ def unusable(server, value, what):
         check(rc == 0 and len(warn) == 1 and warn[0]["level"] == "warn" and
               warn[0].get("socket") == value and warn[0].get("error"),
               "%s: one notify_failed warning naming the socket, exit 0 (%r)" % (what, warn))
-    finally:
-        srv.close()
 
 
 def main(argv):
@@ -114,13 +109,10 @@ def main(argv):
         # Without NOTIFY_SOCKET (and with it empty) nothing is sent.
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
             sock.bind(path + "2")
-            srv = Server(server, ["--threads", "1"], env={"NOTIFY_SOCKET": ""})
-            try:
+            with Server(server, ["--threads", "1"], env={"NOTIFY_SOCKET": ""}) as srv:
                 srv.stop()
                 check(receive(sock, 0.3) is None and b"notify" not in srv.text(),
                       "an empty NOTIFY_SOCKET: nothing sent, nothing said")
-            finally:
-                srv.close()
     return finish()
 
 

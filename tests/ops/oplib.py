@@ -1,53 +1,21 @@
 """Shared by the tests in tests/ops: a real net001-server on free loopback
-ports with its stderr in a file, raw NET-001 frames, checks that count.
+ports with its stderr in a file, raw NET-001 frames; the checks that count
+and the free ports come from tests/pysupport.py.
 
 Runs under /usr/bin/python3 (standard library only).
 """
 import json
 import os
-import random
-import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import zlib
 
-failures = []
-
-
-def check(ok, what):
-    print(("ok:   " if ok else "FAIL: ") + what, flush=True)
-    if not ok:
-        failures.append(what)
-    return ok
-
-
-def finish():
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    return 0
-
-
-def _free(port, family=socket.AF_INET, host="127.0.0.1"):
-    s = socket.socket(family)
-    try:
-        s.bind((host, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def two_free_ports(family=socket.AF_INET, host="127.0.0.1"):
-    """P and P + 1000 (the server's default pair), both below 32768."""
-    while True:
-        p = random.randrange(20000, 31000)
-        if _free(p, family, host) and _free(p + 1000, family, host):
-            return p, p + 1000
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from pysupport import check, finish, port_free, stop, two_free_ports  # noqa: E402,F401
 
 
 def frame(ftype, payload=b""):
@@ -77,7 +45,8 @@ def read_frame(sock, timeout=5.0):
 
 
 class Server:
-    """net001-server on 127.0.0.1 (or host) and free ports; stderr in a file."""
+    """net001-server on 127.0.0.1 (or host) and free ports; stderr in a file.
+    ``with Server(...) as srv:`` closes it at the end."""
 
     def __init__(self, binary, args, env=None, host="127.0.0.1",
                  family=socket.AF_INET, wait=True):
@@ -147,16 +116,17 @@ class Server:
         self.proc.send_signal(sig)
 
     def stop(self, timeout=20):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return -1
+        """SIGTERM; its exit status (negative when it had to be killed)."""
+        return stop(self.proc, timeout)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def close(self):
+        """Kill the server if it still runs; remove its files."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()

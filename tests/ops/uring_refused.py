@@ -16,7 +16,7 @@ import json
 import subprocess
 import sys
 
-from oplib import check, finish, two_free_ports, _free
+from oplib import check, finish, port_free, two_free_ports
 
 
 def sysctl():
@@ -56,7 +56,7 @@ def main(argv):
         check(bool(lines) and lines[-1] ==
               "net001-server: io_uring setup failed on 2 of 2 cores (see above)",
               "%s, text: the last line: %s" % (err, lines[-1] if lines else None))
-        check(_free(port), "%s: nothing left listening" % err)
+        check(port_free(port), "%s: nothing left listening" % err)
 
         rc, text, port = run(no_uring, server, err, "json")
         check(rc == 3, "%s, json: exit status 3 (got %d)" % (err, rc))

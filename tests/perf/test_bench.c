@@ -7,24 +7,16 @@
  * NET001_BASELINE_URING.
  */
 #include <criterion/criterion.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ports.h"
-
-struct proc {
-	pid_t pid;
-	int out; /* read end of its stdout */
-};
+#include "run.h"
 
 static const char *env_path(const char *name)
 {
@@ -33,46 +25,21 @@ static const char *env_path(const char *name)
 	return p;
 }
 
-static int spawn(char *const argv[], struct proc *p)
+/*
+ * Run argv (argv[0] the program's path) to its end, 60 s at most: its exit
+ * status (-1 if it had to be killed), its stdout in out. Its stderr goes
+ * on to the test's, for the log.
+ */
+static int run_argv(char *const argv[], char *out, size_t cap)
 {
-	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
-	pid_t pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	p->pid = pid;
-	p->out = fds[0];
-	return 0;
-}
-
-/* Read the child's stdout until EOF (or cap), then its exit status. */
-static int finish(struct proc *p, char *buf, size_t cap)
-{
-	size_t n = 0;
-	for (;;) {
-		ssize_t r = read(p->out, buf + n, cap - 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0 || n + (size_t)r >= cap - 1) {
-			if (r > 0)
-				n += (size_t)r;
-			break;
-		}
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	close(p->out);
-	int st;
-	while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	static struct run r;
+	cr_assert_eq(run_spawn(&r, argv[0], (const char *const *)argv + 1, NULL), 0);
+	run_finish(&r, 60000);
+	size_t n = strnlen(r.out, cap - 1);
+	memcpy(out, r.out, n);
+	out[n] = '\0';
+	fputs(r.err, stderr);
+	return r.status;
 }
 
 /*
@@ -80,7 +47,7 @@ static int finish(struct proc *p, char *buf, size_t cap)
  * another port when it cannot listen (EADDRINUSE). It says
  * "listening on ..." once it accepts.
  */
-static uint16_t start_baseline(const char *path, const char *corrupt, struct proc *p)
+static uint16_t start_baseline(const char *path, const char *corrupt, struct run *p)
 {
 	for (int attempt = 0; attempt < 20; attempt++) {
 		uint16_t port = port_random();
@@ -88,29 +55,20 @@ static uint16_t start_baseline(const char *path, const char *corrupt, struct pro
 		snprintf(ps, sizeof ps, "%u", port);
 		char *argv[] = { (char *)path, "--port", ps,
 		                 corrupt ? "--corrupt" : NULL, (char *)corrupt, NULL };
-		cr_assert_eq(spawn(argv, p), 0);
-		struct pollfd pfd = { .fd = p->out, .events = POLLIN };
-		char line[128] = "";
-		if (poll(&pfd, 1, 10000) == 1) {
-			ssize_t r = read(p->out, line, sizeof line - 1);
-			if (r > 0)
-				line[r] = '\0';
-		}
-		if (strstr(line, "listening on"))
+		cr_assert_eq(run_spawn(p, path, (const char *const *)argv + 1, NULL), 0);
+		if (run_wait_for(p, "listening on", 10000))
 			return port;
-		kill(p->pid, SIGKILL);
-		char rest[256];
-		finish(p, rest, sizeof rest);
+		run_kill(p);
 	}
 	cr_assert_fail("%s: no free port after 20 tries", path);
 	return 0;
 }
 
-static void stop_baseline(struct proc *p)
+static void stop_baseline(struct run *p)
 {
-	char rest[256];
 	kill(p->pid, SIGTERM);
-	int st = finish(p, rest, sizeof rest);
+	int st = run_finish(p, 10000);
+	fputs(p->err, stderr);
 	cr_expect_eq(st, 0, "baseline exits cleanly on SIGTERM");
 }
 
@@ -124,9 +82,7 @@ static int run_bench(uint16_t port, const char *type, const char *payload,
 	                 "--type", (char *)type, "--connections", "4", "--pipeline", "4",
 	                 "--duration", "1", "--warmup", "0.2", "--json",
 	                 payload ? "--payload" : NULL, (char *)payload, NULL };
-	struct proc b;
-	cr_assert_eq(spawn(argv, &b), 0);
-	return finish(&b, out, cap);
+	return run_argv(argv, out, cap);
 }
 
 /* The number after "key": in the bench's flat JSON; -1 when absent. */
@@ -140,7 +96,7 @@ static double json_num(const char *json, const char *key)
 
 Test(bench, honest_epoll_baseline_passes, .timeout = 60)
 {
-	struct proc srv;
+	static struct run srv;
 	char out[8192];
 	uint16_t port = start_baseline(env_path("NET001_BASELINE_EPOLL"), NULL, &srv);
 	int st = run_bench(port, "ping", NULL, out, sizeof out);
@@ -159,7 +115,7 @@ Test(bench, honest_epoll_baseline_passes, .timeout = 60)
  */
 Test(bench, open_loop_behind_schedule_still_reads_replies, .timeout = 60)
 {
-	struct proc srv;
+	static struct run srv;
 	char out[8192];
 	uint16_t port = start_baseline(env_path("NET001_BASELINE_EPOLL"), NULL, &srv);
 	char ps[8];
@@ -168,9 +124,7 @@ Test(bench, open_loop_behind_schedule_still_reads_replies, .timeout = 60)
 	                 "--type", "echo", "--connections", "2", "--pipeline", "2",
 	                 "--rate", "1000000000", "--duration", "0.5", "--warmup", "0",
 	                 "--json", NULL };
-	struct proc b;
-	cr_assert_eq(spawn(argv, &b), 0);
-	int st = finish(&b, out, sizeof out);
+	int st = run_argv(argv, out, sizeof out);
 	stop_baseline(&srv);
 	cr_assert_eq(st, 0, "exit status %d, output: %s", st, out);
 	/* Far more than the one window a bench that never reaps would send. */
@@ -180,7 +134,7 @@ Test(bench, open_loop_behind_schedule_still_reads_replies, .timeout = 60)
 
 Test(bench, honest_uring_baseline_passes_echo, .timeout = 60)
 {
-	struct proc srv;
+	static struct run srv;
 	char out[8192];
 	uint16_t port = start_baseline(env_path("NET001_BASELINE_URING"), NULL, &srv);
 	/* 40000-byte frames straddle the bench's receive buffers. */
@@ -193,7 +147,7 @@ Test(bench, honest_uring_baseline_passes_echo, .timeout = 60)
 
 Test(bench, corrupted_replies_are_caught, .timeout = 60)
 {
-	struct proc srv;
+	static struct run srv;
 	char out[8192];
 	uint16_t port = start_baseline(env_path("NET001_BASELINE_EPOLL"), "7", &srv);
 	int st = run_bench(port, "ping", NULL, out, sizeof out);
@@ -205,7 +159,7 @@ Test(bench, corrupted_replies_are_caught, .timeout = 60)
 
 Test(bench, corrupted_large_echo_is_caught, .timeout = 60)
 {
-	struct proc srv;
+	static struct run srv;
 	char out[8192];
 	uint16_t port = start_baseline(env_path("NET001_BASELINE_EPOLL"), "3", &srv);
 	int st = run_bench(port, "echo", "3000", out, sizeof out);
@@ -216,7 +170,7 @@ Test(bench, corrupted_large_echo_is_caught, .timeout = 60)
 
 Test(bench, connect_only_counts_served_connections, .timeout = 60)
 {
-	struct proc srv, b;
+	static struct run srv;
 	char out[8192], ps[8];
 	uint16_t port = start_baseline(env_path("NET001_BASELINE_URING"), NULL, &srv);
 	snprintf(ps, sizeof ps, "%u", port);
@@ -224,8 +178,7 @@ Test(bench, connect_only_counts_served_connections, .timeout = 60)
 	                 "--connect-only", "--connections", "300", "--source-addrs", "3",
 	                 "--threads", "2", "--duration", "0.5", "--warmup", "0",
 	                 "--json", NULL };
-	cr_assert_eq(spawn(argv, &b), 0);
-	int st = finish(&b, out, sizeof out);
+	int st = run_argv(argv, out, sizeof out);
 	stop_baseline(&srv);
 	cr_assert_eq(st, 0, "exit status %d, output: %s", st, out);
 	cr_assert_eq(json_num(out, "open_at_end"), 300, "%s", out);
@@ -246,9 +199,7 @@ Test(bench, refused_connections_fail_the_run, .timeout = 60)
 	char *argv[] = { (char *)env_path("NET001_BENCH"), "--port", ps,
 	                 "--connections", "5", "--duration", "0.2", "--warmup", "0",
 	                 "--json", NULL };
-	struct proc b;
-	cr_assert_eq(spawn(argv, &b), 0);
-	int st = finish(&b, out, sizeof out);
+	int st = run_argv(argv, out, sizeof out);
 	cr_assert_eq(st, 1, "exit status %d, output: %s", st, out);
 	cr_assert_eq(json_num(out, "connect_failed"), 5, "%s", out);
 }
@@ -257,7 +208,5 @@ Test(bench, bad_option_exits_2, .timeout = 30)
 {
 	char out[1024];
 	char *argv[] = { (char *)env_path("NET001_BENCH"), "--pipeline", "0", NULL };
-	struct proc b;
-	cr_assert_eq(spawn(argv, &b), 0);
-	cr_assert_eq(finish(&b, out, sizeof out), 2);
+	cr_assert_eq(run_argv(argv, out, sizeof out), 2);
 }

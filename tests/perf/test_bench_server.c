@@ -8,10 +8,7 @@
  * NET001_NATS_SERVER. Each run is short (about a second).
  */
 #include <criterion/criterion.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "run.h"
 #include "timing.h"
 
 static struct srv server;
@@ -46,63 +44,12 @@ static const char *env_path(const char *name)
 	return p;
 }
 
-struct out {
-	int status;
-	char out[65536];
-	char err[16384];
-};
-
-/* Run the bench with args (NULL-terminated); stdout and stderr kept. */
-static void bench(struct out *o, const char *const *args)
+/* Run the bench with args (NULL-terminated); stdout and stderr kept. A
+ * run is about a second: one still going after 60 s is killed (status -1). */
+static void bench(struct run *o, const char *const *args)
 {
-	const char *argv[64] = { env_path("NET001_BENCH") };
-	int n = 1;
-	for (; *args && n < 63; args++)
-		argv[n++] = *args;
-	argv[n] = NULL;
-	int po[2], pe[2];
-	cr_assert_eq(pipe2(po, O_CLOEXEC), 0);
-	cr_assert_eq(pipe2(pe, O_CLOEXEC), 0);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		dup2(po[1], 1);
-		dup2(pe[1], 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(po[1]);
-	close(pe[1]);
-	size_t lo = 0, le = 0;
-	int fo = po[0], fe = pe[0];
-	while (fo >= 0 || fe >= 0) {
-		struct pollfd p[2] = { { .fd = fo, .events = POLLIN }, { .fd = fe, .events = POLLIN } };
-		if (poll(p, 2, 30000) <= 0)
-			break;
-		if (fo >= 0 && p[0].revents) {
-			ssize_t r = read(fo, o->out + lo, sizeof o->out - 1 - lo);
-			if (r <= 0) {
-				close(fo);
-				fo = -1;
-			} else {
-				lo += (size_t)r;
-			}
-		}
-		if (fe >= 0 && p[1].revents) {
-			ssize_t r = read(fe, o->err + le, sizeof o->err - 1 - le);
-			if (r <= 0) {
-				close(fe);
-				fe = -1;
-			} else {
-				le += (size_t)r;
-			}
-		}
-	}
-	o->out[lo] = '\0';
-	o->err[le] = '\0';
-	int st;
-	waitpid(pid, &st, 0);
-	o->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	cr_assert_eq(run_spawn(o, env_path("NET001_BENCH"), args, NULL), 0);
+	run_finish(o, 60000);
 }
 
 #define BENCH(o, ...) bench((o), (const char *const[]){ __VA_ARGS__, NULL })
@@ -116,23 +63,6 @@ static double num(const char *json, const char *key)
 	return strtod(p + strlen(pat), NULL);
 }
 
-static size_t count(const char *hay, const char *needle)
-{
-	size_t n = 0;
-	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-		n++;
-	return n;
-}
-
-static bool matches(const char *s, const char *pattern)
-{
-	regex_t re;
-	cr_assert_eq(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB | REG_NEWLINE), 0);
-	bool ok = regexec(&re, s, 0, NULL, 0) == 0;
-	regfree(&re);
-	return ok;
-}
-
 static void start(const char *const *args)
 {
 	cr_assert_eq(srv_start(&server, args), 0);
@@ -144,14 +74,14 @@ static void start(const char *const *args)
 Test(bench_srv, progress_lines_each_second)
 {
 	start(UNLIMITED);
-	static struct out o;
+	static struct run o;
 	BENCH(&o, "--port", ps, "--connections", "4", "--pipeline", "4", "--duration", "2.5",
 	      "--warmup", "0.2", "--progress");
 	cr_assert_eq(o.status, 0, "%s\n%s", o.out, o.err);
-	cr_assert_eq(count(o.err, "\n"), 2, "one line per whole second: %s", o.err);
-	cr_assert(matches(o.err, "^net001-bench: +1\\.0 s +[1-9][0-9]+ msg/s  p99 [0-9.]+ us  "
+	cr_assert_eq(str_count(o.err, "\n"), 2, "one line per whole second: %s", o.err);
+	cr_assert(str_matches(o.err, "^net001-bench: +1\\.0 s +[1-9][0-9]+ msg/s  p99 [0-9.]+ us  "
 	                  "errors 0$"), "%s", o.err);
-	cr_assert(matches(o.err, "^net001-bench: +2\\.0 s "), "%s", o.err);
+	cr_assert(str_matches(o.err, "^net001-bench: +2\\.0 s "), "%s", o.err);
 
 	/* Off a terminal, none unless asked. */
 	BENCH(&o, "--port", ps, "--connections", "2", "--duration", "1.2", "--warmup", "0");
@@ -162,7 +92,7 @@ Test(bench_srv, progress_lines_each_second)
 Test(bench_srv, csv_header_and_row)
 {
 	start(UNLIMITED);
-	static struct out o;
+	static struct run o;
 	BENCH(&o, "--port", ps, "--type", "echo", "--connections", "2", "--duration", "0.5",
 	      "--warmup", "0", "--csv", "--server-pid", "0");
 	cr_assert_eq(o.status, 2, "--server-pid 0 is refused: %s", o.err);
@@ -175,14 +105,14 @@ Test(bench_srv, csv_header_and_row)
 	cr_assert_not_null(nl);
 	*nl = '\0';
 	const char *head = o.out, *row = nl + 1;
-	cr_assert_eq(count(row, "\n"), 1, "one row: %s", row);
-	cr_assert_eq(count(head, ","), count(row, ","), "as many values as names:\n%s\n%s",
+	cr_assert_eq(str_count(row, "\n"), 1, "one row: %s", row);
+	cr_assert_eq(str_count(head, ","), str_count(row, ","), "as many values as names:\n%s\n%s",
 	             head, row);
 	cr_assert(strncmp(head, "type,target,flood,", 18) == 0, "%s", head);
 	cr_assert(strncmp(row, "echo,net001,false,", 18) == 0, "%s", row);
 	cr_assert_not_null(strstr(head, ",error_rate_limited,"), "every code has a column");
 	cr_assert_not_null(strstr(head, ",server_rss_max_kb,"));
-	cr_assert(matches(row, ",0\n$"), "status last, 0: %s", row);
+	cr_assert(str_matches(row, ",0\n$"), "status last, 0: %s", row);
 
 	BENCH(&o, "--port", ps, "--csv", "--json");
 	cr_assert_eq(o.status, 2);
@@ -197,7 +127,7 @@ Test(bench_srv, errors_never_exceed_requests_sent)
 	start(args);
 	static const char *const types[] = { "ping", "echo", "data", "broadcast" };
 	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-		static struct out o;
+		static struct run o;
 		bool bc = strcmp(types[i], "broadcast") == 0;
 		BENCH(&o, "--port", ps, "--type", types[i], "--connections", "3", "--pipeline", "8",
 		      "--duration", "0.6", "--warmup", "0.3", "--json",
@@ -209,17 +139,17 @@ Test(bench_srv, errors_never_exceed_requests_sent)
 		cr_assert_eq(num(o.out, "error_rate_limited"), errors, "%s", o.out);
 		cr_assert_gt(num(o.out, "error_frames_other"), 0, "warmup's refusals apart: %s", o.out);
 		/* Only RATE_LIMITED went wrong: the hint, one line. */
-		cr_assert(matches(o.err, "^net001-bench: every failure was RATE_LIMITED \\([0-9]+\\): "
+		cr_assert(str_matches(o.err, "^net001-bench: every failure was RATE_LIMITED \\([0-9]+\\): "
 		                  ".*start the server with --rate-limit 0 --global-rate-limit 0$"),
 		          "%s: %s", types[i], o.err);
-		cr_assert_eq(count(o.err, "\n"), 1, "%s", o.err);
+		cr_assert_eq(str_count(o.err, "\n"), 1, "%s", o.err);
 	}
 }
 
 Test(bench_srv, no_hint_when_something_else_failed)
 {
 	/* A closed port: connections fail, no RATE_LIMITED hint. */
-	static struct out o;
+	static struct run o;
 	BENCH(&o, "--port", "1", "--connections", "2", "--duration", "0.2", "--warmup", "0");
 	cr_assert_eq(o.status, 1);
 	cr_assert_null(strstr(o.err, "RATE_LIMITED"), "%s", o.err);
@@ -230,12 +160,12 @@ Test(bench_srv, server_rss_each_second)
 	start(UNLIMITED);
 	char pid[16];
 	snprintf(pid, sizeof pid, "%d", (int)server.pid);
-	static struct out o;
+	static struct run o;
 	BENCH(&o, "--port", ps, "--connections", "4", "--duration", "2.2", "--warmup", "0.1",
 	      "--server-pid", pid, "--json");
 	cr_assert_eq(o.status, 0, "%s %s", o.out, o.err);
 	/* Two whole seconds, then the end of the window. */
-	cr_assert(matches(o.out, "\"server_rss_series_kb\":\\[[1-9][0-9]*,[1-9][0-9]*,[1-9][0-9]*\\]"),
+	cr_assert(str_matches(o.out, "\"server_rss_series_kb\":\\[[1-9][0-9]*,[1-9][0-9]*,[1-9][0-9]*\\]"),
 	          "%s", o.out);
 	double mn = num(o.out, "server_rss_min_kb"), mx = num(o.out, "server_rss_max_kb");
 	double last = num(o.out, "server_rss_last_kb");
@@ -245,7 +175,7 @@ Test(bench_srv, server_rss_each_second)
 	BENCH(&o, "--port", ps, "--connections", "4", "--duration", "1.1", "--warmup", "0",
 	      "--server-pid", pid);
 	cr_assert_eq(o.status, 0, "%s", o.out);
-	cr_assert(matches(o.out, "^  each second    min [0-9]+, max [0-9]+, last [0-9]+ \\(2 samples\\)$"),
+	cr_assert(str_matches(o.out, "^  each second    min [0-9]+, max [0-9]+, last [0-9]+ \\(2 samples\\)$"),
 	          "%s", o.out);
 }
 
@@ -276,7 +206,7 @@ Test(bench_srv, flood_against_net001)
 	start(UNLIMITED);
 	char pid[16];
 	snprintf(pid, sizeof pid, "%d", (int)server.pid);
-	static struct out o;
+	static struct run o;
 	BENCH(&o, "--port", ps, "--flood", "--receivers", "3", "--threads", "2", "--duration", "1",
 	      "--warmup", "0", "--server-pid", pid, "--json");
 	cr_assert(o.status == 0 || o.status == 1, "%s %s", o.out, o.err);
@@ -300,12 +230,12 @@ Test(bench_srv, flood_against_net001)
 	snprintf(pid, sizeof pid, "%d", (int)server.pid);
 	BENCH(&o, "--port", ps, "--flood", "--receivers", "1", "--pipeline", "1", "--duration", "0.5",
 	      "--warmup", "0", "--server-pid", pid);
-	cr_assert(matches(o.out, "^net001-bench: broadcast flood on net001, 1 publisher, 1 receivers"),
+	cr_assert(str_matches(o.out, "^net001-bench: broadcast flood on net001, 1 publisher, 1 receivers"),
 	          "%s", o.out);
-	cr_assert(matches(o.out, "^deliveries +[1-9][0-9]*  \\([0-9.]+/s\\)"), "%s", o.out);
-	cr_assert(matches(o.out, "^delivered +[0-9]+ of [0-9]+ x 1 sent in the whole run"), "%s",
+	cr_assert(str_matches(o.out, "^deliveries +[1-9][0-9]*  \\([0-9.]+/s\\)"), "%s", o.out);
+	cr_assert(str_matches(o.out, "^delivered +[0-9]+ of [0-9]+ x 1 sent in the whole run"), "%s",
 	          o.out);
-	cr_assert(matches(o.out, "^server CPU .* us/delivery$"), "%s", o.out);
+	cr_assert(str_matches(o.out, "^server CPU .* us/delivery$"), "%s", o.out);
 }
 
 /* Start a server of another kind on a free port; argv's "PORT" is
@@ -356,7 +286,7 @@ static void flood_other(const char *target, uint16_t port)
 	char p[8], pid[16];
 	snprintf(p, sizeof p, "%u", port);
 	snprintf(pid, sizeof pid, "%d", (int)other_pid);
-	static struct out o;
+	static struct run o;
 	BENCH(&o, "--target", target, "--port", p, "--receivers", "3", "--threads", "2",
 	      "--duration", "1", "--warmup", "0.2", "--server-pid", pid, "--json");
 	cr_assert_eq(o.status, 0, "%s %s", o.out, o.err);
@@ -389,11 +319,11 @@ Test(bench_srv, flood_against_nats)
 Test(bench_srv, flood_target_not_there)
 {
 	/* Nothing listens: every connection fails, the reason is given. */
-	static struct out o;
+	static struct run o;
 	BENCH(&o, "--target", "nats", "--port", "1", "--receivers", "2", "--duration", "0.2",
 	      "--warmup", "0");
 	cr_assert_eq(o.status, 1);
-	cr_assert(matches(o.out, "^connections +failed 3, closed early 0 \\(first failure: "
+	cr_assert(str_matches(o.out, "^connections +failed 3, closed early 0 \\(first failure: "
 	                  "Connection refused\\)$"), "%s", o.out);
 }
 
@@ -402,10 +332,10 @@ Test(bench_srv, flood_against_the_wrong_server)
 	/* RESP to a net001 server: it answers BAD_MAGIC and closes; the
 	 * setup fails and says why. */
 	start(UNLIMITED);
-	static struct out o;
+	static struct run o;
 	BENCH(&o, "--target", "redis", "--port", ps, "--receivers", "1", "--duration", "0.2",
 	      "--warmup", "0");
 	cr_assert_eq(o.status, 1, "%s", o.out);
-	cr_assert(matches(o.out, "^connections +failed 2, closed early 0 \\(first failure: .*: "
+	cr_assert(str_matches(o.out, "^connections +failed 2, closed early 0 \\(first failure: .*: "
 	                  "not a Redis server \\(bad RESP\\)\\)$"), "%s", o.out);
 }

@@ -8,12 +8,12 @@ server: every reply comes and the summary line has its classes.
 Environment: NET001_SERVER, NET001_SOURCE_ROOT (meson sets them).
 """
 import os
-import random
-import socket
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from pysupport import free_port, start_server, stop  # noqa: E402
 
 ROOT = os.environ.get("NET001_SOURCE_ROOT",
                       os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -101,43 +101,11 @@ def checker_cases(wd):
     check("unknown command: exit 2", r.returncode == 2, r.stderr.decode())
 
 
-def free_port():
-    for _ in range(200):
-        port = random.randrange(20000, 31000)
-        s = socket.socket()
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise SystemExit("no free port")
-
-
 def live(wd):
-    for _ in range(5):
-        port = free_port()
-        log = open(os.path.join(wd, "server.log"), "w")
-        srv = subprocess.Popen([SERVER, "--host", "127.0.0.1", "--port", str(port),
-                                "--metrics-port", "0", "--threads", "2", "--rate-limit", "0",
-                                "--global-rate-limit", "0"], stdout=log, stderr=subprocess.STDOUT)
-        end = time.time() + 10
-        up = False
-        while time.time() < end and srv.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                up = True
-                break
-            except OSError:
-                time.sleep(0.05)
-        if up:
-            break
-        srv.kill()
-        srv.wait()
-    else:
-        raise SystemExit("server did not start")
+    with open(os.path.join(wd, "server.log"), "w") as log:
+        srv, port = start_server(SERVER, ["--metrics-port", "0", "--threads", "2",
+                                          "--rate-limit", "0", "--global-rate-limit", "0"],
+                                 log=log)
     try:
         r = subprocess.run([STRESS, "--port", str(port), "--pid", str(srv.pid), "--runs", "300",
                             "--type", "mixed", "--frames", "4", "--slow-ms", "50"],
@@ -155,8 +123,7 @@ def live(wd):
         check("wake-stress --reuse: exit 0", r.returncode == 0,
               r.stdout.decode() + r.stderr.decode())
     finally:
-        srv.terminate()
-        srv.wait(timeout=15)
+        stop(srv, 15)
 
 
 # A stand-in for a server that misses its wake-ups: its one worker thread

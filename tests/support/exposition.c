@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "http_client.h"
+
 const struct metric_family metric_families[METRIC_FAMILIES] = {
 	{ "net001_connections_active", "gauge" },
 	{ "net001_connections_accepted_total", "counter" },
@@ -80,6 +82,14 @@ static unsigned count(const char *text, const char *s, bool exact)
 		if (strncmp(p, s, n) == 0 && (!exact || p[n] == '\n' || p[n] == '\0'))
 			c++;
 	return c;
+}
+
+bool scrape_u64(uint16_t port, const char *series, uint64_t *out)
+{
+	char *text = http_scrape(port);
+	bool ok = text && sample_u64(text, series, out);
+	free(text);
+	return ok;
 }
 
 unsigned count_lines(const char *text, const char *line)

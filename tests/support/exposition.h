@@ -1,7 +1,7 @@
 /*
  * exposition.h - reading Prometheus text exposition in tests: sample
- * values, line counts, the families the exporter must expose, and a run
- * of promtool over a scrape.
+ * values (from a text or straight from a scrape), line counts, the
+ * families the exporter must expose, and a run of promtool over a scrape.
  *
  * Test code, any thread; text is a NUL-terminated scrape body. Nothing
  * keeps a pointer past a call.
@@ -29,6 +29,12 @@ extern const struct metric_family metric_families[METRIC_FAMILIES];
 bool sample(const char *text, const char *series, double *out);
 /* The same for integer samples, parsed exactly. */
 bool sample_u64(const char *text, const char *series, uint64_t *out);
+
+/*
+ * Scrape /metrics on 127.0.0.1:port and read one integer sample from it:
+ * false if the scrape does not answer 200 or has no such series.
+ */
+bool scrape_u64(uint16_t port, const char *series, uint64_t *out);
 
 /* Number of lines of text equal to line. */
 unsigned count_lines(const char *text, const char *line);

@@ -23,7 +23,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 from ws_support import *  # noqa: E402,F403
+import pysupport  # noqa: E402
 
 SERVER = os.environ.get("NET001_SERVER", os.path.join(SOURCE_ROOT, "build", "net001-server"))
 CLI = os.environ.get("NET001_CLI", os.path.join(SOURCE_ROOT, "build", "net001-cli"))
@@ -38,30 +40,17 @@ FIELDS_LIVE = ["tcp.stream", "tcp.srcport", "tcp.dstport", "tcp.len", "tcp.segme
 
 def free_port(rng):
     """A loopback port below 32768 that nobody listens on."""
-    for _ in range(200):
-        port = rng.randrange(20000, 32000)
-        s = socket.socket()
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise Failure("no free port")
+    try:
+        return pysupport.free_port(rng, 20000, 32000)
+    except RuntimeError as e:
+        raise Failure(str(e))
 
 
 def wait_listening(port, proc, timeout=10.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise Failure("server on port %d exited with %d" % (port, proc.returncode))
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
+    if pysupport.wait_listening(port, proc, timeout=timeout):
+        return
+    if proc.poll() is not None:
+        raise Failure("server on port %d exited with %d" % (port, proc.returncode))
     raise Failure("server did not listen on port %d" % port)
 
 

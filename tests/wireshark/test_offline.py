@@ -12,6 +12,7 @@ the port, the heuristic on other ports and the port preference, bad input
 of every kind, and random damage that must never raise a Lua error.
 """
 
+import itertools
 import os
 import random
 import re
@@ -197,30 +198,22 @@ def case_random_cuts(ck, wd):
     expected = {}
     for conv in range(3):
         c = TcpConversation(w, CLIENT_PORT + 1 + conv, 5000)
-        streams = {}
+        streams = {}  # side -> (frames, segments, their packet numbers)
         for side in ("client", "server"):
             frames = mixed_frames(rng, 40)
-            data = b"".join(frames)
-            ends, off = [], 0
-            for fr in frames:
-                off += len(fr)
-                ends.append(off)
-            segs = random_segments(rng, data, [7, 60, 700][conv])
-            streams[side] = [frames, ends, segs, 0, 0]
-        while any(s[2] for s in streams.values()):
-            side = rng.choice([k for k, s in streams.items() if s[2]])
-            frames, ends, segs, pos, done = streams[side]
-            seg = segs.pop(0)
-            n = (c.client if side == "client" else c.server)(seg)
-            pos += len(seg)
-            completed = []
-            while done < len(frames) and ends[done] <= pos:
-                completed.append(frames[done])
-                done += 1
-            if completed:
-                expected[n] = completed
-            streams[side][3:] = [pos, done]
+            segs = random_segments(rng, b"".join(frames), [7, 60, 700][conv])
+            streams[side] = (frames, segs, [])
+        left = {side: list(segs) for side, (_, segs, _) in streams.items()}
+        while any(left.values()):
+            side = rng.choice([k for k, segs in left.items() if segs])
+            seg = left[side].pop(0)
+            streams[side][2].append((c.client if side == "client" else c.server)(seg))
         c.close()
+        # each direction in order: a frame is dissected at the segment that
+        # holds its last byte
+        for frames, segs, nums in streams.values():
+            cuts = list(itertools.accumulate(len(x) for x in segs))[:-1]
+            expected.update(completions(frames, cuts, range(len(segs)), nums))
     w.close()
     rows = dissect(wd, "random")
     check_packets(ck, "random cuts, 3 conversations x 2 directions x 40 frames", rows, expected)
