@@ -868,6 +868,29 @@ Test(cluster, starts_without_nats_and_serves_locally)
 	/* NATS comes up: the node connects by itself. */
 	cr_assert_eq(nats_run(&N[0], dead, 0, 0), 0);
 	wait_metric(0, "net001_cluster_up", 1, 15000);
+
+	/* Every cluster family, in a valid exposition. */
+	char *text = http_scrape(S[0].metrics_port);
+	cr_assert_not_null(text);
+	static const char *const families[] = {
+		"net001_cluster_up", "net001_cluster_published_total",
+		"net001_cluster_received_total", "net001_cluster_deliveries_total",
+		"net001_cluster_dropped_total{reason=\"backlog_full\"}",
+		"net001_cluster_dropped_total{reason=\"disconnected\"}",
+		"net001_cluster_dropped_total{reason=\"inbound_full\"}",
+		"net001_cluster_dropped_total{reason=\"invalid\"}",
+		"net001_cluster_sequence_gaps_total", "net001_cluster_reconnects_total",
+	};
+	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+		uint64_t v;
+		cr_assert(sample_u64(text, families[i], &v), "%s is there", families[i]);
+	}
+	cr_assert(strstr(text, "net001_cluster_info{node_id=\""), "the node id is a label");
+	char tool[256], report[4096];
+	cr_assert(promtool_path(tool, sizeof tool), "promtool (scripts/deps --test)");
+	cr_assert_eq(promtool_check(tool, text, strlen(text), report, sizeof report), 0, "%s",
+	             report);
+	free(text);
 	close(a);
 	close(b);
 	cr_assert_eq(srv_stop(&S[0], 15000), 0);
