@@ -140,6 +140,7 @@ const char *cluster_node_id(const struct cluster *cl)
 	return cl->node_id;
 }
 
+#if HAVE_CLUSTER
 static void mset(_Atomic uint64_t *c, uint64_t v)
 {
 	atomic_store_explicit(c, v, memory_order_relaxed);
@@ -155,6 +156,7 @@ static uint64_t mget(const _Atomic uint64_t *c)
 {
 	return atomic_load_explicit(c, memory_order_relaxed);
 }
+#endif
 
 /* ---- set-up ------------------------------------------------------------------------- */
 
