@@ -79,8 +79,8 @@ struct cluster {
 	uint64_t last_invalid_log_ns;
 
 	/* The NATS client's callback thread's. */
-	uint64_t down_since_ns;
-	uint64_t dropped_at_down;
+	_Atomic uint64_t down_since_ns; /* also set by cluster_start */
+	_Atomic uint64_t dropped_at_down;
 
 #if HAVE_CLUSTER
 	natsOptions *opts;
@@ -511,7 +511,7 @@ static void on_connected(natsConnection *nc, void *arg)
 	mset(&cl->m.up, 1);
 	log_info("cluster: connected to NATS (node %s, subject %s)", cl->node_id,
 	         cl->m.subject);
-	cl->down_since_ns = 0;
+	atomic_store(&cl->down_since_ns, 0);
 }
 
 static void on_disconnected(natsConnection *nc, void *arg)
@@ -521,8 +521,8 @@ static void on_disconnected(natsConnection *nc, void *arg)
 	if (!mget(&cl->m.up))
 		return; /* once per outage */
 	mset(&cl->m.up, 0);
-	cl->down_since_ns = clock_now_ns();
-	cl->dropped_at_down = dropped_now(cl);
+	atomic_store(&cl->down_since_ns, clock_now_ns());
+	atomic_store(&cl->dropped_at_down, dropped_now(cl));
 	if (atomic_load(&cl->stop))
 		return;
 	log_warn("cluster: lost the connection to NATS; local broadcasting goes on, "
@@ -536,11 +536,12 @@ static void on_reconnected(natsConnection *nc, void *arg)
 	(void)nc;
 	madd(&cl->m.reconnects, 1);
 	mset(&cl->m.up, 1);
-	double s = cl->down_since_ns ? (double)(clock_now_ns() - cl->down_since_ns) / 1e9 : 0;
+	uint64_t since = atomic_load(&cl->down_since_ns);
+	double s = since ? (double)(clock_now_ns() - since) / 1e9 : 0;
 	log_info("cluster: reconnected to NATS after %.1f s (%" PRIu64
 	         " broadcasts for other servers dropped meanwhile)", s,
-	         dropped_now(cl) - cl->dropped_at_down);
-	cl->down_since_ns = 0;
+	         dropped_now(cl) - atomic_load(&cl->dropped_at_down));
+	atomic_store(&cl->down_since_ns, 0);
 }
 
 static void on_closed(natsConnection *nc, void *arg)
@@ -747,15 +748,16 @@ int cluster_start(struct cluster *cl, struct server *srv, char *err, size_t errl
 		snprintf(err, errlen, "cluster: NATS options: %s", natsStatus_GetText(s));
 		return -EINVAL;
 	}
+	atomic_store(&cl->down_since_ns, clock_now_ns());
 	s = natsConnection_Connect(&cl->nc, cl->opts);
 	if (s == NATS_OK) {
+		atomic_store(&cl->down_since_ns, 0);
 		mset(&cl->m.up, 1);
 		log_info("cluster: connected to NATS at %s (node %s, subject %s)", cl->url_shown,
 		         cl->node_id, cl->m.subject);
 	} else if (s == NATS_NOT_YET_CONNECTED) {
 		log_warn("cluster: NATS at %s is not reachable yet; serving locally and "
 		         "connecting in the background (node %s)", cl->url_shown, cl->node_id);
-		cl->down_since_ns = clock_now_ns();
 	} else {
 		snprintf(err, errlen, "cluster: NATS at %s: %s", cl->url_shown,
 		         natsStatus_GetText(s));

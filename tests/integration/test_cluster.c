@@ -854,7 +854,7 @@ Test(cluster, starts_without_nats_and_serves_locally)
 	char url[64];
 	snprintf(url, sizeof url, "nats://127.0.0.1:%u", dead);
 	const char *const args[] = { "--threads", "2", "--rate-limit", "0", "--cluster", url,
-	                             NULL };
+	                             "--cluster-backlog", "256k", NULL };
 	cr_assert_eq(srv_start(&S[0], args), 0);
 	cr_assert(srv_log_contains(&S[0], "not reachable yet"));
 	cr_assert_eq(metric(0, "net001_cluster_up"), 0);
@@ -865,6 +865,33 @@ Test(cluster, starts_without_nats_and_serves_locally)
 	cr_assert_eq(tc_read_frame(b, &f, 5000), 0);
 	cr_assert_eq(f.type, FRAME_BROADCAST);
 	cr_assert_eq(f.len, 5);
+
+	/* 600 KB for other servers while NATS is away, against a backlog
+	 * of 256 KiB: local delivery is whole, the rest is held up to the
+	 * bound and what is beyond it is dropped and counted. */
+	static uint8_t kb[1000];
+	for (int i = 0; i < 600; i++) {
+		memset(kb, i, sizeof kb);
+		cr_assert_eq(tc_send_frame(a, FRAME_BROADCAST, kb, sizeof kb), 0);
+	}
+	for (int i = 0; i < 600; i++) {
+		cr_assert_eq(tc_read_frame(b, &f, 5000), 0, "local broadcast %d", i);
+		cr_assert_eq(f.len, 1000);
+		cr_assert_eq(f.payload[0], (uint8_t)i);
+	}
+	uint64_t end = mono_ms() + 10000, pub = 0, dropped = 0;
+	while (mono_ms() < end) {
+		pub = metric(0, "net001_cluster_published_total");
+		dropped = metric(0, "net001_cluster_dropped_total{reason=\"disconnected\"}") +
+		          metric(0, "net001_cluster_dropped_total{reason=\"backlog_full\"}");
+		if (pub + dropped == 601)
+			break;
+		sleep_ms(50);
+	}
+	cr_assert_eq(pub + dropped, 601, "each broadcast published (held) or dropped: %llu + %llu",
+	             (unsigned long long)pub, (unsigned long long)dropped);
+	cr_assert(dropped > 0 && pub * 1000 <= 256 * 1024, "held at most the backlog: %llu held",
+	          (unsigned long long)pub);
 	/* NATS comes up: the node connects by itself. */
 	cr_assert_eq(nats_run(&N[0], dead, 0, 0), 0);
 	wait_metric(0, "net001_cluster_up", 1, 15000);
