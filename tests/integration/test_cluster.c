@@ -36,11 +36,13 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include "auth_file.h"
 #include "exposition.h"
 #include "harness.h"
 #include "http_client.h"
 #include "ports.h"
 #include "proto/frame.h"
+#include "proto/msg.h"
 #include "timing.h"
 
 #define NODES 3
@@ -844,6 +846,89 @@ Test(cluster, garbage_on_the_subject_is_counted_and_dropped)
 	free_all(rx, nrx);
 	for (int i = 0; i < NODES; i++)
 		cr_assert_eq(srv_stop(&S[i], 15000), 0, "node %d exits 0", i);
+}
+
+/* ---- auth and rate limits where a broadcast enters ------------------------------------- */
+
+Test(cluster, auth_and_rate_limits_apply_where_a_broadcast_enters)
+{
+	struct auth_file af = { "" };
+	const char *path = auth_file_write(&af, "cluster", AUTH_USERS("alice", AUTH_ALICE_HEX));
+	cr_assert_not_null(path);
+	cr_assert_eq(nats_run(&N[0], 0, 0, 0), 0);
+	char url[64];
+	snprintf(url, sizeof url, "nats://127.0.0.1:%u", N[0].port);
+	/* The entry node: auth, 50 broadcasts/s per connection. The other:
+	 * no auth, 5 messages/s per connection and for the whole server. */
+	const char *const a0[] = { "--threads", "2", "--auth-file", path, "--rate-limit", "50",
+	                           "--global-rate-limit", "0", "--cluster", url, NULL };
+	const char *const a1[] = { "--threads", "2", "--rate-limit", "5", "--global-rate-limit",
+	                           "5", "--cluster", url, NULL };
+	cr_assert_eq(srv_start(&S[0], a0), 0);
+	cr_assert_eq(srv_start(&S[1], a1), 0);
+	int rx[4];
+	for (int i = 0; i < 4; i++) {
+		rx[i] = tc_connect(S[1].port);
+		cr_assert(tc_ping(rx[i], (uint64_t)i, 5000));
+	}
+	int anon = tc_connect(S[0].port), alice = tc_connect(S[0].port);
+	uint8_t p[80];
+	int n = msg_auth_build(p, "alice", 5, AUTH_ALICE_TOKEN, strlen(AUTH_ALICE_TOKEN));
+	cr_assert_eq(tc_send_frame(alice, FRAME_AUTH, p, (size_t)n), 0);
+	struct tc_frame f;
+	cr_assert_eq(tc_read_frame(alice, &f, 5000), 0);
+	cr_assert_eq(f.type, FRAME_AUTH_REPLY);
+	cr_assert_eq(f.payload[0], 1);
+	/* Wait for the two nodes to hear each other: alice's probes. */
+	uint64_t end = mono_ms() + 20000;
+	bool heard = false;
+	while (!heard && mono_ms() < end) {
+		cr_assert_eq(tc_send_frame(alice, FRAME_BROADCAST, "probe", 5), 0);
+		heard = tc_read_frame(rx[0], &f, 300) == 0;
+	}
+	cr_assert(heard, "node 1 hears node 0");
+	sleep_ms(1100); /* alice's bucket full again; late probes arrive */
+	for (int i = 0; i < 4; i++)
+		while (tc_read_frame(rx[i], &f, 300) == 0)
+			;
+
+	/* Refused where it enters: not authenticated. */
+	cr_assert_eq(tc_send_frame(anon, FRAME_BROADCAST, "anon", 4), 0);
+	cr_assert(tc_expect_error(anon, ERR_AUTH_REQUIRED, 5000));
+	/* Limited where it enters: 100 at once against 50/s. */
+	uint8_t b[4];
+	for (int i = 0; i < 100; i++) {
+		b[0] = (uint8_t)i;
+		cr_assert_eq(tc_send_frame(alice, FRAME_BROADCAST, b, 1), 0);
+	}
+	int limited = 0;
+	while (tc_read_frame(alice, &f, 1000) == 0) {
+		cr_assert_eq(f.type, FRAME_ERROR);
+		cr_assert_eq(frame_get_u16(f.payload), ERR_RATE_LIMITED);
+		limited++;
+	}
+	cr_assert(limited >= 40 && limited <= 60, "about half refused: %d", limited);
+	/* ... and not again on node 1, whose limits are 5/s: every one that
+	 * entered reaches every receiver there, in order. */
+	for (int i = 0; i < 4; i++) {
+		int got = 0, last = -1;
+		while (tc_read_frame(rx[i], &f, 1000) == 0) {
+			cr_assert_eq(f.type, FRAME_BROADCAST);
+			cr_assert_eq(f.len, 1, "no anonymous broadcast arrives");
+			cr_assert_gt((int)f.payload[0], last);
+			last = f.payload[0];
+			got++;
+		}
+		cr_assert_eq(got, 100 - limited, "receiver %d got %d of %d", i, got, 100 - limited);
+	}
+	cr_assert_eq(metric(1, "net001_errors_total{code=\"rate_limited\"}"), 0);
+	for (int i = 0; i < 4; i++)
+		close(rx[i]);
+	close(anon);
+	close(alice);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(srv_stop(&S[i], 15000), 0);
+	auth_file_remove(&af);
 }
 
 /* ---- NATS not there at start; flags --------------------------------------------------- */
