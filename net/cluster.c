@@ -43,6 +43,7 @@
 #define BEAT_NS      1000000000ull  /* heartbeat period */
 #define OUT_BATCH    256u           /* records taken from one ring before the next */
 #define ORIGINS      1024u          /* origins tracked (a power of two) */
+#define INBOUND_WAIT_NS 3000000000ull /* room in a worker's ring: waited for this long */
 
 struct origin {
 	char id[CLUSTER_ID_MAX];
@@ -423,6 +424,30 @@ static void reap_wakes(struct cluster *cl)
 			wake_worker(cl, again[i]);
 }
 
+/*
+ * Worker w's ring is full: its log is full of what its receivers have not
+ * read yet. Wait for room (this thread only: the NATS client keeps reading
+ * into its pending queue, bounded, and nothing waits on a worker) for up
+ * to INBOUND_WAIT_NS, longer than a stalled receiver takes to be dropped
+ * (SLOW_CONSUMER), so only receivers that do not read make a remote
+ * broadcast lost; then give up on it (at most once). True if it went in.
+ */
+static bool push_wait(struct cluster *cl, uint32_t w, const struct parsed *m, bool *was_empty)
+{
+	uint64_t end = clock_now_ns() + INBOUND_WAIT_NS;
+	if (cl->wake_ok)
+		io_uring_submit(&cl->wake);
+	while (!atomic_load_explicit(&cl->stop, memory_order_relaxed)) {
+		struct timespec ts = { 0, 100000 };
+		nanosleep(&ts, NULL);
+		if (bytering_push(&cl->in[w], m->frame, m->size, was_empty))
+			return true;
+		if (clock_now_ns() >= end)
+			break;
+	}
+	return false;
+}
+
 static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
 {
 	struct cluster *cl = arg;
@@ -480,7 +505,8 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 	bool woke = false;
 	for (uint32_t w = 0; w < cl->ncores; w++) {
 		bool was_empty;
-		if (!bytering_push(&cl->in[w], m.frame, m.size, &was_empty)) {
+		if (!bytering_push(&cl->in[w], m.frame, m.size, &was_empty) &&
+		    !push_wait(cl, w, &m, &was_empty)) {
 			madd(&cl->m.dropped_inbound, 1);
 			continue;
 		}
