@@ -186,7 +186,7 @@ static void node_start(int i, uint16_t nats_port)
 	const char *const args[] = { "--threads", "2", "--rate-limit", "0",
 	                             "--global-rate-limit", "0", "--max-connections", "2000",
 	                             "--cluster", url, "--node-id", id,
-	                             "--cluster-backlog", "64m", NULL };
+	                             "--cluster-backlog", "64m", "--idle-timeout", "0", NULL };
 	cr_assert_eq(srv_start(&S[i], args), 0, "node %d starts", i);
 }
 
