@@ -572,8 +572,8 @@ static bool on_item(struct worker *co, uint32_t src, void *item)
 }
 
 /* Other servers' broadcasts (--cluster): from the bridge's ring into the
- * log while it has room; the rest waits in the ring (the bridge drops what
- * does not fit there, and counts it). */
+ * log while it has room; the rest waits in the ring (the bridge waits for
+ * room there, then drops and counts). */
 static void take_remote(struct worker *co)
 {
 	uint32_t len, n = 0;

@@ -13,8 +13,9 @@
  *   bcast_poll: frames from its    <- delivery thread: check header and <- MSG subject
  *   ring from the bridge into the     frame, sequence per origin (gaps,
  *   log while it has room (the        duplicates), copy into every
- *   rest waits in the ring)           worker's ring (full: drop, count);
- *                                     MSG_RING to a worker that may sleep
+ *   rest waits in the ring)           worker's ring (full: wait up to 3 s,
+ *                                     then drop, count); MSG_RING to a
+ *                                     worker that may sleep
  *
  * Workers take no lock and make no system call for the cluster: a ring
  * write and, when the bridge may be asleep, one more SQE in their next
