@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/errbuf.h"
+#include "core/log.h"
 #include "core/opt.h"
 
 #define PROGRAM "net001-server"
@@ -39,8 +40,11 @@ enum opt_id {
 	OPT_MAX_PAYLOAD,
 	OPT_METRICS_PORT,
 	OPT_MAX_OUTPUT,
+	OPT_BROADCAST_LOG,
 	OPT_AUTH_FILE,
 	OPT_DEBUG,
+	OPT_NO_PIN,
+	OPT_LOG_FORMAT,
 	OPT_TLS,
 	OPT_CERT,
 	OPT_KEY,
@@ -51,6 +55,9 @@ enum opt_id {
 };
 
 static opt_fn set_host, set_file, set_cluster, set_subject, set_node_id;
+
+/* In the order of enum log_format (core/log.h). */
+static const char *const log_formats[] = { "text", "json", NULL };
 
 #define NUM(n, i, e, lo, hi, field) \
 	{ .name = n, .kind = OPT_UINT, .id = i, .env = e, .min = lo, .max = hi, \
@@ -72,9 +79,15 @@ static const struct opt opts[] = {
 	{ .name = "max-output", .kind = OPT_SIZE, .id = OPT_MAX_OUTPUT,
 	  .min = CONFIG_MAX_OUTPUT_MIN, .max = CONFIG_MAX_OUTPUT_MAX,
 	  OPT_AT(struct config, max_output) },
+	{ .name = "broadcast-log", .kind = OPT_SIZE, .id = OPT_BROADCAST_LOG,
+	  .min = CONFIG_BROADCAST_LOG_MIN, .max = CONFIG_BROADCAST_LOG_MAX,
+	  OPT_AT(struct config, broadcast_log) },
 	{ .name = "auth-file", .kind = OPT_CALL, .id = OPT_AUTH_FILE, .fn = set_file,
 	  .off = offsetof(struct config, auth_file) },
 	{ .name = "debug", .kind = OPT_FLAG, .id = OPT_DEBUG, OPT_AT(struct config, debug) },
+	{ .name = "no-pin", .kind = OPT_FLAG, .id = OPT_NO_PIN, OPT_AT(struct config, no_pin) },
+	{ .name = "log-format", .kind = OPT_CHOICE, .id = OPT_LOG_FORMAT,
+	  .env = "NET001_LOG_FORMAT", .choices = log_formats, OPT_AT(struct config, log_format) },
 	{ .name = "tls", .kind = OPT_FLAG, .id = OPT_TLS, OPT_AT(struct config, tls) },
 	{ .name = "cert", .kind = OPT_CALL, .id = OPT_CERT, .fn = set_file,
 	  .off = offsetof(struct config, cert) },
@@ -125,8 +138,10 @@ void config_defaults(struct config *c)
 	c->max_payload = 65535;
 	c->metrics_port = 5000 + CONFIG_METRICS_PORT_OFFSET;
 	c->max_output = UINT64_C(8) << 20;
+	c->broadcast_log = NET001_BROADCAST_LOG;
 	c->auth_file = NULL;
 	c->debug = false;
+	c->log_format = LOG_FORMAT_TEXT;
 	c->tls = false;
 	c->cert = NULL;
 	c->key = NULL;
@@ -457,6 +472,10 @@ void config_usage(FILE *out)
 "  --max-output BYTES       unsent output per connection before SLOW_CONSUMER;\n"
 "                           bytes or with k, m, g (KiB, MiB, GiB),\n"
 "                           %u..16g (default 8m)\n"
+"  --broadcast-log BYTES    broadcasts each worker keeps for its receivers\n"
+"                           (rounded up to a power of two): broadcasters\n"
+"                           pause when a receiver that keeps up is half of\n"
+"                           it behind; 256k..1g (default %llum)\n"
 "  --auth-file FILE         require AUTH; lines 'user:sha256hex(token)'\n"
 "                           (default: authentication off)\n"
 "  --tls                    TLS 1.2+ on the client port; needs --cert and --key\n"
@@ -472,21 +491,28 @@ void config_usage(FILE *out)
 "  --cluster-backlog BYTES  broadcast bytes held for NATS while it is away\n"
 "                           or slow, beyond which they are dropped and\n"
 "                           counted; with k, m, g (default 8m)\n"
+"  --no-pin                 do not pin workers to CPUs (machines shared with\n"
+"                           other busy processes; default: pinned)\n"
 "  --debug                  verbose logging\n"
+"  --log-format FORMAT      text or json (one JSON object per line)\n"
+"                           (default text; env NET001_LOG_FORMAT)\n"
 "  -h, --help               print this help and exit\n"
 "  -V, --version            print the version and exit\n"
 "\n"
 "Environment (an empty variable counts as unset):\n"
+"  NET001_LOG_FORMAT                               as --log-format\n"
 "  MAX_CONNECTIONS, RATE_LIMIT, GLOBAL_RATE_LIMIT   as the flags above\n"
 "  NET001_CLUSTER                                  as --cluster\n"
 "\n"
-"A bad value prints one line on stderr and exits with status 2.\n"
+"A bad value prints one line on stderr and exits with status 2; status 1:\n"
+"could not start; status 3: io_uring not allowed (seccomp, sysctl).\n"
 "SIGINT/SIGTERM shut down gracefully; SIGHUP reloads the auth file.\n",
 		CONFIG_MAX_CONNECTIONS_MAX, (unsigned)NET001_MAX_CONNECTIONS_DEFAULT,
 		CONFIG_THREADS_MAX, default_threads(), CONFIG_IDLE_TIMEOUT_MAX,
 		CONFIG_RATE_LIMIT_MAX, CONFIG_GLOBAL_RATE_LIMIT_MAX,
 		CONFIG_MAX_PAYLOAD_MIN, CONFIG_MAX_PAYLOAD_MAX,
-		CONFIG_METRICS_PORT_OFFSET, CONFIG_MAX_OUTPUT_MIN);
+		CONFIG_METRICS_PORT_OFFSET, CONFIG_MAX_OUTPUT_MIN,
+		(unsigned long long)NET001_BROADCAST_LOG >> 20);
 }
 
 int config_sockaddr(const struct config *c, uint16_t port,

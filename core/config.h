@@ -36,6 +36,8 @@
 #define CONFIG_MAX_PAYLOAD_MAX       65535u
 #define CONFIG_MAX_OUTPUT_MIN        65547u       /* one largest frame */
 #define CONFIG_MAX_OUTPUT_MAX        (UINT64_C(16) << 30)
+#define CONFIG_BROADCAST_LOG_MIN     (UINT64_C(256) << 10)
+#define CONFIG_BROADCAST_LOG_MAX     (UINT64_C(1) << 30)
 #define CONFIG_METRICS_PORT_OFFSET   1000u
 #define CONFIG_NODE_ID_MAX           33   /* sizeof node_id: 32 characters and the NUL */
 #define CONFIG_SUBJECT_MAX           256  /* a NATS subject, NUL included */
@@ -53,8 +55,11 @@ struct config {
 	uint32_t max_payload;       /* 8..65535, default 65535 */
 	uint32_t metrics_port;      /* 0 = off, else 1..65535 and != port; default port + 1000 */
 	uint64_t max_output;        /* bytes, 65547..16 GiB, default 8 MiB */
+	uint64_t broadcast_log;     /* bytes per worker, 256 KiB..1 GiB */
 	char *auth_file;            /* NULL = auth off; readable regular file at parse time */
 	bool debug;
+	bool no_pin;                /* leave workers to the scheduler */
+	uint8_t log_format;         /* enum log_format (core/log.h); env NET001_LOG_FORMAT; default text */
 	bool tls;                   /* needs cert and key (readable files) */
 	char *cert;
 	char *key;

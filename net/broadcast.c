@@ -30,7 +30,7 @@
  *    has not yet taken half a log's worth of what this one sent it (in
  *    the queue, held back, or waiting for its log), this one pauses its
  *    broadcasters too, and resumes them below a quarter.
- * A receiver whose cursor has not moved for BSTALL_S seconds while behind
+ * A receiver whose cursor has not moved for BSTALL_MS while behind
  * is stalled: it does not hold the others back, and once it is bkick_lag
  * behind (or its bytes are what the log needs room for) it gets
  * SLOW_CONSUMER.
@@ -57,11 +57,14 @@
 #define RECYCLE_BIT ((uintptr_t)1)
 /* Items taken from one queue per loop iteration before I/O gets a turn. */
 #define POLL_BATCH 1024u
-/* A receiver behind whose cursor has not moved for this long is stalled. */
-#define BSTALL_S 2u
+/* A receiver behind whose cursor has not moved for this long is stalled:
+ * far longer than a pause of the server itself (a SIGSTOP, a busy host)
+ * or a client's own hiccup, short enough that one reader that never reads
+ * holds nobody back for long. */
+#define BSTALL_MS 5000u
 /* Log bytes one send carries at most (fairness between receivers). */
 #define BSEND_MAX (256u << 10)
-#define RETRY_NS 200000   /* held items: retry after 200 us */
+#define RETRY_NS 200000   /* held items, paused broadcasters: look again after 200 us */
 
 /* ---- the held-back list per destination ------------------------------- */
 
@@ -126,6 +129,20 @@ static void send_to(struct worker *co, uint32_t dst, void *item)
 	co->nheld++;
 }
 
+/* Come back soon: another worker's progress (room in a queue, frames it
+ * took) wakes nobody here. One timeout, re-armed while waiting lasts. */
+static void arm_retry(struct worker *co)
+{
+	if (co->retry_armed)
+		return;
+	struct io_uring_sqe *sqe = worker_sqe(co);
+	co->retry_ts.tv_sec = 0;
+	co->retry_ts.tv_nsec = RETRY_NS;
+	io_uring_prep_timeout(sqe, &co->retry_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, ud_pack(OP_RETRY, 0, 0));
+	co->retry_armed = true;
+}
+
 static void retry_held(struct worker *co)
 {
 	for (uint32_t dst = 0; dst < co->srv->ncores && co->nheld; dst++) {
@@ -142,14 +159,8 @@ static void retry_held(struct worker *co)
 			}
 		}
 	}
-	if (co->nheld && !co->retry_armed) {
-		struct io_uring_sqe *sqe = worker_sqe(co);
-		co->retry_ts.tv_sec = 0;
-		co->retry_ts.tv_nsec = RETRY_NS;
-		io_uring_prep_timeout(sqe, &co->retry_ts, 0, 0);
-		io_uring_sqe_set_data64(sqe, ud_pack(OP_RETRY, 0, 0));
-		co->retry_armed = true;
-	}
+	if (co->nheld)
+		arm_retry(co);
 }
 
 /* ---- cursors ------------------------------------------------------------------ */
@@ -286,7 +297,7 @@ void bcast_sent(struct worker *co, struct conn *c, uint32_t slot, uint32_t n)
 		metrics_add(&co->m.broadcast_deliveries, frames);
 		metrics_frames_sent(&co->m, FRAME_BROADCAST, frames);
 	}
-	c->b.prog_s = co->now_s;
+	c->b.prog_ms = co->now_ns / 1000000u;
 }
 
 /* ---- who receives ---------------------------------------------------------- */
@@ -302,7 +313,7 @@ void bcast_join(struct worker *co, struct conn *c, uint32_t slot)
 		c->b.fno = co->log.nframes;
 	}
 	c->b.own_end = 0;
-	c->b.prog_s = co->now_s;
+	c->b.prog_ms = co->now_ns / 1000000u;
 	c->open_pos = co->nopen;
 	co->open[co->nopen++] = slot;
 }
@@ -345,9 +356,9 @@ void bcast_unpin(struct worker *co, struct conn *c, uint32_t slot)
 static void slow_consumer(struct worker *co, struct conn *c, uint32_t slot, uint64_t lag)
 {
 	metrics_inc(&co->m.slow_consumer_closes);
-	log_limited(&co->ll, co->now_s, LOG_DEBUG,
-	            "core %u: slot %u slow consumer (%llu broadcast bytes behind)", co->id, slot,
-	            (unsigned long long)lag);
+	conn_log(co, slot, LOG_DEBUG, "close",
+	         LOG_FIELDS(LOG_STR("reason", "slow_consumer"), LOG_UINT("behind", lag)),
+	         " slow consumer (%llu broadcast bytes behind)", (unsigned long long)lag);
 	conn_close(co, c, slot, ERR_SLOW_CONSUMER);
 	/* Its send in flight holds log bytes and may never drain (the peer
 	 * does not read): cancel it; conn_on_send() then takes what was
@@ -378,7 +389,7 @@ static void scan(struct worker *co, bool need_room)
 		uint32_t slot = co->open[i];
 		struct conn *c = &co->conns[slot];
 		uint64_t lag = l->head - c->b.pos;
-		bool stalled = lag && co->now_s - c->b.prog_s >= BSTALL_S;
+		bool stalled = lag && co->now_ns / 1000000u - c->b.prog_ms >= BSTALL_MS;
 		if (stalled && (lag + unsent_replies(c) > co->bkick_lag ||
 		                (need_room && lag > l->cap / 2))) {
 			slow_consumer(co, c, slot, lag);
@@ -446,6 +457,11 @@ static bool log_behind(struct worker *co)
 static bool xq_behind(const struct worker *co, uint64_t limit)
 {
 	const struct server *srv = co->srv;
+	/* Items held back here count too: a small queue passes few frames
+	 * per wake-up, whatever their size. Four queues' worth pauses, one
+	 * resumes (limit is bpause_at or bresume_at). */
+	if (co->nheld > (limit == co->bpause_at ? 4 : 1) * srv->xq_cap)
+		return true;
 	for (uint32_t dst = 0; dst < srv->ncores; dst++) {
 		if (dst == co->id)
 			continue;
@@ -646,11 +662,17 @@ void bcast_poll(struct worker *co)
 	}
 	if (co->cl_in)
 		take_remote(co);
-	if (co->npaused && co->bhold.head == co->bhold.tail && !xq_behind(co, co->bresume_at)) {
-		if (!co->bscanned)
-			scan(co, false);
-		if (co->log.head - co->btail_fast <= co->bresume_at)
-			conn_resume_all(co);
+	if (co->npaused) {
+		if (co->bhold.head == co->bhold.tail && !xq_behind(co, co->bresume_at)) {
+			if (!co->bscanned)
+				scan(co, false);
+			if (co->log.head - co->btail_fast <= co->bresume_at)
+				conn_resume_all(co);
+		}
+		/* What lets them go may be another worker taking frames: it
+		 * does not wake this one, so look again soon. */
+		if (co->npaused)
+			arm_retry(co);
 	}
 	/* Receivers with broadcasts to send and no send in flight. */
 	if (co->log.head != co->bflushed) {

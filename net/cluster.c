@@ -43,7 +43,7 @@
 #define BEAT_NS      1000000000ull  /* heartbeat period */
 #define OUT_BATCH    256u           /* records taken from one ring before the next */
 #define ORIGINS      1024u          /* origins tracked (a power of two) */
-#define INBOUND_WAIT_NS 3000000000ull /* room in a worker's ring: waited for this long */
+#define INBOUND_WAIT_NS 6000000000ull /* room in a worker's ring: waited for this long */
 
 struct origin {
 	char id[CLUSTER_ID_MAX];

@@ -13,7 +13,7 @@
  *   bcast_poll: frames from its    <- delivery thread: check header and <- MSG subject
  *   ring from the bridge into the     frame, sequence per origin (gaps,
  *   log while it has room (the        duplicates), copy into every
- *   rest waits in the ring)           worker's ring (full: wait up to 3 s,
+ *   rest waits in the ring)           worker's ring (full: wait up to 6 s,
  *                                     then drop, count); MSG_RING to a
  *                                     worker that may sleep
  *

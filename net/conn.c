@@ -13,8 +13,11 @@
  *  - a sendmsg header is scratch of the worker's until the kernel copies
  *    it at submission.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -30,6 +33,69 @@
 #define CLOSE_LINGER_S 5u
 /* A TLS handshake must finish this soon after accept. */
 #define TLS_HANDSHAKE_S 10u
+
+/* ---- log lines ---------------------------------------------------------------- */
+
+/* "[v6 address]:port" at most, NUL included. */
+#define PEER_STR_MAX (INET6_ADDRSTRLEN + 8)
+
+/* The slot's peer as text, or NULL when not known (no --debug). */
+static const char *peer_str(const struct worker *co, uint32_t slot, char *buf)
+{
+	if (!co->peers)
+		return NULL;
+	const struct peer_addr *p = &co->peers[slot];
+	char a[INET6_ADDRSTRLEN];
+	if (p->sa.sa_family == AF_INET) {
+		if (!inet_ntop(AF_INET, &p->in4.sin_addr, a, sizeof a))
+			return NULL;
+		snprintf(buf, PEER_STR_MAX, "%s:%u", a, ntohs(p->in4.sin_port));
+	} else if (p->sa.sa_family == AF_INET6) {
+		/* An IPv4 client of a dual-stack listener: shown as IPv4. */
+		if (IN6_IS_ADDR_V4MAPPED(&p->in6.sin6_addr)) {
+			if (!inet_ntop(AF_INET, &p->in6.sin6_addr.s6_addr[12], a, sizeof a))
+				return NULL;
+			snprintf(buf, PEER_STR_MAX, "%s:%u", a, ntohs(p->in6.sin6_port));
+		} else {
+			if (!inet_ntop(AF_INET6, &p->in6.sin6_addr, a, sizeof a))
+				return NULL;
+			snprintf(buf, PEER_STR_MAX, "[%s]:%u", a, ntohs(p->in6.sin6_port));
+		}
+	} else {
+		return NULL;
+	}
+	return buf;
+}
+
+#define CONN_LOG_FIELDS 8
+
+void conn_log(struct worker *co, uint32_t slot, enum log_level lvl, const char *event,
+              const struct log_kv *kv, size_t nkv, const char *fmt, ...)
+{
+	if (!log_limit_take(&co->ll, co->now_s, lvl))
+		return;
+	char peer[PEER_STR_MAX], msg[512];
+	const char *p = peer_str(co, slot, peer);
+	struct log_kv f[CONN_LOG_FIELDS];
+	size_t n = 0;
+
+	f[n++] = (struct log_kv)LOG_UINT("slot", slot);
+	if (p)
+		f[n++] = (struct log_kv)LOG_STR("peer", p);
+	for (size_t i = 0; i < nkv && n < CONN_LOG_FIELDS; i++)
+		f[n++] = kv[i];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (p)
+		log_event_taken(&co->ll, lvl, event, f, n, "core %u: slot %u (%s)%s", co->id,
+		                slot, p, msg);
+	else
+		log_event_taken(&co->ll, lvl, event, f, n, "core %u: slot %u%s", co->id, slot, msg);
+}
+
+/* ---- errors and back-pressure ----------------------------------------------- */
 
 void conn_error(struct worker *co, struct conn *c, uint32_t slot, unsigned code)
 {
@@ -52,9 +118,9 @@ void conn_check_backlog(struct worker *co, struct conn *c, uint32_t slot)
 		return;
 	if (n > co->cfg->max_output) {
 		metrics_inc(&co->m.slow_consumer_closes);
-		log_limited(&co->ll, co->now_s, LOG_DEBUG,
-		            "core %u: slot %u slow consumer (%llu bytes unsent)", co->id,
-		            slot, (unsigned long long)n);
+		conn_log(co, slot, LOG_DEBUG, "close",
+		         LOG_FIELDS(LOG_STR("reason", "slow_consumer"), LOG_UINT("unsent", n)),
+		         " slow consumer (%llu bytes unsent)", (unsigned long long)n);
 		conn_close(co, c, slot, ERR_SLOW_CONSUMER);
 		return;
 	}
@@ -63,9 +129,9 @@ void conn_check_backlog(struct worker *co, struct conn *c, uint32_t slot)
 		 * the client takes them; its TCP window then holds it back. */
 		c->flags |= CF_OUTFULL;
 		conn_stop_recv(co, c, slot);
-		log_limited(&co->ll, co->now_s, LOG_DEBUG,
-		            "core %u: slot %u not read while %llu bytes are unsent", co->id,
-		            slot, (unsigned long long)n);
+		conn_log(co, slot, LOG_DEBUG, "read_paused",
+		         LOG_FIELDS(LOG_STR("cause", "unsent"), LOG_UINT("unsent", n)),
+		         " not read while %llu bytes are unsent", (unsigned long long)n);
 	}
 }
 
@@ -251,9 +317,11 @@ void conn_accepted(struct worker *co, uint32_t slot)
 		c->flags |= CF_REJECTED;
 		metrics_inc(&co->m.connections_rejected);
 		arm_recv(co, c, slot);
-		conn_close(co, c, slot, co->draining ? ERR_SHUTTING_DOWN : ERR_SERVER_FULL);
-		log_limited(&co->ll, co->now_s, LOG_DEBUG, "core %u: slot %u rejected (%u open)",
-		            co->id, slot, n - 1);
+		unsigned code = co->draining ? ERR_SHUTTING_DOWN : ERR_SERVER_FULL;
+		conn_close(co, c, slot, code);
+		conn_log(co, slot, LOG_DEBUG, "close",
+		         LOG_FIELDS(LOG_STR("reason", msg_error_label(code)), LOG_UINT("open", n - 1)),
+		         " rejected (%u open)", n - 1);
 		return;
 	}
 	metrics_inc(&co->m.connections_accepted);
@@ -265,8 +333,9 @@ void conn_accepted(struct worker *co, uint32_t slot)
 			c->tls = NULL;
 		}
 		if (!c->tls) {
-			log_limited(&co->ll, co->now_s, LOG_ERROR, "core %u: TLS session: out of memory",
-			            co->id);
+			conn_log(co, slot, LOG_ERROR, "close",
+			         LOG_FIELDS(LOG_STR("reason", "out_of_memory")),
+			         ": TLS session: out of memory");
 			conn_close_hard(co, c, slot);
 			return;
 		}
@@ -282,6 +351,7 @@ void conn_accepted(struct worker *co, uint32_t slot)
 	if (due != UINT32_MAX)
 		wheel_add(&co->wheel, slot, co->now_s + due);
 	arm_recv(co, c, slot);
+	conn_log(co, slot, LOG_DEBUG, "open", LOG_NO_FIELDS, " open");
 }
 
 /* Free the slot once nothing is in flight. */
@@ -302,9 +372,7 @@ static void conn_maybe_free(struct worker *co, struct conn *c, uint32_t slot)
 		free(c->tls);
 		c->tls = NULL;
 	}
-	if (c->rx)
-		rbuf_put(co, c->rx);
-	c->rx = NULL;
+	conn_rx_drop(co, c);
 	wheel_del(&co->wheel, slot);
 	bcast_leave(co, c, slot);
 	if (!(c->flags & CF_REJECTED)) {
@@ -335,10 +403,7 @@ void conn_close(struct worker *co, struct conn *c, uint32_t slot, unsigned code)
 	/* A closing connection reads (and drops) its input again. */
 	c->flags = (c->flags | CF_CLOSING) & ~CF_HELD;
 	bcast_leave(co, c, slot);
-	if (c->rx) {
-		rbuf_put(co, c->rx);
-		c->rx = NULL;
-	}
+	conn_rx_drop(co, c);
 	if (code) {
 		/* A stuck reader must not keep its backlog: only what the
 		 * kernel already has stays, then the ERROR frame. */
@@ -388,9 +453,10 @@ void conn_on_timer(struct worker *co, uint32_t slot)
 			wheel_add(&co->wheel, slot, due);
 			return;
 		}
-		log_limited(&co->ll, co->now_s, LOG_DEBUG,
-		            "core %u: slot %u TLS handshake not done in %u s", co->id, slot,
-		            TLS_HANDSHAKE_S);
+		conn_log(co, slot, LOG_DEBUG, "close",
+		         LOG_FIELDS(LOG_STR("reason", "tls_handshake_timeout"),
+		                    LOG_UINT("seconds", TLS_HANDSHAKE_S)),
+		         " TLS handshake not done in %u s", TLS_HANDSHAKE_S);
 		conn_close_hard(co, c, slot);
 		return;
 	}
@@ -408,7 +474,10 @@ void conn_on_timer(struct worker *co, uint32_t slot)
 		wheel_add(&co->wheel, slot, due);
 		return;
 	}
-	log_limited(&co->ll, co->now_s, LOG_DEBUG, "core %u: slot %u idle timeout", co->id, slot);
+	conn_log(co, slot, LOG_DEBUG, "close",
+	         LOG_FIELDS(LOG_STR("reason", "idle_timeout"),
+	                    LOG_UINT("seconds", co->cfg->idle_timeout)),
+	         " idle timeout");
 	conn_close(co, c, slot, ERR_IDLE_TIMEOUT);
 }
 
@@ -451,8 +520,9 @@ void conn_on_recv(struct worker *co, uint32_t slot, struct io_uring_cqe *cqe)
 	if (res > 0 && !has_buf) {
 		/* Data without a buffer to hold it cannot happen with buffer
 		 * select; if the kernel ever says so, the bytes are lost. */
-		log_limited(&co->ll, co->now_s, LOG_ERROR, "core %u: slot %u: %d bytes and no buffer",
-		            co->id, slot, res);
+		conn_log(co, slot, LOG_ERROR, "close",
+		         LOG_FIELDS(LOG_STR("reason", "no_buffer"), LOG_INT("bytes", res)),
+		         ": %d bytes and no buffer", res);
 		c->flags |= CF_EOF;
 		conn_close_hard(co, c, slot);
 	} else if (res > 0) {
@@ -505,9 +575,9 @@ void conn_on_send(struct worker *co, uint32_t slot, uint32_t gen, int res)
 	/* A slot is freed only with no send in flight, so this is its send;
 	 * a mismatch would be a bug, and must not touch another connection. */
 	if (!(c->flags & CF_SEND) || c->gen != gen) {
-		log_limited(&co->ll, co->now_s, LOG_ERROR,
-		            "core %u: slot %u: send completion for generation %u, slot has %u",
-		            co->id, slot, gen, c->gen);
+		conn_log(co, slot, LOG_ERROR, "send_mismatch",
+		         LOG_FIELDS(LOG_UINT("gen", gen), LOG_UINT("slot_gen", c->gen)),
+		         ": send completion for generation %u, slot has %u", gen, c->gen);
 		return;
 	}
 	c->flags &= ~CF_SEND;

@@ -24,6 +24,7 @@
 #include "net/outq.h"
 #include "net/ratelimit.h"
 #include "net/worker.h"
+#include "proto/reasm.h"
 
 struct rbuf;
 struct tls_conn;
@@ -100,7 +101,7 @@ struct bcur {
 	uint64_t own_end;       /* ordinal after this connection's last broadcast */
 	uint32_t inflight;      /* log bytes in the send in flight */
 	uint32_t rest;          /* of them, the rest of a frame, sent first */
-	uint32_t prog_s;        /* worker clock when pos last moved, or it was caught up */
+	uint64_t prog_ms;       /* worker clock when pos last moved, or it joined */
 };
 
 struct conn {
@@ -116,6 +117,7 @@ struct conn {
 	struct conn_tls *tls;   /* NULL unless --tls */
 	uint32_t inflight;      /* bytes in the send in flight */
 	struct rbuf *rx;        /* partial frame, only while one straddles reads */
+	struct frame_reasm ra;  /* what of it is held in rx (proto/reasm.h) */
 	struct bucket rl;       /* per-connection rate limit */
 	struct bcur b;          /* where it reads the worker's broadcast log */
 };
@@ -148,11 +150,24 @@ bool conn_send(struct worker *co, struct conn *c, uint32_t slot);
 /* After output drained on a closing connection: FIN, then wait for EOF. */
 void conn_closing_progress(struct worker *co, struct conn *c, uint32_t slot);
 
+/*
+ * A connection-level line on the core's rate-limited log, with the slot
+ * and (under --debug) the peer: "core 0: slot 3 (127.0.0.1:51234)" then
+ * the message, which brings its own separator (" idle timeout", ": ...").
+ * In JSON, "slot" and "peer" come before the caller's fields. Does nothing
+ * (not even formatting) for a line the limit or the level keeps out.
+ */
+void conn_log(struct worker *co, uint32_t slot, enum log_level lvl, const char *event,
+              const struct log_kv *kv, size_t nkv, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+
 /* ---- input.c ---- */
 
 /* Plaintext bytes from the peer: every whole frame in them is handled. */
 void conn_input(struct worker *co, struct conn *c, uint32_t slot, const uint8_t *p,
                 size_t n);
+/* Forget a partial frame (the connection closes). */
+void conn_rx_drop(struct worker *co, struct conn *c);
 
 /* ---- conn_tls.c ---- */
 

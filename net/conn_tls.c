@@ -124,8 +124,10 @@ void ctls_input(struct worker *co, struct conn *c, uint32_t slot,
 		if (k < 0) {
 			/* A failed handshake or a bad record: what the session
 			 * has to say (an alert) goes out, then the close. */
-			log_limited(&co->ll, co->now_s, LOG_DEBUG, "core %u: slot %u TLS %s",
-			            co->id, slot, k == -EPIPE ? "close_notify" : "failure");
+			conn_log(co, slot, LOG_DEBUG, "close",
+			         LOG_FIELDS(LOG_STR("reason", k == -EPIPE ? "tls_close_notify"
+			                                                  : "tls_failure")),
+			         " TLS %s", k == -EPIPE ? "close_notify" : "failure");
 			conn_close(co, c, slot, 0);
 		}
 		break;

@@ -140,8 +140,9 @@ static void on_auth(struct worker *co, struct conn *c, uint32_t slot,
 		bcast_unpin(co, c, slot);
 	}
 	if (co->cfg->auth_file && ++c->auth_fails >= 3) {
-		log_limited(&co->ll, co->now_s, LOG_DEBUG, "core %u: slot %u auth failed 3 times",
-		            co->id, slot);
+		conn_log(co, slot, LOG_DEBUG, "close",
+		         LOG_FIELDS(LOG_STR("reason", "auth_failed"), LOG_UINT("attempts", 3)),
+		         " auth failed 3 times");
 		conn_close(co, c, slot, ERR_AUTH_FAILED);
 	}
 }

@@ -1,6 +1,7 @@
 /*
  * input.c - from bytes to frames: decode in place where a read holds whole
- * frames, and reassemble a frame that straddles reads into c->rx.
+ * frames, and reassemble a frame that straddles reads into c->rx (the
+ * logic is proto/reasm.h's, shared with libnet001 and the bench).
  *
  * Runs on the connection's worker thread. Frames decoded in place are
  * views into the caller's buffer, valid only during handle_frame(); c->rx
@@ -14,6 +15,7 @@
 #include "net/rbuf.h"
 #include "net/worker.h"
 #include "proto/msg.h"
+#include "proto/reasm.h"
 
 /* A framing error from the decoder: send it; close unless it is BAD_CRC. */
 static bool frame_error(struct worker *co, struct conn *c, uint32_t slot, int err)
@@ -22,100 +24,64 @@ static bool frame_error(struct worker *co, struct conn *c, uint32_t slot, int er
 	              : err == FRAME_EVERSION ? ERR_BAD_VERSION
 	              : err == FRAME_ETOOLARGE ? ERR_FRAME_TOO_LARGE : ERR_BAD_CRC;
 	if (code != ERR_BAD_CRC)
-		log_limited(&co->ll, co->now_s, LOG_DEBUG, "core %u: slot %u %s, closing",
-		            co->id, slot, msg_error_name(code));
+		conn_log(co, slot, LOG_DEBUG, "close",
+		         LOG_FIELDS(LOG_STR("reason", msg_error_label(code))),
+		         " %s, closing", msg_error_name(code));
 	conn_error(co, c, slot, code);
 	return !(c->flags & CF_CLOSING);
 }
 
-/*
- * Feed bytes into the partial frame in c->rx. Returns how many bytes of p
- * were used; the frame, once whole, has been handled and c->rx cleared.
- */
-static size_t rx_feed(struct worker *co, struct conn *c, uint32_t slot,
-                      const uint8_t *p, size_t n)
+void conn_rx_drop(struct worker *co, struct conn *c)
 {
-	size_t used = 0;
-
-	for (;;) {
-		struct rbuf *rx = c->rx;
-		struct frame_view f;
-		int r = frame_decode(&co->dec, rx->data, rx->len, &f);
-
-		if (r > 0) {
-			c->rx = NULL;
-			handle_frame(co, c, slot, &f, rx);
-			rbuf_put(co, rx);
-			return used;
-		}
-		if (r < 0) {
-			c->rx = NULL;
-			rbuf_put(co, rx);
-			frame_error(co, c, slot, r);
-			return used;
-		}
-		if (used == n)
-			return used;
-
-		/* Need more: grow to the whole frame once its size is known. */
-		uint32_t want = rx->len + f.need;
-		if (want > rx->cap) {
-			struct rbuf *big = rbuf_get(co, want);
-			if (!big) {
-				conn_close(co, c, slot, ERR_INTERNAL);
-				return used;
-			}
-			memcpy(big->data, rx->data, rx->len);
-			big->len = rx->len;
-			rbuf_put(co, rx);
-			c->rx = rx = big;
-		}
-		size_t k = f.need;
-		if (k > n - used)
-			k = n - used;
-		memcpy(rx->data + rx->len, p + used, k);
-		rx->len += (uint32_t)k;
-		used += k;
-	}
+	frame_reasm_detach(&c->ra);
+	if (c->rx)
+		rbuf_put(co, c->rx);
+	c->rx = NULL;
 }
 
+/*
+ * Frames are decoded where they lie; one that straddles reads is gathered
+ * by proto/reasm.h into c->rx, a pool buffer sized for it (header first,
+ * then the whole frame), which handle_frame() may keep a reference to.
+ */
 void conn_input(struct worker *co, struct conn *c, uint32_t slot,
-                       const uint8_t *p, size_t n)
+                const uint8_t *p, size_t n)
 {
-	if (c->rx) {
-		size_t k = rx_feed(co, c, slot, p, n);
-		p += k;
-		n -= k;
-	}
-	while (n && !(c->flags & CF_CLOSING)) {
+	while (!(c->flags & CF_CLOSING)) {
 		struct frame_view f;
-		int r = frame_decode(&co->dec, p, n, &f);
+		int r = frame_reasm_next(&c->ra, &co->dec, &p, &n, &f);
 
 		if (r > 0) {
-			handle_frame(co, c, slot, &f, NULL);
-			p += r;
-			n -= (size_t)r;
+			if (!frame_reasm_held(&c->ra, &f)) {
+				handle_frame(co, c, slot, &f, NULL);
+				continue;
+			}
+			/* The buffer goes with the frame: the handler may keep
+			 * it; the next straddling frame gets a new one. */
+			struct rbuf *rx = c->rx;
+			frame_reasm_detach(&c->ra);
+			c->rx = NULL;
+			rx->len = f.size;
+			handle_frame(co, c, slot, &f, rx);
+			rbuf_put(co, rx);
 		} else if (r == FRAME_NEED_MORE) {
-			/* Straddles this read: keep the start, as small as fits. */
-			uint32_t size = n >= FRAME_HEADER_SIZE ? f.size : RBUF_SMALL_CAP;
-			struct rbuf *rx = rbuf_get(co, size);
-			if (!rx) {
+			return;
+		} else if (r == FRAME_REASM_NOBUF) {
+			struct rbuf *big = rbuf_get(co, c->ra.want);
+			if (!big) {
 				conn_close(co, c, slot, ERR_INTERNAL);
 				return;
 			}
-			memcpy(rx->data, p, n);
-			rx->len = (uint32_t)n;
-			c->rx = rx;
-			return;
+			frame_reasm_move(&c->ra, big->data, big->cap);
+			if (c->rx)
+				rbuf_put(co, c->rx);
+			c->rx = big;
 		} else if (r == FRAME_ECRC) {
 			if (!frame_error(co, c, slot, r))
 				return;
-			p += f.size;
-			n -= f.size;
 		} else {
 			frame_error(co, c, slot, r);
 			return;
 		}
 	}
 }
-

@@ -55,6 +55,7 @@ struct server {
 	_Atomic uint64_t auth_gen;      /* bumped by each reload */
 	_Atomic uint32_t ready;         /* workers that finished setup */
 	_Atomic uint32_t failed;        /* workers that failed setup */
+	_Atomic uint32_t uring_refused; /* of them, refused io_uring (ENOSYS, EPERM) */
 	_Atomic uint32_t exited;        /* workers out of their loop */
 
 	/* Broadcast queues: queues[src * ncores + dst] carries rbuf pointers

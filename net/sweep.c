@@ -7,7 +7,7 @@
  * Runs on the worker's thread. The lists it walks (dirty, nobuf, paused)
  * may hold stale slots: each entry is checked against the slot's flags.
  */
-#include "core/clock.h"
+#include "proto/clock.h"
 #include "net/broadcast.h"
 #include "net/conn.h"
 #include "net/worker.h"
@@ -80,10 +80,12 @@ void conn_pause(struct worker *co, uint32_t slot)
 	c->flags |= CF_PAUSED;
 	co->paused[co->npaused++] = slot;
 	conn_stop_recv(co, c, slot);
-	log_limited(&co->ll, co->now_s, LOG_DEBUG,
-	            "core %u: slot %u paused: broadcasts wait (%u held for other cores, "
-	            "log %llu bytes ahead of its slowest reader)", co->id, slot, co->nheld,
-	            (unsigned long long)(co->log.head - co->btail_fast));
+	conn_log(co, slot, LOG_DEBUG, "read_paused",
+	         LOG_FIELDS(LOG_STR("cause", "broadcasts"), LOG_UINT("held", co->nheld),
+	                    LOG_UINT("ahead", co->log.head - co->btail_fast)),
+	         " paused: broadcasts wait (%u held for other cores, log %llu bytes ahead "
+	         "of its slowest reader)", co->nheld,
+	         (unsigned long long)(co->log.head - co->btail_fast));
 }
 
 void conn_resume_all(struct worker *co)

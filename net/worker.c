@@ -1,6 +1,7 @@
 /*
  * worker.c - the workers: one pinned thread per core, each owning an
- * io_uring, a listening socket with multishot accept, a provided-buffer
+ * io_uring, a listening socket with multishot accept (with --debug, one
+ * accept at a time, each giving the peer's address), a provided-buffer
  * ring, a table of direct descriptors and the connections in it.
  *
  * The loop of a core (the only thread that touches its struct worker):
@@ -25,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/clock.h"
+#include "proto/clock.h"
 #include "net/broadcast.h"
 #include "net/cluster.h"
 #include "net/conn.h"
@@ -66,7 +67,8 @@ struct io_uring_sqe *worker_sqe(struct worker *co)
 	if (!sqe) {
 		/* The kernel takes nothing and no memory is left to hold
 		 * SQEs back: nothing a worker can do but stop. */
-		log_error("core %u: io_uring takes no requests and memory is exhausted", co->id);
+		log_event(LOG_ERROR, "ring_stuck", LOG_NO_FIELDS,
+		          "core %u: io_uring takes no requests and memory is exhausted", co->id);
 		abort();
 	}
 	return sqe;
@@ -76,8 +78,18 @@ static void arm_accept(struct worker *co)
 {
 	struct io_uring_sqe *sqe = worker_sqe(co);
 	/* Direct descriptors: the kernel picks a free slot of this ring's
-	 * table, so connections never use the process's fd table. */
-	io_uring_prep_multishot_accept_direct(sqe, co->listen_fd, NULL, NULL, 0);
+	 * table, so connections never use the process's fd table. A multishot
+	 * accept gives no peer address, and getpeername() cannot name a direct
+	 * descriptor; so with --debug, accepts go one at a time, each writing
+	 * its peer's address (SOCKET_URING_OP_GETSOCKNAME would do it for a
+	 * multishot accept's descriptors, but arrives only with kernel 6.19). */
+	if (co->peers) {
+		co->acc_len = sizeof co->acc_addr;
+		io_uring_prep_accept_direct(sqe, co->listen_fd, &co->acc_addr.sa, &co->acc_len, 0,
+		                            IORING_FILE_INDEX_ALLOC - 1);
+	} else {
+		io_uring_prep_multishot_accept_direct(sqe, co->listen_fd, NULL, NULL, 0);
+	}
 	io_uring_sqe_set_data64(sqe, ud_pack(OP_ACCEPT, 0, 0));
 	co->accept_armed = true;
 }
@@ -105,11 +117,21 @@ static void on_accept(struct worker *co, struct io_uring_cqe *cqe)
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		co->accept_armed = false;
 	if (cqe->res >= 0) {
+		if (co->peers) {
+			/* Taken before the accept is armed again into the same
+			 * buffer. An address the kernel cut short is left out. */
+			struct peer_addr *p = &co->peers[cqe->res];
+			if (co->acc_len <= sizeof *p)
+				*p = co->acc_addr;
+			else
+				p->sa.sa_family = AF_UNSPEC;
+		}
 		conn_accepted(co, (uint32_t)cqe->res);
 	} else if (cqe->res != -ECANCELED) {
 		/* -ENFILE: this core's table is full; the peer sees a reset. */
-		log_limited(&co->ll, co->now_s, LOG_WARN, "core %u: accept: %s", co->id,
-		            strerror(-cqe->res));
+		log_event_limited(&co->ll, co->now_s, LOG_WARN, "accept_failed",
+		                  LOG_FIELDS(LOG_STR("error", strerror(-cqe->res))),
+		                  "core %u: accept: %s", co->id, strerror(-cqe->res));
 	}
 	/* Re-arm now, except after a full table: the tick retries then, so
 	 * a full table does not turn into a busy loop. */
@@ -213,8 +235,11 @@ static void dispatch(struct worker *co, struct io_uring_cqe *cqe)
 		/* The wake-up did not arrive: the other core may sleep on a
 		 * non-empty queue, so send it again (unless it is gone). */
 		if (!co->draining) {
-			log_limited(&co->ll, co->now_s, LOG_WARN, "core %u: MSG_RING to core %u: %s",
-			            co->id, ud_slot(ud), strerror(-cqe->res));
+			log_event_limited(&co->ll, co->now_s, LOG_WARN, "msg_ring_failed",
+			                  LOG_FIELDS(LOG_UINT("to_core", ud_slot(ud)),
+			                             LOG_STR("error", strerror(-cqe->res))),
+			                  "core %u: MSG_RING to core %u: %s", co->id, ud_slot(ud),
+			                  strerror(-cqe->res));
 			bcast_wake(co, ud_slot(ud));
 		}
 		break;
@@ -247,8 +272,9 @@ static void worker_loop(struct worker *co)
 		co->now_ns = clock_now_ns();
 		co->now_s = (uint32_t)(co->now_ns / 1000000000u);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME)
-			log_limited(&co->ll, co->now_s, LOG_ERROR, "core %u: io_uring_enter: %s",
-			            co->id, strerror(-r));
+			log_event_limited(&co->ll, co->now_s, LOG_ERROR, "ring_enter_failed",
+			                  LOG_FIELDS(LOG_STR("error", strerror(-r))),
+			                  "core %u: io_uring_enter: %s", co->id, strerror(-r));
 
 		/* Each completion is copied and released before it is
 		 * handled: a handler that has to submit finds the CQ room
@@ -278,31 +304,77 @@ static void worker_loop(struct worker *co)
 
 /* ---- setup and teardown ------------------------------------------------------------ */
 
+/* kernel.io_uring_disabled: 0 (or no such sysctl, or unreadable, as
+ * under ProcSubset=pid): -1; else its value. */
+static int uring_sysctl(void)
+{
+	char buf[16] = "";
+	FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "re");
+	if (!f)
+		return -1;
+	bool ok = fgets(buf, sizeof buf, f) != NULL;
+	fclose(f);
+	int v = ok ? atoi(buf) : 0;
+	return v > 0 ? v : -1;
+}
+
+/*
+ * io_uring_setup refused with ENOSYS or EPERM: said once for the server
+ * (every core meets the same refusal), and main() exits with status 3.
+ * The sysctl is named as the cause when it is set; otherwise a seccomp
+ * filter is the likely one (container runtimes' default profiles and
+ * systemd's SystemCallFilter= refuse io_uring with ENOSYS or EPERM).
+ */
+static void uring_refused(struct worker *co, int r)
+{
+	if (atomic_fetch_add(&co->srv->uring_refused, 1) != 0)
+		return;
+	int v = uring_sysctl();
+	if (v > 0)
+		log_event(LOG_ERROR, "io_uring_refused",
+		          LOG_FIELDS(LOG_STR("error", strerror(-r)), LOG_STR("cause", "sysctl"),
+		                     LOG_INT("io_uring_disabled", v)),
+		          "core %u: io_uring setup: %s: io_uring is turned off by the sysctl "
+		          "kernel.io_uring_disabled = %d%s", co->id, strerror(-r), v,
+		          v == 1 ? " (only the group in kernel.io_uring_group may use it)" : "");
+	else
+		log_event(LOG_ERROR, "io_uring_refused",
+		          LOG_FIELDS(LOG_STR("error", strerror(-r)), LOG_STR("cause", "seccomp")),
+		          "core %u: io_uring setup: %s: io_uring is not allowed here; "
+		          "likely a seccomp profile that blocks io_uring_setup (containers: "
+		          "use deploy/seccomp/net001.json; systemd: SystemCallFilter=) or the "
+		          "sysctl kernel.io_uring_disabled", co->id, strerror(-r));
+}
+
 static int worker_setup(struct worker *co)
 {
 	int r = ring_init(&co->ring, NET001_RING_ENTRIES, NET001_CQ_ENTRIES);
 	if (r < 0) {
 		if (r == -ENOSYS || r == -EPERM)
-			log_error("core %u: io_uring setup: %s: io_uring is not allowed here; "
-			          "likely a seccomp profile that blocks io_uring_setup (containers: "
-			          "use deploy/seccomp/net001.json) or the sysctl "
-			          "kernel.io_uring_disabled", co->id, strerror(-r));
+			uring_refused(co, r);
 		else
-			log_error("core %u: io_uring setup: %s", co->id, strerror(-r));
+			log_event(LOG_ERROR, "io_uring_setup_failed",
+			          LOG_FIELDS(LOG_STR("error", strerror(-r))),
+			          "core %u: io_uring setup: %s", co->id, strerror(-r));
 		return r;
 	}
 	if (co->ring.fallback && co->id == 0)
-		log_warn("io_uring: SINGLE_ISSUER/DEFER_TASKRUN refused by the kernel; "
-		         "running with COOP_TASKRUN");
+		log_event(LOG_WARN, "io_uring_fallback", LOG_NO_FIELDS,
+		          "io_uring: SINGLE_ISSUER/DEFER_TASKRUN refused by the kernel; "
+		          "running with COOP_TASKRUN");
 	r = io_uring_register_files_sparse(&co->ring.u, co->srv->table_size);
 	if (r < 0) {
-		log_error("core %u: register %u direct descriptors: %s", co->id,
+		log_event(LOG_ERROR, "register_files_failed",
+		          LOG_FIELDS(LOG_UINT("descriptors", co->srv->table_size),
+		                     LOG_STR("error", strerror(-r))),
+		          "core %u: register %u direct descriptors: %s", co->id,
 		          co->srv->table_size, strerror(-r));
 		return r;
 	}
 	r = bufring_init(&co->br, &co->ring.u, 0, NET001_BUF_COUNT, NET001_BUF_SIZE);
 	if (r < 0) {
-		log_error("core %u: provided buffer ring: %s", co->id, strerror(-r));
+		log_event(LOG_ERROR, "buffer_ring_failed", LOG_FIELDS(LOG_STR("error", strerror(-r))),
+		          "core %u: provided buffer ring: %s", co->id, strerror(-r));
 		return r;
 	}
 	/* The loop refreshes the gauge after each wake-up; an idle core
@@ -337,12 +409,14 @@ static void *worker_thread(void *arg)
 
 	snprintf(name, sizeof name, "net001-core%u", co->id);
 	pthread_setname_np(pthread_self(), name);
+	log_set_thread_core((int)co->id);
 	if (co->cpu >= 0) {
 		cpu_set_t set;
 		CPU_ZERO(&set);
 		CPU_SET(co->cpu, &set);
 		if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
-			log_warn("core %u: cannot pin to CPU %d", co->id, co->cpu);
+			log_event(LOG_WARN, "pin_failed", LOG_FIELDS(LOG_INT("cpu", co->cpu)),
+			          "core %u: cannot pin to CPU %d", co->id, co->cpu);
 	}
 	if (worker_setup(co) < 0) {
 		worker_teardown(co);
@@ -417,6 +491,7 @@ static void worker_free(struct worker *co)
 	free(co->open);
 	free(co->dirty);
 	free(co->nobuf);
+	free(co->peers);
 	free(co);
 }
 
@@ -457,11 +532,13 @@ static struct worker *worker_new(struct server *srv, uint32_t id, int cpu, int l
 	co->bpend = calloc(srv->ncores, sizeof *co->bpend);
 	co->xq_sent = calloc(srv->ncores, sizeof *co->xq_sent);
 	co->bpinned = malloc(sizeof(uint32_t) * n);
+	/* Pages of it are touched only as slots are used. */
+	co->peers = cfg->debug ? calloc(n, sizeof *co->peers) : NULL;
 	/* The broadcast log: broadcasters pause when the slowest receiver
 	 * that keeps up is half a log behind and resume at a quarter; a
 	 * stalled receiver is dropped three quarters behind (or at
 	 * --max-output, if that is less). */
-	if (blog_init(&co->log, NET001_BROADCAST_LOG) < 0) {
+	if (blog_init(&co->log, cfg->broadcast_log) < 0) {
 		co->listen_fd = -1;
 		worker_free(co);
 		return NULL;
@@ -485,7 +562,7 @@ static struct worker *worker_new(struct server *srv, uint32_t id, int cpu, int l
 
 	if (co->wake_fd < 0 || !co->conns || !co->open || !co->dirty || !co->nobuf ||
 	    !co->held || !co->paused || !co->bpend || !co->bpinned || !co->xq_sent ||
-	    (srv->tls && !co->tls_plain)) {
+	    (srv->tls && !co->tls_plain) || (cfg->debug && !co->peers)) {
 		co->listen_fd = -1; /* the caller closes it */
 		worker_free(co);
 		return NULL;
@@ -554,7 +631,7 @@ int server_start(struct server *srv, const struct config *cfg, char *err, size_t
 		return r;
 	}
 	for (uint32_t i = 0; i < srv->ncores; i++) {
-		srv->cores[i] = worker_new(srv, i, cpu_for(i), fds[i]);
+		srv->cores[i] = worker_new(srv, i, cfg->no_pin ? -1 : cpu_for(i), fds[i]);
 		if (!srv->cores[i]) {
 			for (uint32_t j = i; j < srv->ncores; j++)
 				close(fds[j]);

@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -44,6 +45,15 @@
 
 struct conn;
 struct tls_ctx;
+
+/* A peer's address as accept() gives it: IPv4 or IPv6 (family 0: none). */
+struct peer_addr {
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+	};
+};
 
 /* ---- operations in user_data ------------------------------------------ */
 enum op {
@@ -142,6 +152,11 @@ struct worker {
 	struct __kernel_timespec tick_ts;
 
 	struct log_limit ll;
+	/* --debug only (NULL otherwise): each slot's peer, from accepts that
+	 * ask for the address one at a time (conn_log() prints it). */
+	struct peer_addr *peers;
+	struct peer_addr acc_addr;      /* the accept in flight writes here */
+	socklen_t acc_len;
 	/* shared: written by this core only, read by the metrics exporter. */
 	struct metrics_shard m;
 

@@ -303,9 +303,9 @@ int n1c_start_tls(struct n1c *c, const char *host, const char *ca_file, bool ver
 		if (k == 1)
 			return 0;
 		int r = tls_wait(c, k, deadline);
-		if (r == 0 || r == -EINTR)
+		if (r == 0)
 			continue;
-		client_break(c);
+		client_break(c); /* a signal ends the handshake's wait too */
 		return r == N1C_ECLOSED ? N1C_ETLS : r;
 	}
 
@@ -380,8 +380,11 @@ static int send_frame(struct n1c *c, uint8_t type, const void *p, size_t len,
 			int k = SSL_write(c->tls, c->tls_out, n);
 			if (k == n)
 				return 0;
+			/* A signal (Ctrl-C) ends the wait like a timeout does: the
+			 * caller decides; the record may be half written, so the
+			 * connection cannot be used again. */
 			int r = tls_wait(c, k, deadline);
-			if (r == 0 || r == -EINTR)
+			if (r == 0)
 				continue;
 			client_break(c); /* a half-written record cannot be resumed */
 			return r;

@@ -1,10 +1,15 @@
 /*
  * main.c - net001-server: parse flags and environment, load the auth file,
  * start the workers, then wait for signals on this (the main) thread:
- * SIGINT/SIGTERM drain and exit 0, SIGHUP reloads the auth file.
+ * SIGINT/SIGTERM drain and exit 0, SIGHUP reloads the auth file. Under
+ * systemd's Type=notify it says READY=1 once the workers and the exporter
+ * serve, RELOADING=1 and READY=1 around a SIGHUP reload, STOPPING=1 on
+ * SIGINT/SIGTERM (notify.h).
  *
  * Exit status: 0 after a clean shutdown, 1 when the server cannot start
- * (port taken, io_uring refused), 2 for a bad flag, variable or file.
+ * (port taken, out of memory), 2 for a bad flag, variable or file, 3 when
+ * io_uring is not allowed (a seccomp filter, the kernel.io_uring_disabled
+ * sysctl): restarting does not help with 2 or 3.
  */
 #include <errno.h>
 #include <signal.h>
@@ -19,6 +24,7 @@
 #include "net/worker.h" /* the shards of the workers */
 #include "metrics/metrics_server.h"
 #include "net/tls.h"
+#include "net/cmd/notify.h"
 
 #if HAVE_MIMALLOC
 #include <mimalloc.h>
@@ -32,11 +38,14 @@ static void reload_auth(struct server *srv, const char *path)
 	struct auth_table *t = NULL;
 
 	if (!path) {
-		log_info("SIGHUP: no --auth-file, nothing to reload");
+		log_event(LOG_INFO, "auth_reload_skipped", LOG_NO_FIELDS,
+		          "SIGHUP: no --auth-file, nothing to reload");
 		return;
 	}
 	if (auth_load(path, &t, err, sizeof err) < 0) {
-		log_error("SIGHUP: %s; keeping the previous table", err);
+		log_event(LOG_ERROR, "auth_reload_failed",
+		          LOG_FIELDS(LOG_STR("file", path), LOG_STR("error", err)),
+		          "SIGHUP: %s; keeping the previous table", err);
 		return;
 	}
 	struct auth_table *old = atomic_exchange(&srv->auth, t);
@@ -49,7 +58,35 @@ static void reload_auth(struct server *srv, const char *path)
 		}
 	}
 	auth_free(old);
-	log_info("SIGHUP: reloaded %s (%zu users)", path, auth_count(t));
+	log_event(LOG_INFO, "auth_reload",
+	          LOG_FIELDS(LOG_STR("file", path), LOG_UINT("users", auth_count(t))),
+	          "SIGHUP: reloaded %s (%zu users)", path, auth_count(t));
+}
+
+/* sd_notify: a failure is said once (the service manager then times the
+ * start out, which is its own clear message). */
+static void notify(const char *state)
+{
+	static bool warned;
+	int r = notify_send(state);
+	if (r < 0 && !warned) {
+		warned = true;
+		log_event(LOG_WARN, "notify_failed",
+		          LOG_FIELDS(LOG_STR("socket", getenv("NOTIFY_SOCKET")),
+		                     LOG_STR("error", strerror(-r))),
+		          "NOTIFY_SOCKET %s: %s", getenv("NOTIFY_SOCKET"), strerror(-r));
+	}
+}
+
+/* RELOADING=1 carries the time of the request (systemd.service(5)). */
+static void notify_reloading(void)
+{
+	char buf[64];
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(buf, sizeof buf, "RELOADING=1\nMONOTONIC_USEC=%llu",
+	         (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+	notify(buf);
 }
 
 /*
@@ -81,19 +118,20 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_debug(cfg.debug);
+	log_set_format((enum log_format)cfg.log_format);
 	tune_allocator();
 
 	struct server srv;
 	memset(&srv, 0, sizeof srv);
 	if (cfg.tls && tls_ctx_new(cfg.cert, cfg.key, &srv.tls, err, sizeof err) < 0) {
-		fprintf(stderr, "net001-server: %s\n", err);
+		log_fatal("net001-server", "%s", err);
 		config_free(&cfg);
 		return 2;
 	}
 	if (cfg.auth_file) {
 		struct auth_table *t = NULL;
 		if (auth_load(cfg.auth_file, &t, err, sizeof err) < 0) {
-			fprintf(stderr, "net001-server: %s\n", err);
+			log_fatal("net001-server", "%s", err);
 			tls_ctx_free(srv.tls);
 			config_free(&cfg);
 			return 2;
@@ -113,7 +151,7 @@ int main(int argc, char **argv)
 	/* --cluster: the rings between the workers and the bridge exist
 	 * before the workers; NATS is connected once they serve. */
 	if (cfg.cluster && cluster_new(&cfg, cfg.threads, &srv.cluster, err, sizeof err) < 0) {
-		fprintf(stderr, "net001-server: %s\n", err);
+		log_fatal("net001-server", "%s", err);
 		auth_free(atomic_load(&srv.auth));
 		tls_ctx_free(srv.tls);
 		config_free(&cfg);
@@ -121,7 +159,7 @@ int main(int argc, char **argv)
 	}
 	if (server_start(&srv, &cfg, err, sizeof err) < 0 ||
 	    (srv.cluster && cluster_start(srv.cluster, &srv, err, sizeof err) < 0)) {
-		fprintf(stderr, "net001-server: %s\n", err);
+		log_fatal("net001-server", "%s", err);
 		cluster_stop(srv.cluster);
 		if (atomic_load(&srv.state) == SERVER_RUNNING)
 			server_stop(&srv);
@@ -130,7 +168,7 @@ int main(int argc, char **argv)
 		auth_free(atomic_load(&srv.auth));
 		tls_ctx_free(srv.tls);
 		config_free(&cfg);
-		return 1;
+		return atomic_load(&srv.uring_refused) ? 3 : 1;
 	}
 	/* The exporter keeps a pointer to this array: it lives until exit. */
 	struct metrics_shard **shards = calloc(srv.ncores, sizeof *shards);
@@ -165,8 +203,8 @@ int main(int argc, char **argv)
 		};
 		r = shards ? metrics_server_start(&mc, &ms) : -ENOMEM;
 		if (r < 0) {
-			fprintf(stderr, "net001-server: metrics on %s:%u: %s\n", cfg.host,
-			        cfg.metrics_port, strerror(-r));
+			log_fatal("net001-server", "metrics on %s:%u: %s", cfg.host,
+			          cfg.metrics_port, strerror(-r));
 			cluster_stop(srv.cluster);
 			server_stop(&srv);
 			server_free(&srv);
@@ -178,24 +216,48 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	log_info("listening on %s:%u: %u threads, max %u connections, %u direct "
-	         "descriptors per core%s%s%s%s; metrics %s%.0u", cfg.host, cfg.port, srv.ncores,
-	         cfg.max_connections, srv.table_size, cfg.auth_file ? ", auth on" : "",
-	         srv.tls ? ", TLS" : "", srv.cluster ? ", cluster node " : "",
-	         srv.cluster ? cluster_node_id(srv.cluster) : "",
-	         cfg.metrics_port ? "on port " : "off", cfg.metrics_port);
+	log_event(LOG_INFO, "listening",
+	          LOG_FIELDS(LOG_STR("version", NET001_VERSION), LOG_STR("host", cfg.host),
+	                     LOG_UINT("port", cfg.port), LOG_UINT("threads", srv.ncores),
+	                     LOG_UINT("max_connections", cfg.max_connections),
+	                     LOG_UINT("descriptors_per_core", srv.table_size),
+	                     LOG_BOOL("auth", cfg.auth_file != NULL),
+	                     LOG_BOOL("tls", srv.tls != NULL),
+	                     LOG_STR("node_id", srv.cluster ? cluster_node_id(srv.cluster) : ""),
+	                     LOG_UINT("metrics_port", cfg.metrics_port)),
+	          "net001 %s listening on %s:%u: %u threads, max %u connections, %u direct "
+	          "descriptors per core%s%s%s%s; metrics %s%.0u", NET001_VERSION, cfg.host, cfg.port,
+	          srv.ncores, cfg.max_connections, srv.table_size,
+	          cfg.auth_file ? ", auth on" : "", srv.tls ? ", TLS" : "",
+	          srv.cluster ? ", cluster node " : "",
+	          srv.cluster ? cluster_node_id(srv.cluster) : "",
+	          cfg.metrics_port ? "on port " : "off", cfg.metrics_port);
 #if HAVE_MIMALLOC
-	log_debug("allocator: mimalloc %d", mi_version());
+	if (log_debug_enabled())
+		log_event(LOG_DEBUG, "allocator",
+		          LOG_FIELDS(LOG_STR("allocator", "mimalloc"), LOG_INT("version", mi_version())),
+		          "allocator: mimalloc %d", mi_version());
 #endif
+	{
+		char status[128];
+		snprintf(status, sizeof status, "READY=1\nSTATUS=listening on %s:%u", cfg.host,
+		         cfg.port);
+		notify(status);
+	}
 
 	for (;;) {
 		int sig = sigwaitinfo(&set, NULL);
 		if (sig == SIGHUP) {
+			notify_reloading();
 			reload_auth(&srv, cfg.auth_file);
+			notify("READY=1");
 			continue;
 		}
 		if (sig == SIGINT || sig == SIGTERM) {
-			log_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+			const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+			notify("STOPPING=1");
+			log_event(LOG_INFO, "shutdown", LOG_FIELDS(LOG_STR("signal", name)),
+			          "%s: shutting down", name);
 			break;
 		}
 	}
@@ -209,6 +271,6 @@ int main(int argc, char **argv)
 	auth_free(atomic_load(&srv.auth));
 	tls_ctx_free(srv.tls);
 	config_free(&cfg);
-	log_info("stopped");
+	log_event(LOG_INFO, "stopped", LOG_NO_FIELDS, "stopped");
 	return 0;
 }

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/log.h"
 
 #define MAXARGS 32
 
@@ -746,4 +747,33 @@ Test(config, sockaddr)
 
 	strcpy(c.host, "nonsense");
 	cr_assert_eq(config_sockaddr(&c, 1, &ss, &len), -EINVAL);
+}
+
+/* ---- log format ----------------------------------------------------------- */
+
+Test(config, log_format)
+{
+	struct config c;
+	unsetenv("NET001_LOG_FORMAT");
+	PARSE_OK(&c, "--port", "5001");
+	cr_assert_eq(c.log_format, LOG_FORMAT_TEXT);
+	PARSE_OK(&c, "--log-format", "json");
+	cr_assert_eq(c.log_format, LOG_FORMAT_JSON);
+	PARSE_OK(&c, "--log-format=json", "--log-format", "text");
+	cr_assert_eq(c.log_format, LOG_FORMAT_TEXT);
+
+	setenv("NET001_LOG_FORMAT", "json", 1);
+	PARSE_OK(&c, "--port", "5001");
+	cr_assert_eq(c.log_format, LOG_FORMAT_JSON);
+	PARSE_OK(&c, "--log-format", "text");
+	cr_assert_eq(c.log_format, LOG_FORMAT_TEXT, "the flag beats the variable");
+	setenv("NET001_LOG_FORMAT", "", 1);
+	PARSE_OK(&c, "--port", "5001");
+	cr_assert_eq(c.log_format, LOG_FORMAT_TEXT, "an empty variable counts as unset");
+
+	PARSE_FAIL("--log-format: 'JSON' is not text or json", &c, "--log-format", "JSON");
+	PARSE_FAIL("--log-format", &c, "--log-format");
+	setenv("NET001_LOG_FORMAT", "xml", 1);
+	PARSE_FAIL("environment variable NET001_LOG_FORMAT: 'xml' is not text or json", &c,
+	           "--port", "5001");
 }

@@ -6,8 +6,9 @@
 Installs the build into a temporary --destdir and checks that the programs
 and the given man pages (e.g. net001-server.1) land where meson's prefix,
 bindir and mandir say. Then checks deploy/systemd/net001.service: the
-directives the service depends on (type, descriptors, reload, hardening,
-a system call filter that keeps io_uring), and `systemd-analyze verify` on
+directives the service depends on (Type=notify with NotifyAccess=main, the
+exit statuses not worth a restart, descriptors, reload, hardening, a system
+call filter that keeps io_uring), and `systemd-analyze verify` on
 a copy whose ExecStart points into the destdir, with the installed man
 pages on MANPATH so Documentation=man:... is checked too. With no man page
 given (-Dman=disabled), verify runs with --man=no. Any warning from verify
@@ -93,7 +94,13 @@ def expand_syscalls(items):
 def check_unit(unit):
     svc = "Service"
     t = last(unit, svc, "Type")
-    check(t in ("exec", "notify"), "Type=%s (exec, or notify with sd_notify)" % t)
+    check(t == "notify", "Type=%s (notify: the server speaks sd_notify)" % t)
+    # The server's main process sends READY/RELOADING/STOPPING; no other.
+    check(last(unit, svc, "NotifyAccess") == "main", "NotifyAccess=main")
+    prevent = " ".join(values(unit, svc, "RestartPreventExitStatus")).split()
+    check({"2", "3"} <= set(prevent),
+          "RestartPreventExitStatus has 2 (bad flag) and 3 (io_uring not "
+          "allowed): %s" % " ".join(prevent))
     start = last(unit, svc, "ExecStart") or ""
     argv = shlex.split(start)
     check(bool(argv) and argv[0] == DEFAULT_SERVER,

@@ -400,7 +400,7 @@ Test(errors, slow_consumer_closed, .fini = stop_clean)
 	int sender = tc_connect(S.port);
 	cr_assert(tc_ping(a, 1, 2000) && tc_ping(sender, 2, 2000));
 	/* a does not read while 65 MB of broadcasts go out: far more than
-	 * the socket buffers hold. Its cursor stops; after 2 s it no longer
+	 * the socket buffers hold. Its cursor stops; after 5 s it no longer
 	 * holds the sender back, and once its backlog passes --max-output it
 	 * is dropped (reading less cannot hold broadcasts back). */
 	uint8_t *p = calloc(1, 65535);

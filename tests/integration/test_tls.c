@@ -8,7 +8,10 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,7 @@
 #include "harness.h"
 #include "proto/msg.h"
 #include "test_cli_run.h"
+#include "timing.h"
 #include "tls_client.h"
 
 static struct srv S;
@@ -298,4 +302,58 @@ Test(tls, cli_over_tls, .fini = stop_clean)
 	cr_assert_eq(cli_run(&r, CLI_ARGS("--port", port, "echo", "plain")), 3,
 	             "a plaintext client of a TLS server fails: %s", r.err);
 	cr_assert_not_null(strstr(r.err, "TLS"), "and is told it met TLS: %s", r.err);
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+struct blocked_writer {
+	struct n1c *c;
+	int result;
+	_Atomic bool done;
+};
+
+/* Broadcast 64 KiB frames to a server that reads nothing until a write
+ * blocks; a signal must end it. */
+static void *blocked_writer_run(void *arg)
+{
+	struct blocked_writer *w = arg;
+	static uint8_t big[65535];
+	int r;
+	do
+		r = n1c_broadcast(w->c, big, sizeof big);
+	while (r == 0);
+	w->result = r;
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+/* A TLS write blocked on a server that does not read returns -EINTR when
+ * a signal arrives (Ctrl-C in net001-cli), instead of waiting forever. */
+Test(tls, client_library_tls_write_interrupted_by_a_signal, .fini = stop_clean)
+{
+	start_tls("1");
+	struct n1c *c = NULL;
+	cr_assert_eq(n1c_connect(&c, "127.0.0.1", S.port, 5000), 0);
+	cr_assert_eq(n1c_start_tls(c, NULL, NULL, false), 0);
+	n1c_set_timeout(c, 60000);
+	struct sigaction sa = { .sa_handler = on_usr1 }; /* no SA_RESTART */
+	sigaction(SIGUSR1, &sa, NULL);
+	cr_assert_eq(srv_freeze(&S, 5000), 0);
+	struct blocked_writer w = { .c = c };
+	pthread_t t;
+	pthread_create(&t, NULL, blocked_writer_run, &w);
+	sleep_ms(1000);
+	cr_assert(!atomic_load(&w.done), "the writer is blocked (the server reads nothing)");
+	pthread_kill(t, SIGUSR1);
+	for (int i = 0; i < 100 && !atomic_load(&w.done); i++)
+		sleep_ms(20);
+	bool done = atomic_load(&w.done);
+	kill(S.pid, SIGCONT);
+	cr_assert(done, "the signal ended the blocked TLS write");
+	pthread_join(t, NULL);
+	cr_assert_eq(w.result, -EINTR, "the write reports the interruption (%d)", w.result);
+	n1c_close(c);
 }

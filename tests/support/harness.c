@@ -472,3 +472,9 @@ bool tc_ping(int fd, uint64_t value, int timeout_ms)
 	free(f);
 	return ok;
 }
+
+int srv_slowdown(void)
+{
+	const char *e = getenv("NET001_SANITIZED");
+	return e && *e ? 8 : 1;
+}

@@ -56,6 +56,10 @@ void srv_cleanup(struct srv *s);
 bool srv_log_contains(const struct srv *s, const char *needle);
 /* Resident set size in KiB, from /proc. */
 long srv_rss_kb(const struct srv *s);
+/* Whether the server under test is a sanitizer build ($NET001_SANITIZED,
+ * set by meson): several times slower, with a quarantine of freed memory,
+ * so timing and memory bounds are scaled by this factor (1 otherwise). */
+int srv_slowdown(void);
 
 /*
  * Run the server expecting it to exit by itself (bad flags): returns the

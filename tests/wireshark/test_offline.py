@@ -6,7 +6,8 @@ dissects it with `tshark -X lua_script:proto/wireshark/net001.lua -T fields`
 and compares every net001.* field, the expert infos and the Info column
 with what the test computes from the bytes it wrote (ws_support.py):
 the PROTOCOL.md vectors, frames split across segments (fixed cuts and
-random ones), many frames in one segment, bad CRCs, ERROR frames, TLS on
+random ones), segments out of order and retransmitted, many frames in one
+segment, bad CRCs, ERROR frames, TLS on
 the port, the heuristic on other ports and the port preference, bad input
 of every kind, and random damage that must never raise a Lua error.
 """
@@ -223,6 +224,112 @@ def case_random_cuts(ck, wd):
     w.close()
     rows = dissect(wd, "random")
     check_packets(ck, "random cuts, 3 conversations x 2 directions x 40 frames", rows, expected)
+
+
+def completions(frames, cuts, order, nums):
+    """Where each frame is dissected when the stream's pieces (cut at cuts)
+    arrive in order (packet numbers nums): at the packet that extends the
+    contiguous start of the stream past the frame's last byte, as TCP
+    reassembling out of order delivers it. A repeated piece completes
+    nothing."""
+    data_len = sum(len(fr) for fr in frames)
+    bounds = [0] + list(cuts) + [data_len]
+    ends, off = [], 0
+    for fr in frames:
+        off += len(fr)
+        ends.append(off)
+    have, prefix, done, out = set(), 0, 0, {}
+    for i, num in zip(order, nums):
+        have.add(i)
+        while prefix < data_len and bounds.index(prefix) in have:
+            prefix = bounds[bounds.index(prefix) + 1]
+        completed = []
+        while done < len(frames) and ends[done] <= prefix:
+            completed.append(frames[done])
+            done += 1
+        if completed:
+            out[num] = completed
+    return out
+
+
+def case_out_of_order(ck, wd):
+    """Segments that overtake one another, as loopback delivers them under
+    load: a frame's last segment captured after the next frame's (the
+    live capture where a 65535-byte DATA frame went missing), a late
+    middle segment, a late segment across a frame boundary, a
+    retransmission, and random reordering in both directions."""
+    rng = random.Random(5)
+    w = new_pcap(wd, "ooo")
+    expected = {}
+    late = {}  # label -> packet numbers of the segments written late
+
+    def conv(port, side, frames, cuts, order, label):
+        c = TcpConversation(w, CLIENT_PORT + port, 5000)
+        nums = c.segments(side, b"".join(frames), cuts, order)
+        c.close()
+        expected.update(completions(frames, cuts, order, nums))
+        # a piece written after a later piece of the stream, or again
+        late[label] = [nums[k] for k, i in enumerate(order) if any(j >= i for j in order[:k])]
+
+    # the live capture: AUTH, DATA 65535, 65535 and 18930 bytes (the file
+    # of the live test), PING; the second DATA frame's tail (17942 bytes)
+    # captured after the third frame, which starts right after it
+    blob = bytes(rng.getrandbits(8) for _ in range(150000))
+    frames = [auth(b"alice", b"s3cret"), frame(DATA, blob[:65535]),
+              frame(DATA, blob[65535:131070]), frame(DATA, blob[131070:]), ping(77)]
+    conv(0, "client", frames, [24, 32792, 65560, 113176, 131118, 150060],
+         [0, 1, 2, 3, 5, 4, 6], "DATA tail after the next frame")
+    # a late middle segment of one frame, then frames after it
+    big = frame(ECHO, bytes(i % 253 for i in range(3000)))
+    frames = [big, ping(1), frame(ECHO, b"after")]
+    conv(1, "client", frames, [1000, 2000, len(big)], [0, 2, 1, 3], "late middle segment")
+    # the late segment holds a frame's tail, a whole frame and the next's head
+    a, b2, d = frame(ECHO, b"A" * 100), ping(7), frame(BROADCAST, b"B" * 50)
+    conv(2, "server", [a, b2, d], [60, len(a) + len(b2) + 10], [0, 2, 1],
+         "late segment across frames")
+    # a retransmission: the same segment twice, the frame once
+    frames = [frame(ECHO, b"R" * 500), frame(ECHO, b"S" * 20)]
+    conv(3, "client", frames, [200, 400, 512], [0, 1, 1, 2, 3], "retransmission")
+    # random frames cut at random, neighbouring segments swapped
+    for k in range(4):
+        frames = mixed_frames(rng, 30)
+        data_len = sum(len(fr) for fr in frames)
+        cuts = sorted(rng.sample(range(1, data_len), 40))
+        order = list(range(len(cuts) + 1))
+        for _ in range(8):
+            i = rng.randrange(len(order) - 1)
+            order[i], order[i + 1] = order[i + 1], order[i]
+        conv(4 + k, "client" if k % 2 == 0 else "server", frames, cuts, order,
+             "random %d" % k)
+    w.close()
+
+    flags = ["tcp.analysis.out_of_order", "tcp.analysis.retransmission"]
+    rows = tshark_fields(pcap_path(wd, "ooo"), wd, ALL + flags)
+    check_packets(ck, "out of order (tcp.reassemble_out_of_order on)", rows, expected)
+    # the capture holds the pattern: TCP's analysis flags each late segment
+    ck.eq("out of order: TCP flags every late segment", {
+        label: [n for n in nums if not any(f in rows[n] for f in flags)]
+        for label, nums in late.items()}, {label: [] for label in late})
+    ck.true("out of order: the DATA tail is flagged out-of-order, as in the live capture",
+            all("tcp.analysis.out_of_order" in rows[n]
+                for n in late["DATA tail after the next frame"]))
+
+    # Wireshark 4.0's defaults hand some frames to no dissector (see
+    # ws_support.TCP_PREFS), and the segment after a gap to the dissector
+    # in the middle of a frame (flagged as bytes outside any frame, up to
+    # the next magic); whatever is handed over is dissected right
+    rows = tshark_fields(pcap_path(wd, "ooo"), wd, ALL,
+                         prefs=["tcp.reassemble_out_of_order:FALSE"])
+    check_clean(ck, "out of order, TCP defaults", rows, allow_malformed=True)
+    wrong = []
+    for n, r in sorted(rows.items()):
+        if "net001.type" not in r:
+            continue
+        types = r["net001.type"].split(AGGREGATOR)
+        status = r.get("net001.crc.status", "").split(AGGREGATOR)
+        if len(status) != len(types) or any(st != "1" for st in status):
+            wrong.append((n, net001_fields(r)))
+    ck.eq("out of order, TCP defaults: every frame shown is whole (good CRC)", wrong, [])
 
 
 def case_bad_crc(ck, wd):
@@ -518,7 +625,7 @@ def main():
     wd = workdir()
     ck = Checker()
     for case in (case_vectors, case_many_in_one_segment, case_split, case_random_cuts,
-                 case_bad_crc, case_errors, case_tls, case_heuristic_and_port,
+                 case_out_of_order, case_bad_crc, case_errors, case_tls, case_heuristic_and_port,
                  case_bad_input, case_fuzz):
         print("# " + case.__name__[5:])
         case(ck, wd)
