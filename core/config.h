@@ -40,7 +40,7 @@
 #define CONFIG_BROADCAST_LOG_MAX     (UINT64_C(1) << 30)
 #define CONFIG_METRICS_PORT_OFFSET   1000u
 #define CONFIG_NODE_ID_MAX           33   /* sizeof node_id: 32 characters and the NUL */
-#define CONFIG_SUBJECT_MAX           256  /* a NATS subject, NUL included */
+#define CONFIG_SUBJECT_MAX           65   /* a NATS subject: 64 bytes and the NUL */
 #define CONFIG_CLUSTER_BACKLOG_MIN   (UINT64_C(256) << 10)
 #define CONFIG_CLUSTER_BACKLOG_MAX   (UINT64_C(1) << 30)
 
