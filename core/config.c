@@ -48,9 +48,13 @@ enum opt_id {
 	OPT_TLS,
 	OPT_CERT,
 	OPT_KEY,
+	OPT_CLUSTER,
+	OPT_CLUSTER_SUBJECT,
+	OPT_NODE_ID,
+	OPT_CLUSTER_BACKLOG,
 };
 
-static opt_fn set_host, set_file;
+static opt_fn set_host, set_file, set_cluster, set_subject, set_node_id;
 
 /* In the order of enum log_format (core/log.h). */
 static const char *const log_formats[] = { "text", "json", NULL };
@@ -89,6 +93,14 @@ static const struct opt opts[] = {
 	  .off = offsetof(struct config, cert) },
 	{ .name = "key", .kind = OPT_CALL, .id = OPT_KEY, .fn = set_file,
 	  .off = offsetof(struct config, key) },
+	{ .name = "cluster", .kind = OPT_CALL, .id = OPT_CLUSTER, .env = "NET001_CLUSTER",
+	  .fn = set_cluster },
+	{ .name = "cluster-subject", .kind = OPT_CALL, .id = OPT_CLUSTER_SUBJECT,
+	  .fn = set_subject },
+	{ .name = "node-id", .kind = OPT_CALL, .id = OPT_NODE_ID, .fn = set_node_id },
+	{ .name = "cluster-backlog", .kind = OPT_SIZE, .id = OPT_CLUSTER_BACKLOG,
+	  .min = CONFIG_CLUSTER_BACKLOG_MIN, .max = CONFIG_CLUSTER_BACKLOG_MAX,
+	  OPT_AT(struct config, cluster_backlog) },
 	{ .name = "help", .short_name = 'h', .kind = OPT_STOP, .id = OPT_HELP },
 	{ .name = "version", .short_name = 'V', .kind = OPT_STOP, .id = OPT_VERSION },
 };
@@ -133,6 +145,10 @@ void config_defaults(struct config *c)
 	c->tls = false;
 	c->cert = NULL;
 	c->key = NULL;
+	c->cluster = NULL;
+	strcpy(c->cluster_subject, "net001.broadcast");
+	c->node_id[0] = '\0';
+	c->cluster_backlog = UINT64_C(8) << 20;
 }
 
 void config_free(struct config *c)
@@ -140,7 +156,8 @@ void config_free(struct config *c)
 	free(c->auth_file);
 	free(c->cert);
 	free(c->key);
-	c->auth_file = c->cert = c->key = NULL;
+	free(c->cluster);
+	c->auth_file = c->cert = c->key = c->cluster = NULL;
 }
 
 static int set_host(void *base, const struct opt *o, const char *val,
@@ -223,6 +240,133 @@ static int set_file(void *base, const struct opt *o, const char *val,
 	return 0;
 }
 
+/* One NATS server address of a --cluster list: [scheme://][user[:pass]@]
+ * host[:port], nothing the NATS client would split or choke on. */
+static bool cluster_url_ok(const char *u, size_t n)
+{
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)u[i] <= ' ' || u[i] == 0x7f)
+			return false;
+	const char *s = memchr(u, ':', n);
+	if (s && n - (size_t)(s - u) >= 3 && s[1] == '/' && s[2] == '/') {
+		size_t k = (size_t)(s - u);
+		if (!((k == 4 && memcmp(u, "nats", 4) == 0) || (k == 3 && memcmp(u, "tls", 3) == 0)))
+			return false;
+		n -= k + 3;
+		u = s + 3;
+	}
+	const char *at = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (u[i] == '@')
+			at = u + i;
+	if (at) {
+		n -= (size_t)(at + 1 - u);
+		u = at + 1;
+	}
+	if (n == 0 || memchr(u, '/', n))
+		return false;
+	/* A port, if any, is 1..65535. */
+	const char *colon = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (u[i] == ':')
+			colon = u + i;
+	if (colon && u[0] != '[') {
+		size_t k = n - (size_t)(colon + 1 - u);
+		unsigned long v = 0;
+		if (k == 0 || k > 5)
+			return false;
+		for (size_t i = 0; i < k; i++) {
+			if (colon[1 + i] < '0' || colon[1 + i] > '9')
+				return false;
+			v = v * 10 + (unsigned long)(colon[1 + i] - '0');
+		}
+		if (v == 0 || v > 65535)
+			return false;
+		if (colon == u)
+			return false;
+	}
+	return true;
+}
+
+static int set_cluster(void *base, const struct opt *o, const char *val,
+                       const char *what, char *err, size_t errlen)
+{
+	struct config *c = base;
+	(void)o;
+	if (!*val) {
+		errbuf_set(err, errlen, "%s: empty list of NATS URLs", what);
+		return -EINVAL;
+	}
+	for (const char *p = val;;) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (!cluster_url_ok(p, n)) {
+			char one[48];
+			snprintf(one, sizeof one, "%.*s", (int)(n < 40 ? n : 40), p);
+			errbuf_set(err, errlen, "%s: '%s' is not a NATS URL "
+			           "(nats://[user:pass@]host:port or tls://...)", what, show(one).s);
+			return -EINVAL;
+		}
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	char *copy = strdup(val);
+	if (!copy) {
+		errbuf_set(err, errlen, "%s: out of memory", what);
+		return -ENOMEM;
+	}
+	free(c->cluster);
+	c->cluster = copy;
+	return 0;
+}
+
+/* A subject to publish on: tokens of printable characters without
+ * wildcards, separated by single dots. */
+static int set_subject(void *base, const struct opt *o, const char *val,
+                       const char *what, char *err, size_t errlen)
+{
+	struct config *c = base;
+	size_t n = strlen(val);
+	bool ok = n > 0 && n < sizeof c->cluster_subject && val[0] != '.' && val[n - 1] != '.';
+	(void)o;
+	for (size_t i = 0; ok && i < n; i++) {
+		unsigned char ch = (unsigned char)val[i];
+		if (ch <= ' ' || ch >= 0x7f || ch == '*' || ch == '>' ||
+		    (ch == '.' && val[i + 1] == '.'))
+			ok = false;
+	}
+	if (!ok) {
+		errbuf_set(err, errlen, "%s: '%s' is not a NATS subject to publish on "
+		           "(dot-separated tokens of printable characters, no * or >, "
+		           "at most %d bytes)", what, show(val).s, CONFIG_SUBJECT_MAX - 1);
+		return -EINVAL;
+	}
+	memcpy(c->cluster_subject, val, n + 1);
+	return 0;
+}
+
+static int set_node_id(void *base, const struct opt *o, const char *val,
+                       const char *what, char *err, size_t errlen)
+{
+	struct config *c = base;
+	size_t n = strlen(val);
+	bool ok = n > 0 && n < sizeof c->node_id;
+	(void)o;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = isalnum((unsigned char)val[i]) || val[i] == '-' || val[i] == '_' ||
+		     val[i] == '.';
+	if (!ok) {
+		errbuf_set(err, errlen, "%s: '%s': 1 to %d of A-Z a-z 0-9 . _ -", what,
+		           show(val).s, CONFIG_NODE_ID_MAX - 1);
+		return -EINVAL;
+	}
+	memcpy(c->node_id, val, n + 1);
+	return 0;
+}
+
 /* Rules between settings, once everything is known. */
 static int check_combined(struct config *c, const struct opt_parser *p,
                           char *err, size_t errlen)
@@ -252,6 +396,18 @@ static int check_combined(struct config *c, const struct opt_parser *p,
 	}
 	if (c->tls && !HAVE_TLS) {
 		errbuf_set(err, errlen, "--tls: this build has no TLS support");
+		return -EINVAL;
+	}
+	if (c->cluster && !HAVE_CLUSTER) {
+		errbuf_set(err, errlen, "%s: this build has no cluster support (libnats)",
+		           opt_given(p, OPT_CLUSTER) ? "--cluster" : "environment variable NET001_CLUSTER");
+		return -EINVAL;
+	}
+	if (!c->cluster && (opt_given(p, OPT_CLUSTER_SUBJECT) || opt_given(p, OPT_NODE_ID) ||
+	                    opt_given(p, OPT_CLUSTER_BACKLOG))) {
+		errbuf_set(err, errlen, "--%s given without --cluster",
+		           opt_given(p, OPT_CLUSTER_SUBJECT) ? "cluster-subject"
+		           : opt_given(p, OPT_NODE_ID) ? "node-id" : "cluster-backlog");
 		return -EINVAL;
 	}
 	return 0;
@@ -325,6 +481,16 @@ void config_usage(FILE *out)
 "  --tls                    TLS 1.2+ on the client port; needs --cert and --key\n"
 "  --cert FILE              certificate chain (PEM)\n"
 "  --key FILE               private key (PEM)\n"
+"  --cluster URL[,URL...]   deliver BROADCASTs across servers through NATS:\n"
+"                           nats://[user:pass@]host:port or tls://...\n"
+"                           (default: off; env NET001_CLUSTER)\n"
+"  --cluster-subject S      NATS subject the servers share\n"
+"                           (default net001.broadcast)\n"
+"  --node-id ID             this server's name in the cluster, 1..32 of\n"
+"                           A-Z a-z 0-9 . _ - (default: random at start)\n"
+"  --cluster-backlog BYTES  broadcast bytes held for NATS while it is away\n"
+"                           or slow, beyond which they are dropped and\n"
+"                           counted; with k, m, g (default 8m)\n"
 "  --no-pin                 do not pin workers to CPUs (machines shared with\n"
 "                           other busy processes; default: pinned)\n"
 "  --debug                  verbose logging\n"
@@ -336,6 +502,7 @@ void config_usage(FILE *out)
 "Environment (an empty variable counts as unset):\n"
 "  NET001_LOG_FORMAT                               as --log-format\n"
 "  MAX_CONNECTIONS, RATE_LIMIT, GLOBAL_RATE_LIMIT   as the flags above\n"
+"  NET001_CLUSTER                                  as --cluster\n"
 "\n"
 "A bad value prints one line on stderr and exits with status 2; status 1:\n"
 "could not start; status 3: io_uring not allowed (seccomp, sysctl).\n"

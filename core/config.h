@@ -39,6 +39,10 @@
 #define CONFIG_BROADCAST_LOG_MIN     (UINT64_C(256) << 10)
 #define CONFIG_BROADCAST_LOG_MAX     (UINT64_C(1) << 30)
 #define CONFIG_METRICS_PORT_OFFSET   1000u
+#define CONFIG_NODE_ID_MAX           33   /* sizeof node_id: 32 characters and the NUL */
+#define CONFIG_SUBJECT_MAX           65   /* a NATS subject: 64 bytes and the NUL */
+#define CONFIG_CLUSTER_BACKLOG_MIN   (UINT64_C(256) << 10)
+#define CONFIG_CLUSTER_BACKLOG_MAX   (UINT64_C(1) << 30)
 
 struct config {
 	char host[CONFIG_HOST_MAX]; /* IPv4 or IPv6 literal, no brackets; "localhost" stored as 127.0.0.1 */
@@ -59,6 +63,11 @@ struct config {
 	bool tls;                   /* needs cert and key (readable files) */
 	char *cert;
 	char *key;
+	/* --cluster: NATS URLs, comma-separated (NULL = off; env NET001_CLUSTER) */
+	char *cluster;
+	char cluster_subject[CONFIG_SUBJECT_MAX]; /* default "net001.broadcast" */
+	char node_id[CONFIG_NODE_ID_MAX];         /* "" = random at start */
+	uint64_t cluster_backlog;   /* bytes held for NATS while it is away; default 8 MiB */
 };
 
 /* Defaults without reading argv or the environment. Strings are NULL. */

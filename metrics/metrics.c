@@ -400,13 +400,59 @@ static void info(struct out *o, const struct metrics_info *in)
 	             in->auth_enabled);
 }
 
+static void cluster(struct out *o, struct metrics_shard *const *shards, unsigned n,
+                    const struct metrics_cluster *cl)
+{
+	family(o, "net001_cluster_info", "gauge",
+	       "Always 1; the labels name this server in the cluster (--node-id) and "
+	       "the NATS subject (--cluster-subject).");
+	put(o, "net001_cluster_info{node_id=\"");
+	put_label(o, cl->node_id);
+	put(o, "\",subject=\"");
+	put_label(o, cl->subject);
+	put(o, "\"} 1\n");
+	config_gauge(o, "net001_cluster_up", "1 while the connection to NATS is up.",
+	             load(&cl->up));
+	family(o, "net001_cluster_published_total", "counter",
+	       "Broadcasts accepted here and published to NATS (once each).");
+	put(o, "net001_cluster_published_total %" PRIu64 "\n", load(&cl->published));
+	family(o, "net001_cluster_received_total", "counter",
+	       "Valid broadcasts received from other servers through NATS.");
+	put(o, "net001_cluster_received_total %" PRIu64 "\n", load(&cl->received));
+	scalar(o, shards, n, "net001_cluster_deliveries_total", "counter",
+	       "Broadcasts from other servers delivered to this server's clients "
+	       "(one per receiving connection).",
+	       offsetof(struct metrics_shard, cluster_deliveries));
+	family(o, "net001_cluster_dropped_total", "counter",
+	       "Broadcasts dropped on their way through the cluster, by reason.");
+	static const struct { const char *reason; size_t off; } d[] = {
+		{ "backlog_full", offsetof(struct metrics_cluster, dropped_backlog) },
+		{ "disconnected", offsetof(struct metrics_cluster, dropped_disconnected) },
+		{ "inbound_full", offsetof(struct metrics_cluster, dropped_inbound) },
+		{ "slow_consumer", offsetof(struct metrics_cluster, slow) },
+		{ "invalid", offsetof(struct metrics_cluster, invalid) },
+		{ "duplicate", offsetof(struct metrics_cluster, duplicates) },
+	};
+	for (size_t i = 0; i < sizeof d / sizeof d[0]; i++)
+		put(o, "net001_cluster_dropped_total{reason=\"%s\"} %" PRIu64 "\n", d[i].reason,
+		    load((const _Atomic uint64_t *)((const char *)cl + d[i].off)));
+	family(o, "net001_cluster_sequence_gaps_total", "counter",
+	       "Broadcasts of other servers missed, from gaps in their sequence numbers.");
+	put(o, "net001_cluster_sequence_gaps_total %" PRIu64 "\n", load(&cl->gaps));
+	family(o, "net001_cluster_reconnects_total", "counter",
+	       "Reconnections to NATS after the connection was lost.");
+	put(o, "net001_cluster_reconnects_total %" PRIu64 "\n", load(&cl->reconnects));
+}
+
 size_t metrics_render_bound(unsigned n)
 {
 	/* The fixed families measure under 11 KiB with every value at its
 	 * widest (build info and config gauges included); a core's
 	 * buffer_ring_free line is under 80 bytes. The margins are checked by
 	 * a test that renders maximal values. */
-	return 16384 + (size_t)n * 96;
+	/* The cluster families: under 3 KiB (two labels of at most 64
+	 * bytes, escaped at most to 128). */
+	return 16384 + 3072 + (size_t)n * 96;
 }
 
 #define OFF(field) offsetof(struct metrics_shard, field)
@@ -478,6 +524,8 @@ int metrics_render(char *buf, size_t cap, struct metrics_shard *const *shards,
 		put(&o, "net001_buffer_ring_free{core=\"%u\"} %" PRIu64 "\n", i,
 		    load(&shards[i]->buffer_ring_free));
 
+	if (extra && extra->cluster)
+		cluster(&o, shards, n, extra->cluster);
 	if (extra && extra->info)
 		info(&o, extra->info);
 	if (extra && extra->process)

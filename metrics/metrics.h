@@ -100,6 +100,34 @@ struct metrics_shard {
 	/* Request latency (see METRICS_LAT_*): per-slot counts and the sum. */
 	_Atomic uint64_t latency_buckets[METRICS_LAT_SLOTS];
 	_Atomic uint64_t latency_sum_ns;
+	/* Of broadcast_deliveries, those of broadcasts from other servers
+	 * (--cluster). */
+	_Atomic uint64_t cluster_deliveries;
+};
+
+/*
+ * The cluster bridge's numbers (net/cluster.c, --cluster). Each group is
+ * written by one thread only, on a cache line of its own; the strings are
+ * set before the exporter starts and read-only afterwards.
+ */
+struct metrics_cluster {
+	/* The bridge thread (publishing side). */
+	alignas(METRICS_CACHELINE) _Atomic uint64_t published;
+	_Atomic uint64_t dropped_backlog;      /* the workers' queues to the bridge were full */
+	_Atomic uint64_t dropped_disconnected; /* NATS away and its reconnect buffer full */
+	_Atomic uint64_t slow;                 /* dropped by the NATS client (slow consumer) */
+	/* The NATS client's connection events (and the start). */
+	alignas(METRICS_CACHELINE) _Atomic uint64_t up;
+	_Atomic uint64_t reconnects;
+	/* The subscription's delivery thread (receiving side). */
+	alignas(METRICS_CACHELINE) _Atomic uint64_t received;
+	_Atomic uint64_t gaps;                 /* broadcasts missed by sequence number */
+	_Atomic uint64_t dropped_inbound;      /* a worker's queue from the bridge was full */
+	_Atomic uint64_t invalid;              /* messages that are not a valid broadcast */
+	_Atomic uint64_t duplicates;           /* a sequence number already seen: not delivered */
+	/* Read-only. */
+	alignas(METRICS_CACHELINE) char node_id[40];
+	char subject[256];
 };
 
 /* ---- data path: owner core only ------------------------------------------ */
@@ -315,6 +343,8 @@ struct metrics_extra {
 	/* Milliseconds since the exporter started; only metrics_render_json
 	 * reports it (the dashboard's time base). */
 	uint64_t uptime_ms;
+	/* NULL leaves the net001_cluster_* families out (no --cluster). */
+	const struct metrics_cluster *cluster;
 };
 
 /*

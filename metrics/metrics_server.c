@@ -107,6 +107,7 @@ struct metrics_server {
 	struct metrics_shard *const *shards;
 	unsigned nshards;
 	const _Atomic int *state;
+	const struct metrics_cluster *cluster;
 	bool have_info;
 	struct metrics_info info;  /* strings point into version/allocator */
 	char version[64];
@@ -499,6 +500,7 @@ static enum sent serve_metrics(struct metrics_server *srv, struct client *c,
 		.process = metrics_process_read(&proc) == 0 ? &proc : NULL,
 		.info = srv->have_info ? &srv->info : NULL,
 		.uptime_ms = (mono_ns() - srv->start_ns) / NS_PER_MS,
+		.cluster = srv->cluster,
 	};
 	int n = json ? metrics_render_json(srv->body, srv->body_cap, srv->shards,
 	                                   srv->nshards, &extra)
@@ -934,6 +936,7 @@ int metrics_server_start(const struct metrics_server_config *cfg,
 	srv->shards = cfg->shards;
 	srv->nshards = cfg->nshards;
 	srv->state = cfg->state;
+	srv->cluster = cfg->cluster;
 	if (cfg->info) {
 		srv->info = *cfg->info;
 		snprintf(srv->version, sizeof(srv->version), "%s",

@@ -90,6 +90,9 @@ struct metrics_server_config {
 	/* Build and limits for net001_build_info and net001_config_*; NULL
 	 * leaves those families out. Copied at start. */
 	const struct metrics_info *info;
+	/* The cluster bridge's numbers (--cluster), or NULL; it must live
+	 * until metrics_server_stop(). */
+	const struct metrics_cluster *cluster;
 	/* 0 picks METRICS_DEFAULT_MAX_CLIENTS / METRICS_DEFAULT_TIMEOUT_MS. */
 	unsigned max_clients;
 	unsigned request_timeout_ms;

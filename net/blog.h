@@ -16,7 +16,8 @@
  * contiguous run of memory: one iovec.
  *
  * Frames are numbered (ordinals) in the order appended; origin[] says for
- * each which local connection sent it (slot + 1, 0 for another core), so
+ * each which local connection sent it (slot + 1, 0 for another core,
+ * BLOG_ORIGIN_REMOTE for another server), so
  * a sender's cursor can pass over its own broadcasts.
  *
  * Owned by its worker thread. Nothing in it is freed per frame; memory is
@@ -63,7 +64,11 @@ static inline uint32_t blog_frame_size(const struct blog *l, uint64_t pos)
 	return FRAME_OVERHEAD + frame_get_u16(blog_at(l, pos) + 6);
 }
 
-/* Sender of frame n: slot + 1, or 0 for another core's. */
+/* The origin of a broadcast from another server (--cluster). */
+#define BLOG_ORIGIN_REMOTE UINT32_MAX
+
+/* Sender of frame n: slot + 1, 0 for another core's (or a sender gone),
+ * BLOG_ORIGIN_REMOTE for another server's. */
 static inline uint32_t blog_origin(const struct blog *l, uint64_t n)
 {
 	return l->origin[n & (l->ocap - 1)];

@@ -48,6 +48,7 @@
 
 #include "net/blog.h"
 #include "net/broadcast.h"
+#include "net/cluster.h"
 #include "net/conn.h"
 #include "net/rbuf.h"
 #include "net/worker.h"
@@ -273,6 +274,7 @@ void bcast_sent(struct worker *co, struct conn *c, uint32_t slot, uint32_t n)
 	const struct blog *l = &co->log;
 	uint64_t frames = 0;
 
+	uint64_t remote = 0;
 	skip_own(co, c, slot);
 	while (n) {
 		uint64_t end = c->b.fpos + blog_frame_size(l, c->b.fpos);
@@ -283,10 +285,14 @@ void bcast_sent(struct worker *co, struct conn *c, uint32_t slot, uint32_t n)
 		}
 		n -= (uint32_t)k;
 		frames++;
+		if (co->cl_in && blog_origin(l, c->b.fno) == BLOG_ORIGIN_REMOTE)
+			remote++;
 		c->b.pos = c->b.fpos = end;
 		c->b.fno++;
 		skip_own(co, c, slot);
 	}
+	if (remote)
+		metrics_add(&co->m.cluster_deliveries, remote);
 	if (frames) {
 		metrics_add(&co->m.broadcast_deliveries, frames);
 		metrics_frames_sent(&co->m, FRAME_BROADCAST, frames);
@@ -486,6 +492,9 @@ void bcast_send(struct worker *co, uint32_t slot, const struct frame_view *f,
 	struct conn *c = &co->conns[slot];
 	struct rbuf *b = NULL;
 
+	if (co->cl_out)
+		cluster_out(co, f->frame, f->size); /* other servers: once, never waits */
+
 	/* Other workers get the frame in a buffer of its own (the
 	 * reassembly buffer itself when there is one). */
 	if (ncores > 1 || co->bhold.head != co->bhold.tail || !log_room(co, f->size)) {
@@ -578,6 +587,28 @@ static bool on_item(struct worker *co, uint32_t src, void *item)
 	return true;
 }
 
+/* Other servers' broadcasts (--cluster): from the bridge's ring into the
+ * log while it has room; the rest waits in the ring (the bridge waits for
+ * room there, then drops and counts). */
+static void take_remote(struct worker *co)
+{
+	uint32_t len, n = 0;
+	uint8_t *p;
+	while (n < POLL_BATCH && (p = bytering_peek(co->cl_in, &len))) {
+		if (!log_room(co, len))
+			return; /* a send completion or the tick comes back */
+		blog_append(&co->log, p, len, BLOG_ORIGIN_REMOTE);
+		bytering_release(co->cl_in, len);
+		n++;
+	}
+	if (!bytering_idle(co->cl_in) && !co->nop_armed) {
+		struct io_uring_sqe *sqe = worker_sqe(co);
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data64(sqe, ud_pack(OP_NOP, 0, co->srv->ncores));
+		co->nop_armed = true;
+	}
+}
+
 void bcast_xrelease(struct worker *co, struct rbuf *s)
 {
 	if (atomic_fetch_sub_explicit(&s->xrefs, 1, memory_order_acq_rel) != 1)
@@ -629,6 +660,8 @@ void bcast_poll(struct worker *co)
 			co->nop_armed = true;
 		}
 	}
+	if (co->cl_in)
+		take_remote(co);
 	if (co->npaused) {
 		if (co->bhold.head == co->bhold.tail && !xq_behind(co, co->bresume_at)) {
 			if (!co->bscanned)

@@ -18,6 +18,7 @@
 #include "core/spsc.h"
 
 struct auth_table;
+struct cluster;
 struct tls_ctx;
 struct worker;
 
@@ -45,6 +46,7 @@ struct server {
 	data_handler_fn data_fn;        /* set before start */
 	void *data_ctx;
 	struct tls_ctx *tls;            /* set before start when --tls */
+	struct cluster *cluster;        /* set before start when --cluster */
 
 	/* shared: */
 	_Atomic uint32_t conns;         /* open client connections, all cores */

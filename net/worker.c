@@ -28,6 +28,7 @@
 
 #include "proto/clock.h"
 #include "net/broadcast.h"
+#include "net/cluster.h"
 #include "net/conn.h"
 #include "net/worker.h"
 #include "net/listener.h"
@@ -513,6 +514,11 @@ static struct worker *worker_new(struct server *srv, uint32_t id, int cpu, int l
 	co->pong_crc_delta = frame_crc_retype(0, FRAME_PING, FRAME_PONG, 8);
 	co->tls = srv->tls;
 	co->tls_plain = srv->tls ? malloc(TLS_PLAIN_MAX) : NULL;
+	if (srv->cluster) {
+		co->cl_out = cluster_ring_out(srv->cluster, id);
+		co->cl_in = cluster_ring_in(srv->cluster, id);
+		co->cl_efd = cluster_efd(srv->cluster);
+	}
 	co->global_rate = cfg->global_rate_limit
 		? (cfg->global_rate_limit + srv->ncores - 1) / srv->ncores : 0;
 

@@ -29,6 +29,7 @@
 #include <sys/uio.h>
 
 #include "core/bufring.h"
+#include "core/bytering.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/pool.h"
@@ -121,6 +122,10 @@ struct worker {
 	void **bpend;                   /* [ncores]: an item from that core waiting for room */
 	uint32_t *bpinned;              /* slots with CF_BPIN */
 	uint32_t nbpinned;
+	/* --cluster (net/cluster.h); NULL without: */
+	struct bytering *cl_out;        /* broadcasts accepted here, to the bridge */
+	struct bytering *cl_in;         /* other servers' broadcasts, from the bridge */
+	int cl_efd;                     /* the bridge's eventfd */
 
 	struct holdq *held;             /* [ncores]: per destination core */
 	uint32_t nheld;                 /* items across held[] */

@@ -146,6 +146,14 @@ static int resolve(const struct benchopt *o, struct benchrun_shared *sh)
 	memcpy(&sh->addr, res->ai_addr, res->ai_addrlen);
 	sh->addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
+	for (uint32_t i = 0; i < o->nreceivers_at; i++) {
+		sh->raddr[i] = sh->addr;
+		uint16_t nport = htons(o->receivers_at[i]);
+		if (sh->addr.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&sh->raddr[i])->sin6_port = nport;
+		else
+			((struct sockaddr_in *)&sh->raddr[i])->sin_port = nport;
+	}
 	return 0;
 }
 

@@ -32,6 +32,10 @@ static const char usage[] =
 "  --warmup SEC         load before the window, not counted (default 2)\n"
 "  --type T             ping | echo | data | broadcast (default ping)\n"
 "  --receivers N        broadcast: N extra connections that only listen\n"
+"  --receivers-at PORT[,PORT...]\n"
+"                       broadcast: the receivers spread round-robin over these\n"
+"                       ports on --host (the nodes of a --cluster); the\n"
+"                       senders stay on --port\n"
 "  --payload BYTES      echo/data/broadcast payload, 0..65535 (default 64)\n"
 "  --rate MSGS/S        open loop over all connections (0 = closed loop)\n"
 "  --flood              broadcast: senders write as fast as the sockets take,\n"
@@ -116,8 +120,33 @@ enum opt_id {
 	O_HELP = 1, O_HOST, O_PORT, O_CONNECTIONS, O_THREADS, O_PIPELINE, O_DURATION,
 	O_WARMUP, O_TYPE, O_RECEIVERS, O_PAYLOAD, O_RATE, O_SOURCE_ADDRS,
 	O_SERVER_PID, O_AUTH, O_TARGET, O_FLOOD, O_CONNECT_ONLY, O_RAW_ECHO, O_JSON,
-	O_CSV, O_PROGRESS, O_NO_PROGRESS,
+	O_CSV, O_PROGRESS, O_NO_PROGRESS, O_RECEIVERS_AT,
 };
+
+static int set_receivers_at(void *base, const struct opt *opt, const char *val,
+                            const char *what, char *err, size_t errlen)
+{
+	struct benchopt *o = base;
+	(void)opt;
+	o->nreceivers_at = 0;
+	for (const char *p = val;;) {
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+		if (end == p || *p < '0' || *p > '9' || v < 1 || v > 65535 ||
+		    (*end != ',' && *end != '\0')) {
+			errbuf_set(err, errlen, "%s: expected PORT[,PORT...] (1..65535)", what);
+			return -EINVAL;
+		}
+		if (o->nreceivers_at == BENCH_RECEIVERS_AT_MAX) {
+			errbuf_set(err, errlen, "%s: at most %d ports", what, BENCH_RECEIVERS_AT_MAX);
+			return -EINVAL;
+		}
+		o->receivers_at[o->nreceivers_at++] = (uint16_t)v;
+		if (!*end)
+			return 0;
+		p = end + 1;
+	}
+}
 
 static const char *const type_names[] = { "ping", "echo", "data", "broadcast", NULL };
 static const char *const target_names[] = { "net001", "redis", "nats", NULL };
@@ -155,6 +184,7 @@ static const struct opt opts[] = {
 	F("csv", O_CSV, csv),
 	F("progress", O_PROGRESS, progress),
 	F("no-progress", O_NO_PROGRESS, no_progress),
+	{ .name = "receivers-at", .kind = OPT_CALL, .id = O_RECEIVERS_AT, .fn = set_receivers_at },
 	{ .name = "help", .kind = OPT_STOP, .id = O_HELP },
 };
 
@@ -221,6 +251,11 @@ int benchopt_parse(struct benchopt *o, int argc, char **argv,
 	}
 	if (receivers_set && o->type != BENCH_BROADCAST)
 		return fail(err, "--receivers only applies to --type broadcast");
+	if (o->nreceivers_at && (o->type != BENCH_BROADCAST || o->receivers == 0))
+		return fail(err, "--receivers-at needs --type broadcast and --receivers N");
+	if (o->nreceivers_at && o->target != TARGET_NET001)
+		return fail(err, "--receivers-at spreads receivers over net001 servers: drop --target %s",
+		            benchopt_target_name(o->target));
 	if (o->raw_echo && o->type != BENCH_PING && o->type != BENCH_ECHO)
 		return fail(err, "--raw-echo needs --type ping or echo (nothing else is echoed)");
 	if (o->raw_echo && o->auth_user)

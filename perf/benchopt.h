@@ -29,6 +29,8 @@ enum bench_target {
 	TARGET_NATS,
 };
 
+#define BENCH_RECEIVERS_AT_MAX 16
+
 struct benchopt {
 	const char *host;       /* "127.0.0.1" */
 	const char *auth_user;  /* NULL: no AUTH */
@@ -48,6 +50,11 @@ struct benchopt {
 	uint32_t source_addrs;  /* 0: let the kernel pick the source */
 	pid_t server_pid;       /* 0: none */
 	uint16_t port;
+	/* --receivers-at: receivers spread round-robin over these ports (of
+	 * servers on the same host, e.g. the nodes of a cluster); the load
+	 * connections stay on port. 0 ports: receivers on port too. */
+	uint16_t receivers_at[BENCH_RECEIVERS_AT_MAX];
+	uint32_t nreceivers_at;
 	enum bench_type type;
 	enum bench_target target;
 	bool flood;             /* broadcast: write as fast as the sockets take */

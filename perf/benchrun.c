@@ -654,6 +654,15 @@ static void on_recv(struct benchrun_worker *w, uint32_t idx,
 
 /* ---- connecting --------------------------------------------------------- */
 
+const struct sockaddr *benchrun_addr(const struct benchrun_shared *sh, uint32_t gidx)
+{
+	const struct benchopt *o = sh->opt;
+	if (o->nreceivers_at && gidx >= o->connections)
+		return (const struct sockaddr *)&sh->raddr[(gidx - o->connections) %
+		                                           o->nreceivers_at];
+	return (const struct sockaddr *)&sh->addr;
+}
+
 static int conn_socket(struct benchrun_worker *w, struct bconn *c)
 {
 	const struct benchopt *o = w->sh->opt;
@@ -700,7 +709,7 @@ static void start_connects(struct benchrun_worker *w)
 			continue;
 		}
 		struct io_uring_sqe *sqe = perfring_sqe(&w->ring);
-		io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&w->sh->addr,
+		io_uring_prep_connect(sqe, c->fd, benchrun_addr(w->sh, c->gidx),
 		                      w->sh->addrlen);
 		io_uring_sqe_set_data64(sqe, ud(OP_CONNECT, idx));
 		c->state = CS_CONNECTING;

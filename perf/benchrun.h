@@ -30,10 +30,17 @@
 #include "proto/msg.h"
 #include "core/bufring.h"
 
+/* The address connection gidx connects to: receivers spread over
+ * --receivers-at, the rest at --port. */
+struct benchrun_shared;
+const struct sockaddr *benchrun_addr(const struct benchrun_shared *sh, uint32_t gidx);
+
 struct benchrun_shared {
 	const struct benchopt *opt;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
+	/* --receivers-at: addr with each of those ports. */
+	struct sockaddr_storage raddr[BENCH_RECEIVERS_AT_MAX];
 	const uint8_t *pattern; /* FRAME_MAX_PAYLOAD bytes, read-only */
 	/* Time line, CLOCK_MONOTONIC ns, valid once go is set. */
 	uint64_t t_connect;     /* before any connect: lower bound of timestamps */

@@ -44,6 +44,7 @@
 
 struct fconn {
 	int fd;
+	uint32_t gidx;          /* load connections first, then receivers */
 	bool receiver;
 	bool open;              /* set up and not closed */
 	uint8_t *part;          /* the start of a message cut by a read */
@@ -463,7 +464,7 @@ static void setup_conn(struct flood_worker *w, struct fconn *c)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (connect(fd, (struct sockaddr *)&w->sh->addr, w->sh->addrlen) < 0) {
+	if (connect(fd, benchrun_addr(w->sh, c->gidx), w->sh->addrlen) < 0) {
 		conn_failed(w, c, errno == EINPROGRESS ? -ETIMEDOUT : -errno, NULL);
 		return;
 	}
@@ -818,6 +819,7 @@ int flood_worker_init(struct flood_worker *w, struct benchrun_shared *sh, unsign
 		bool rcv = g >= o->connections;
 		struct fconn *c = &w->conns[rcv ? ri++ : li++];
 		c->fd = -1;
+		c->gidx = g;
 		c->receiver = rcv;
 		if (!rcv && !(c->out = malloc((size_t)w->batch * w->msg_size)))
 			goto err;

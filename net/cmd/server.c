@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "net/auth.h"
+#include "net/cluster.h"
 #include "net/server.h"
 #include "net/worker.h" /* the shards of the workers */
 #include "metrics/metrics_server.h"
@@ -147,9 +148,23 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (server_start(&srv, &cfg, err, sizeof err) < 0) {
+	/* --cluster: the rings between the workers and the bridge exist
+	 * before the workers; NATS is connected once they serve. */
+	if (cfg.cluster && cluster_new(&cfg, cfg.threads, &srv.cluster, err, sizeof err) < 0) {
 		log_fatal("net001-server", "%s", err);
+		auth_free(atomic_load(&srv.auth));
+		tls_ctx_free(srv.tls);
+		config_free(&cfg);
+		return 1;
+	}
+	if (server_start(&srv, &cfg, err, sizeof err) < 0 ||
+	    (srv.cluster && cluster_start(srv.cluster, &srv, err, sizeof err) < 0)) {
+		log_fatal("net001-server", "%s", err);
+		cluster_stop(srv.cluster);
+		if (atomic_load(&srv.state) == SERVER_RUNNING)
+			server_stop(&srv);
 		server_free(&srv);
+		cluster_free(srv.cluster);
 		auth_free(atomic_load(&srv.auth));
 		tls_ctx_free(srv.tls);
 		config_free(&cfg);
@@ -184,13 +199,16 @@ int main(int argc, char **argv)
 			.nshards = srv.ncores,
 			.state = &srv.state,
 			.info = &info,
+			.cluster = srv.cluster ? cluster_metrics(srv.cluster) : NULL,
 		};
 		r = shards ? metrics_server_start(&mc, &ms) : -ENOMEM;
 		if (r < 0) {
 			log_fatal("net001-server", "metrics on %s:%u: %s", cfg.host,
 			          cfg.metrics_port, strerror(-r));
+			cluster_stop(srv.cluster);
 			server_stop(&srv);
 			server_free(&srv);
+			cluster_free(srv.cluster);
 			free(shards);
 			auth_free(atomic_load(&srv.auth));
 			tls_ctx_free(srv.tls);
@@ -205,11 +223,14 @@ int main(int argc, char **argv)
 	                     LOG_UINT("descriptors_per_core", srv.table_size),
 	                     LOG_BOOL("auth", cfg.auth_file != NULL),
 	                     LOG_BOOL("tls", srv.tls != NULL),
+	                     LOG_STR("node_id", srv.cluster ? cluster_node_id(srv.cluster) : ""),
 	                     LOG_UINT("metrics_port", cfg.metrics_port)),
 	          "net001 %s listening on %s:%u: %u threads, max %u connections, %u direct "
-	          "descriptors per core%s%s; metrics %s%.0u", NET001_VERSION, cfg.host, cfg.port,
+	          "descriptors per core%s%s%s%s; metrics %s%.0u", NET001_VERSION, cfg.host, cfg.port,
 	          srv.ncores, cfg.max_connections, srv.table_size,
 	          cfg.auth_file ? ", auth on" : "", srv.tls ? ", TLS" : "",
+	          srv.cluster ? ", cluster node " : "",
+	          srv.cluster ? cluster_node_id(srv.cluster) : "",
 	          cfg.metrics_port ? "on port " : "off", cfg.metrics_port);
 #if HAVE_MIMALLOC
 	if (log_debug_enabled())
@@ -240,9 +261,12 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	/* The bridge first: it wakes workers' rings, which go with them. */
+	cluster_stop(srv.cluster);
 	server_stop(&srv);
 	metrics_server_stop(ms);
 	server_free(&srv);
+	cluster_free(srv.cluster);
 	free(shards);
 	auth_free(atomic_load(&srv.auth));
 	tls_ctx_free(srv.tls);

@@ -454,9 +454,17 @@ Test(render, bound_holds_for_widest_values)
 		.max_payload_bytes = UINT64_MAX, .idle_timeout_seconds = UINT64_MAX,
 		.threads = UINT64_MAX, .buffer_ring_size = UINT64_MAX,
 	};
+	/* The cluster's families: every counter at its widest, a 32-byte
+	 * node id and a 64-byte subject that are all escapes. */
+	static struct metrics_cluster cl;
+	memset(&cl, 0xff, sizeof cl);
+	memset(cl.node_id, '"', 32);
+	cl.node_id[32] = '\0';
+	memset(cl.subject, '\\', 64);
+	cl.subject[64] = '\0';
 	struct metrics_extra extra = { .messages_per_second = UINT64_MAX,
 	                               .process = &proc, .info = &info,
-	                               .uptime_ms = UINT64_MAX };
+	                               .uptime_ms = UINT64_MAX, .cluster = &cl };
 	size_t cap = metrics_render_bound(n);
 	char *buf = malloc(cap);
 	cr_assert_not_null(buf);

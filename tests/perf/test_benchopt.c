@@ -83,6 +83,13 @@ Test(benchopt, flood_and_targets)
 	cr_assert(o.csv);
 	cr_assert(o.progress);
 
+	char *a5[] = { "net001-bench", "--type", "broadcast", "--receivers", "4",
+	               "--receivers-at", "5000,5001" };
+	cr_assert_eq(benchopt_parse(&o, 7, a5, err), 0, "%s", err);
+	cr_assert_eq(o.nreceivers_at, 2);
+	cr_assert_eq(o.receivers_at[0], 5000);
+	cr_assert_eq(o.receivers_at[1], 5001);
+
 	char *a4[] = { "net001-bench", "--help", "--bogus" };
 	cr_assert_eq(benchopt_parse(&o, 3, a4, err), 0, "--help stops the parse");
 	cr_assert(o.help);
@@ -125,6 +132,11 @@ static struct bad_case bad[] = {
 	{ { "--flood", "--rate", "10" }, "drop --rate" },
 	{ { "--flood", "--source-addrs", "2" }, "--source-addrs" },
 	{ { "--duration", "1e9" }, "out of range (0.001..86400 seconds)" },
+	{ { "--receivers-at", "5000" }, "needs --type broadcast" },
+	{ { "--type", "broadcast", "--receivers", "2", "--receivers-at", "0" }, "PORT" },
+	{ { "--type", "broadcast", "--receivers", "2", "--receivers-at", "1,,2" }, "PORT" },
+	{ { "--type", "broadcast", "--receivers", "2", "--receivers-at", "70000" }, "PORT" },
+	{ { "--target", "nats", "--receivers", "2", "--receivers-at", "1" }, "drop --target" },
 };
 
 ParameterizedTestParameters(benchopt, rejects)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# perf/run-scenarios and perf/run-flood: --help, and every bad argument
+# perf/run-scenarios, perf/run-flood and perf/run-cluster: --help, and every bad argument
 # refused with exit 2 and one line, before anything is installed, built or
 # started. (The runs themselves need a quiet machine: not run here.)
 set -uo pipefail
@@ -40,8 +40,15 @@ check "flood --payload" 2 "--payload takes 0..65535" "$rf" --payload 70000
 check "flood --only" 2 "--only takes net001, redis or nats" "$rf" --only kafka
 check "flood --ports" 2 "--ports takes LO-HI" "$rf" --ports 9-9
 check "flood unknown" 2 "unknown argument 'x'" "$rf" x
+rc=$root/perf/run-cluster
+check "cluster --receivers 1" 2 "--receivers takes 2..100000" "$rc" --receivers 1
+check "cluster --payload" 2 "--payload takes 8..65535" "$rc" --payload 4
+check "cluster --rate" 2 "--rate takes" "$rc" --rate x
+check "cluster --ports" 2 "--ports takes LO-HI" "$rc" --ports 9-9
+check "cluster --only" 2 "--only takes flood, rate or idle" "$rc" --only all
+check "cluster unknown" 2 "unknown argument 'x'" "$rc" x
 
-for s in "$rs" "$rf"; do
+for s in "$rs" "$rf" "$rc"; do
 	out=$("$s" --help)
 	st=$?
 	if [ $st -ne 0 ] || ! grep -q -- '--ports LO-HI' <<<"$out" || grep -q '^set ' <<<"$out"; then
