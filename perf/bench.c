@@ -209,6 +209,8 @@ static void print_text(const struct report *r)
 		       benchopt_target_name(o->target), o->connections,
 		       o->connections == 1 ? "" : "s", o->receivers, o->payload, o->threads,
 		       o->threads == 1 ? "" : "s", w, o->warmup);
+		if (o->rate > 0)
+			printf("target rate      %.0f broadcasts/s, open loop\n", o->rate);
 		printf("deliveries       %" PRIu64 "  (%.1f/s)   payload %.2f MB/s\n", r->msgs,
 		       r->msgs / w, (double)c->payload_bytes / w / 1e6);
 		printf("broadcasts sent  %" PRIu64 "  (%.1f/s) in %" PRIu64 " writes\n", c->sent,

@@ -37,9 +37,11 @@ static const char usage[] =
 "                       ports on --host (the nodes of a --cluster); the\n"
 "                       senders stay on --port\n"
 "  --payload BYTES      echo/data/broadcast payload, 0..65535 (default 64)\n"
-"  --rate MSGS/S        open loop over all connections (0 = closed loop)\n"
-"  --flood              broadcast: senders write as fast as the sockets take,\n"
-"                       with no bound on broadcasts in flight\n"
+"  --rate MSGS/S        open loop over all connections (0 = closed loop); with\n"
+"                       --flood: broadcasts/s written on schedule, never\n"
+"                       waiting, each stamped with the time it was due\n"
+"  --flood              broadcast: senders write as fast as the sockets take\n"
+"                       (or at --rate), with no bound on broadcasts in flight\n"
 "  --target T           net001 | redis | nats (default net001); redis and nats\n"
 "                       run the flood: PUBLISH (RESP) or PUB (NATS) to N\n"
 "                       subscribers\n"
@@ -237,8 +239,8 @@ int benchopt_parse(struct benchopt *o, int argc, char **argv,
 			o->type = BENCH_BROADCAST;
 		if (o->type != BENCH_BROADCAST)
 			return fail(err, "--flood needs --type broadcast");
-		if (rate_set || o->connect_only || o->raw_echo)
-			return fail(err, "--flood sends as fast as it can: drop --rate, --connect-only and --raw-echo");
+		if (o->connect_only || o->raw_echo)
+			return fail(err, "--flood sends broadcasts: drop --connect-only and --raw-echo");
 		if (o->source_addrs)
 			return fail(err, "--source-addrs does not apply to --flood");
 		if (!opt_given(&p, O_CONNECTIONS))

@@ -15,11 +15,20 @@
  * complete each one (sent in the window: completed inside it). A message
  * that straddles two reads at a receiver is carried over: its start is
  * copied in front of the next read.
+ *
+ * With --rate, a publisher is open loop: message k is due at t_start +
+ * k / (its share of the rate) and carries that time, not the time it was
+ * written, so a bench that falls behind adds its lateness to the latency
+ * instead of hiding it. Whatever is due is laid out at once (up to a
+ * batch) and written; the publisher waits for EPOLLOUT only while the
+ * socket does not take it, and the loop wakes for the next due message
+ * with epoll_pwait2's nanosecond timeout.
  */
 #include "perf/flood.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -52,6 +61,8 @@ struct fconn {
 	uint8_t *out;           /* publisher: the batch being written */
 	uint32_t out_len, out_off;
 	uint32_t out_done;      /* messages of the batch written whole */
+	uint64_t made;          /* --rate: messages laid out so far */
+	bool want_out;          /* registered for EPOLLOUT */
 	char ctl[64];           /* small writes: PONG, keepalive PING */
 	uint32_t ctl_len;
 	uint64_t sent_w, err_w; /* messages sent / ERRORs counted in the window */
@@ -496,7 +507,7 @@ static void setup_conn(struct flood_worker *w, struct fconn *c)
 	int fl = fcntl(fd, F_GETFL);
 	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 	struct epoll_event ev = {
-		.events = c->receiver ? EPOLLIN : EPOLLIN | EPOLLOUT,
+		.events = c->receiver || w->rate_pub > 0 ? EPOLLIN : EPOLLIN | EPOLLOUT,
 		.data.u32 = (uint32_t)(c - w->conns),
 	};
 	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -504,6 +515,7 @@ static void setup_conn(struct flood_worker *w, struct fconn *c)
 		return;
 	}
 	c->open = true;
+	c->want_out = !c->receiver && w->rate_pub <= 0;
 }
 
 /* ---- the load --------------------------------------------------------------- */
@@ -699,51 +711,113 @@ static void on_readable(struct flood_worker *w, struct fconn *c)
 	c->part_len = (uint32_t)rest;
 }
 
-/* A new batch, stamped now: message i carries now + i (distinct stamps). */
-static void refill(struct flood_worker *w, struct fconn *c)
+/* A new batch of n messages, stamped (see below) from first on. */
+static void fill(struct flood_worker *w, struct fconn *c, uint32_t n, uint64_t first,
+                 bool scheduled)
 {
 	const struct benchopt *o = w->sh->opt;
-	uint64_t ts = benchrun_now();
-	for (uint32_t i = 0; i < w->batch; i++) {
+	for (uint32_t i = 0; i < n; i++) {
 		uint8_t *m = c->out + (size_t)i * w->msg_size;
 		memcpy(m, w->tmpl, w->msg_size);
-		put_ts(m + w->ts_off, o->payload, ts + i);
+		/* Flood: the time the batch is made, + i so stamps differ;
+		 * --rate: the time message first + i was due. */
+		uint64_t ts = scheduled ? w->sh->t_start +
+		                          (uint64_t)llround((double)(first + i) * 1e9 / w->rate_pub)
+		                        : first + i;
+		put_ts(m + w->ts_off, o->payload, ts);
 		if (o->target == TARGET_NET001)
 			frame_put_u32(m + FRAME_HEADER_SIZE + o->payload,
 			              frame_crc(0, m, FRAME_HEADER_SIZE + (size_t)o->payload));
 	}
-	c->out_len = w->batch * w->msg_size;
+	c->out_len = n * w->msg_size;
 	c->out_off = 0;
 	c->out_done = 0;
 }
 
-static void on_writable(struct flood_worker *w, struct fconn *c)
+/* Messages of c due by now (--rate). */
+static uint64_t due(const struct flood_worker *w)
 {
-	for (int k = 0; k < WRITES_PER_TURN && c->open; k++) {
-		if (c->out_off == c->out_len) {
-			if (!flush_ctl(c))
-				return;
-			refill(w, c);
-		}
-		ssize_t r = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-		                 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (r < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (r <= 0) {
-			conn_close(w, c);
-			return;
-		}
-		c->out_off += (uint32_t)r;
-		uint32_t done = c->out_off / w->msg_size;
-		uint64_t fresh = done - c->out_done;
-		c->out_done = done;
-		w->c.sent_total += fresh;
-		if (measuring(w)) {
-			w->c.sent += fresh;
-			w->c.sends++;
-			c->sent_w += fresh;
+	if (w->now < w->sh->t_start)
+		return 0;
+	return (uint64_t)((double)(w->now - w->sh->t_start) * w->rate_pub / 1e9) + 1;
+}
+
+static void want_out(struct flood_worker *w, struct fconn *c, bool on)
+{
+	if (c->want_out == on || !c->open)
+		return;
+	struct epoll_event ev = {
+		.events = on ? EPOLLIN | EPOLLOUT : EPOLLIN,
+		.data.u32 = (uint32_t)(c - w->conns),
+	};
+	if (epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->want_out = on;
+}
+
+/*
+ * Write what there is: the batch under way, then (flood) a new one, or
+ * (--rate) the messages due by now, at most a batch at a time. Returns
+ * false when the socket took no more (or the connection closed).
+ */
+static bool write_some(struct flood_worker *w, struct fconn *c)
+{
+	if (c->out_off == c->out_len) {
+		if (!flush_ctl(c))
+			return false;
+		if (w->rate_pub > 0) {
+			uint64_t d = due(w);
+			if (d <= c->made)
+				return true;
+			uint64_t n = d - c->made < w->batch ? d - c->made : w->batch;
+			fill(w, c, (uint32_t)n, c->made, true);
+			c->made += n;
+		} else {
+			fill(w, c, w->batch, benchrun_now(), false);
 		}
 	}
+	ssize_t r = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+	                 MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return false;
+	if (r <= 0) {
+		conn_close(w, c);
+		return false;
+	}
+	c->out_off += (uint32_t)r;
+	uint32_t done = c->out_off / w->msg_size;
+	uint64_t fresh = done - c->out_done;
+	c->out_done = done;
+	w->c.sent_total += fresh;
+	if (measuring(w)) {
+		w->c.sent += fresh;
+		w->c.sends++;
+		c->sent_w += fresh;
+	}
+	return true;
+}
+
+static void on_writable(struct flood_worker *w, struct fconn *c)
+{
+	if (w->rate_pub > 0) {
+		/* Everything due, then wait for the clock or for EPOLLOUT. */
+		bool more = true;
+		for (int k = 0; k < WRITES_PER_TURN && c->open && more; k++) {
+			more = write_some(w, c);
+			if (more && c->out_off == c->out_len && due(w) <= c->made)
+				break;
+		}
+		want_out(w, c, c->open && c->out_off < c->out_len);
+		return;
+	}
+	for (int k = 0; k < WRITES_PER_TURN && c->open; k++)
+		if (!write_some(w, c))
+			return;
+}
+
+/* --rate: when the next message of an idle publisher falls due. */
+static uint64_t next_due(const struct flood_worker *w, const struct fconn *c)
+{
+	return w->sh->t_start + (uint64_t)llround((double)c->made * 1e9 / w->rate_pub);
 }
 
 static void keepalive(struct flood_worker *w)
@@ -796,6 +870,8 @@ static int make_template(struct flood_worker *w)
 	                             : (BATCH_BYTES + w->msg_size - 1) / w->msg_size;
 	if (w->batch < 1)
 		w->batch = 1;
+	/* Every publisher the same share of --rate. */
+	w->rate_pub = o->rate > 0 && o->connections ? o->rate / o->connections : 0;
 	return 0;
 }
 
@@ -863,8 +939,14 @@ void *flood_worker_main(void *arg)
 			wake = w->next_keepalive;
 		if (w->now + PUBLISH_NS < wake)
 			wake = w->now + PUBLISH_NS;
-		int ms = wake > w->now ? (int)((wake - w->now + 999999) / 1000000) : 0;
-		int n = epoll_wait(w->ep, ev, 256, ms);
+		for (uint32_t i = 0; w->rate_pub > 0 && i < w->nload; i++) {
+			struct fconn *c = &w->conns[i];
+			if (c->open && !c->want_out && next_due(w, c) < wake)
+				wake = next_due(w, c);
+		}
+		uint64_t left = wake > w->now ? wake - w->now : 0;
+		struct timespec to = { (time_t)(left / 1000000000u), (long)(left % 1000000000u) };
+		int n = epoll_pwait2(w->ep, ev, 256, &to, NULL);
 		w->now = benchrun_now();
 		for (int i = 0; i < n; i++) {
 			struct fconn *c = &w->conns[ev[i].data.u32];
@@ -873,6 +955,11 @@ void *flood_worker_main(void *arg)
 			if (ev[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
 				on_readable(w, c);
 			if (c->open && (ev[i].events & EPOLLOUT) && w->now < sh->t_end)
+				on_writable(w, c);
+		}
+		for (uint32_t i = 0; w->rate_pub > 0 && i < w->nload && w->now < sh->t_end; i++) {
+			struct fconn *c = &w->conns[i];
+			if (c->open && !c->want_out && next_due(w, c) <= w->now)
 				on_writable(w, c);
 		}
 		if (w->now >= w->next_keepalive && sh->opt->target == TARGET_NET001) {

@@ -55,6 +55,7 @@ struct flood_worker {
 	uint32_t msg_size;      /* bytes of one publish message */
 	uint32_t ts_off;        /* where its payload (and timestamp) starts */
 	uint32_t batch;         /* messages per write */
+	double rate_pub;        /* --rate: messages/s per publisher; 0: flood */
 	char chan[48];          /* channel / subject */
 
 	uint64_t now;

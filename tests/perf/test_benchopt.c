@@ -69,6 +69,12 @@ Test(benchopt, flood_and_targets)
 	cr_assert_eq(o.target, TARGET_NET001);
 	cr_assert_not(o.pipeline_given);
 
+	/* Open loop flood: broadcasts/s on schedule. */
+	char *ar[] = { "net001-bench", "--flood", "--rate", "2500", "--receivers", "4" };
+	cr_assert_eq(benchopt_parse(&o, 6, ar, err), 0, "%s", err);
+	cr_assert(o.flood);
+	cr_assert_float_eq(o.rate, 2500.0, 1e-9);
+
 	char *a2[] = { "net001-bench", "--target=redis", "--connections", "3", "--pipeline", "8" };
 	cr_assert_eq(benchopt_parse(&o, 6, a2, err), 0, "%s", err);
 	cr_assert(o.flood, "redis and nats run the flood");
@@ -129,7 +135,7 @@ static struct bad_case bad[] = {
 	{ { "--target", "redis", "--type", "ping" }, "drop --type ping" },
 	{ { "--target", "nats", "--auth", "a:b" }, "--auth" },
 	{ { "--flood", "--type", "echo" }, "--flood needs --type broadcast" },
-	{ { "--flood", "--rate", "10" }, "drop --rate" },
+	{ { "--flood", "--connect-only" }, "drop --connect-only" },
 	{ { "--flood", "--source-addrs", "2" }, "--source-addrs" },
 	{ { "--duration", "1e9" }, "out of range (0.001..86400 seconds)" },
 	{ { "--receivers-at", "5000" }, "needs --type broadcast" },
