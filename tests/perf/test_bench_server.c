@@ -22,7 +22,7 @@
 
 static struct srv server;
 static pid_t other_pid; /* redis-server or nats-server */
-static char ps[8];
+static char ps[8], spid[16]; /* the server's port and pid, as arguments */
 
 static void cleanup(void)
 {
@@ -67,6 +67,7 @@ static void start(const char *const *args)
 {
 	cr_assert_eq(srv_start(&server, args), 0);
 	snprintf(ps, sizeof ps, "%u", server.port);
+	snprintf(spid, sizeof spid, "%d", (int)server.pid);
 }
 
 #define UNLIMITED ((const char *const[]){ "--rate-limit", "0", "--global-rate-limit", "0", NULL })
@@ -96,10 +97,8 @@ Test(bench_srv, csv_header_and_row)
 	BENCH(&o, "--port", ps, "--type", "echo", "--connections", "2", "--duration", "0.5",
 	      "--warmup", "0", "--csv", "--server-pid", "0");
 	cr_assert_eq(o.status, 2, "--server-pid 0 is refused: %s", o.err);
-	char pid[16];
-	snprintf(pid, sizeof pid, "%d", (int)server.pid);
 	BENCH(&o, "--port", ps, "--type", "echo", "--connections", "2", "--duration", "0.5",
-	      "--warmup", "0", "--csv", "--server-pid", pid);
+	      "--warmup", "0", "--csv", "--server-pid", spid);
 	cr_assert_eq(o.status, 0, "%s %s", o.out, o.err);
 	char *nl = strchr(o.out, '\n');
 	cr_assert_not_null(nl);
@@ -158,11 +157,9 @@ Test(bench_srv, no_hint_when_something_else_failed)
 Test(bench_srv, server_rss_each_second)
 {
 	start(UNLIMITED);
-	char pid[16];
-	snprintf(pid, sizeof pid, "%d", (int)server.pid);
 	static struct run o;
 	BENCH(&o, "--port", ps, "--connections", "4", "--duration", "2.2", "--warmup", "0.1",
-	      "--server-pid", pid, "--json");
+	      "--server-pid", spid, "--json");
 	cr_assert_eq(o.status, 0, "%s %s", o.out, o.err);
 	/* Two whole seconds, then the end of the window. */
 	cr_assert(str_matches(o.out, "\"server_rss_series_kb\":\\[[1-9][0-9]*,[1-9][0-9]*,[1-9][0-9]*\\]"),
@@ -173,7 +170,7 @@ Test(bench_srv, server_rss_each_second)
 	cr_assert_gt(num(o.out, "server_cpu_us_per_msg"), 0);
 
 	BENCH(&o, "--port", ps, "--connections", "4", "--duration", "1.1", "--warmup", "0",
-	      "--server-pid", pid);
+	      "--server-pid", spid);
 	cr_assert_eq(o.status, 0, "%s", o.out);
 	cr_assert(str_matches(o.out, "^  each second    min [0-9]+, max [0-9]+, last [0-9]+ \\(2 samples\\)$"),
 	          "%s", o.out);
@@ -204,11 +201,9 @@ static void flood_sane(const char *json, const char *target, double receivers)
 Test(bench_srv, flood_against_net001)
 {
 	start(UNLIMITED);
-	char pid[16];
-	snprintf(pid, sizeof pid, "%d", (int)server.pid);
 	static struct run o;
 	BENCH(&o, "--port", ps, "--flood", "--receivers", "3", "--threads", "2", "--duration", "1",
-	      "--warmup", "0", "--server-pid", pid, "--json");
+	      "--warmup", "0", "--server-pid", spid, "--json");
 	cr_assert(o.status == 0 || o.status == 1, "%s %s", o.out, o.err);
 	flood_sane(o.out, "net001", 3);
 	cr_assert_eq(num(o.out, "connections"), 1, "one publisher by default");
@@ -227,9 +222,8 @@ Test(bench_srv, flood_against_net001)
 	 * the last one may still be fanning out what the flood left queued. */
 	srv_stop(&server, 10000);
 	start(UNLIMITED);
-	snprintf(pid, sizeof pid, "%d", (int)server.pid);
 	BENCH(&o, "--port", ps, "--flood", "--receivers", "1", "--pipeline", "1", "--duration", "0.5",
-	      "--warmup", "0", "--server-pid", pid);
+	      "--warmup", "0", "--server-pid", spid);
 	cr_assert(str_matches(o.out, "^net001-bench: broadcast flood on net001, 1 publisher, 1 receivers"),
 	          "%s", o.out);
 	cr_assert(str_matches(o.out, "^deliveries +[1-9][0-9]*  \\([0-9.]+/s\\)"), "%s", o.out);
@@ -242,11 +236,9 @@ Test(bench_srv, flood_against_net001)
 Test(bench_srv, flood_at_a_rate)
 {
 	start(UNLIMITED);
-	char pid[16];
-	snprintf(pid, sizeof pid, "%d", (int)server.pid);
 	static struct run o;
 	BENCH(&o, "--port", ps, "--flood", "--rate", "2000", "--connections", "2", "--receivers",
-	      "3", "--duration", "1", "--warmup", "0.2", "--server-pid", pid, "--json");
+	      "3", "--duration", "1", "--warmup", "0.2", "--server-pid", spid, "--json");
 	cr_assert_eq(o.status, 0, "%s %s", o.out, o.err);
 	flood_sane(o.out, "net001", 3);
 	cr_assert_eq(num(o.out, "rate"), 2000, "%s", o.out);
