@@ -4,7 +4,9 @@
  * Publishers (--connections, default 1) write broadcasts as fast as their
  * sockets take them, with no bound on how many are in flight: each write
  * hands the kernel a batch (--pipeline messages, default 16 KiB of them)
- * as soon as the last one was taken. Receivers (--receivers) read
+ * as soon as the last one was taken; with --rate, open loop instead: each
+ * message written when it falls due and stamped with that time (flood.c).
+ * Receivers (--receivers) read
  * everything. Every message carries, in its first 8 payload bytes, the
  * CLOCK_MONOTONIC time its batch was made; a receiver takes the latency
  * from it at arrival and checks the rest of the payload against the
