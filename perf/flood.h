@@ -6,9 +6,9 @@
  * hands the kernel a batch (--pipeline messages, default 16 KiB of them)
  * as soon as the last one was taken; with --rate, open loop instead: each
  * message written when it falls due and stamped with that time (flood.c).
- * Receivers (--receivers) read
- * everything. Every message carries, in its first 8 payload bytes, the
- * CLOCK_MONOTONIC time its batch was made; a receiver takes the latency
+ * Receivers (--receivers) read everything. Every message carries, in its
+ * first 8 payload bytes, the CLOCK_MONOTONIC time its batch was made (or
+ * it fell due); a receiver takes the latency
  * from it at arrival and checks the rest of the payload against the
  * shared pattern. Deliveries are counted where they arrive.
  *
