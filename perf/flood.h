@@ -8,9 +8,9 @@
  * message written when it falls due and stamped with that time (flood.c).
  * Receivers (--receivers) read everything. Every message carries, in its
  * first 8 payload bytes, the CLOCK_MONOTONIC time its batch was made (or
- * it fell due); a receiver takes the latency
- * from it at arrival and checks the rest of the payload against the
- * shared pattern. Deliveries are counted where they arrive.
+ * it fell due); a receiver takes the latency from it at arrival and checks
+ * the rest of the payload against the shared pattern. Deliveries are
+ * counted where they arrive.
  *
  * The same shape against three servers, spoken over plain sockets:
  *
