@@ -37,8 +37,8 @@ int blog_init(struct blog *l, uint64_t cap)
 		r = -errno;
 		goto out;
 	}
-	l->origin = calloc(oc, sizeof *l->origin);
-	if (!l->origin) {
+	l->meta = calloc(oc, sizeof *l->meta);
+	if (!l->meta) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -57,7 +57,7 @@ void blog_destroy(struct blog *l)
 {
 	if (l->base)
 		munmap(l->base, 2 * l->cap);
-	free(l->origin);
+	free(l->meta);
 	memset(l, 0, sizeof *l);
 }
 

@@ -15,13 +15,17 @@
  * mapped twice, back to back, so any range of up to cap bytes is one
  * contiguous run of memory: one iovec.
  *
- * Frames are numbered (ordinals) in the order appended; origin[] says for
- * each which local connection sent it (slot + 1, 0 for another core,
- * BLOG_ORIGIN_REMOTE for another server), so
- * a sender's cursor can pass over its own broadcasts.
+ * Frames are numbered (ordinals) in the order appended; for each, meta[]
+ * says which local connection sent it (slot + 1, 0 for another core,
+ * BLOG_ORIGIN_REMOTE for another server), so a sender's cursor can pass
+ * over its own broadcasts, and where it starts (the low 32 bits of its
+ * position), so a send's completion finds the frame its last byte fell
+ * in by a binary search instead of walking every frame it carried.
  *
  * Owned by its worker thread. Nothing in it is freed per frame; memory is
- * cap bytes plus cap / 3 for the origins, mapped at start.
+ * cap bytes plus 8 bytes of meta for each frame the ring could hold (one
+ * per FRAME_OVERHEAD bytes, rounded up to a power of two: 2/3 to 4/3 of
+ * cap), allocated at start and touched as frames come.
  */
 #ifndef NET001_NET_BLOG_H
 #define NET001_NET_BLOG_H
@@ -38,7 +42,10 @@ struct blog {
 	uint64_t head;       /* bytes ever appended: the next frame's position */
 	uint64_t tail;       /* no cursor is before it (as of the last scan) */
 	uint64_t nframes;    /* frames ever appended: the next frame's ordinal */
-	uint32_t *origin;    /* [ocap]: sender of frame n at n & (ocap - 1) */
+	struct blog_meta {
+		uint32_t origin; /* see blog_origin() */
+		uint32_t start;  /* its position, modulo 2^32 */
+	} *meta;             /* [ocap]: frame n at n & (ocap - 1) */
 	uint64_t ocap;       /* a power of two >= frames the ring can hold */
 };
 
@@ -71,7 +78,33 @@ static inline uint32_t blog_frame_size(const struct blog *l, uint64_t pos)
  * BLOG_ORIGIN_REMOTE for another server's. */
 static inline uint32_t blog_origin(const struct blog *l, uint64_t n)
 {
-	return l->origin[n & (l->ocap - 1)];
+	return l->meta[n & (l->ocap - 1)].origin;
+}
+
+/* Position of frame n, from near, the position of a frame at or before
+ * it still in the ring (positions of frames in the ring are less than
+ * cap <= 2^30 apart, so 32 bits of them place one from another). */
+static inline uint64_t blog_start(const struct blog *l, uint64_t n, uint64_t near)
+{
+	return near + (uint32_t)(l->meta[n & (l->ocap - 1)].start - (uint32_t)near);
+}
+
+/* The frame position p falls in (the last one starting at or before it),
+ * for fpos <= p < head, fpos the start of frame fno. */
+static inline uint64_t blog_frame_of(const struct blog *l, uint64_t fno, uint64_t fpos,
+                                     uint64_t p)
+{
+	/* start(lo) <= p < start(hi), the frame after the last at head. */
+	uint64_t lo = fno, hi = l->nframes;
+	uint32_t d = (uint32_t)(p - fpos);
+	while (hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if ((uint32_t)(l->meta[mid & (l->ocap - 1)].start - (uint32_t)fpos) <= d)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* Append one whole frame (the caller checked blog_room). Returns its
@@ -81,7 +114,9 @@ static inline uint64_t blog_append(struct blog *l, const uint8_t *frame, uint32_
 {
 	uint64_t pos = l->head;
 	memcpy(blog_at(l, pos), frame, size);
-	l->origin[l->nframes & (l->ocap - 1)] = origin;
+	struct blog_meta *m = &l->meta[l->nframes & (l->ocap - 1)];
+	m->origin = origin;
+	m->start = (uint32_t)pos;
 	l->nframes++;
 	l->head += size;
 	return pos;

@@ -276,6 +276,17 @@ void bcast_sent(struct worker *co, struct conn *c, uint32_t slot, uint32_t n)
 
 	uint64_t remote = 0;
 	skip_own(co, c, slot);
+	if (!co->cl_in && c->b.own_end <= c->b.fno) {
+		/* None of its own ahead and no remote ones to tell apart: find
+		 * the frame the last byte fell in, count those before it. */
+		uint64_t p = c->b.pos + n;
+		uint64_t f = p == l->head ? l->nframes : blog_frame_of(l, c->b.fno, c->b.fpos, p);
+		frames = f - c->b.fno;
+		c->b.fpos = f == l->nframes ? l->head : blog_start(l, f, c->b.fpos);
+		c->b.fno = f;
+		c->b.pos = p;
+		n = 0;
+	}
 	while (n) {
 		uint64_t end = c->b.fpos + blog_frame_size(l, c->b.fpos);
 		uint64_t k = end - c->b.pos;
