@@ -112,6 +112,7 @@ struct metrics_server {
 	struct metrics_info info;  /* strings point into version/allocator */
 	char version[64];
 	char allocator[32];
+	void (*on_error)(const char *msg);
 	unsigned max_clients;
 	unsigned nclients;
 	uint64_t timeout_ns;
@@ -810,8 +811,13 @@ static void *exporter_main(void *arg)
 		}
 		int n = epoll_wait(srv->epoll_fd, evs, MAX_EVENTS, timeout);
 		if (n < 0 && errno != EINTR) {
-			fprintf(stderr, "net001 metrics: epoll_wait: %s; exporter stopped\n",
-			        strerror(errno));
+			char msg[160];
+			snprintf(msg, sizeof msg, "metrics: epoll_wait: %s; exporter stopped",
+			         strerror(errno));
+			if (srv->on_error)
+				srv->on_error(msg);
+			else
+				fprintf(stderr, "net001 %s\n", msg);
 			return NULL;
 		}
 		/* Clients first, new connections last: a request that has
@@ -947,6 +953,7 @@ int metrics_server_start(const struct metrics_server_config *cfg,
 		srv->info.allocator = srv->allocator;
 		srv->have_info = true;
 	}
+	srv->on_error = cfg->on_error;
 	srv->max_clients = cfg->max_clients ? cfg->max_clients
 	                                    : METRICS_DEFAULT_MAX_CLIENTS;
 	srv->timeout_ns = (uint64_t)(cfg->request_timeout_ms

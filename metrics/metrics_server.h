@@ -93,6 +93,10 @@ struct metrics_server_config {
 	/* The cluster bridge's numbers (--cluster), or NULL; it must live
 	 * until metrics_server_stop(). */
 	const struct metrics_cluster *cluster;
+	/* Told, from the exporter thread, when an error stops the exporter
+	 * (one line, no newline); NULL writes it to stderr. The server hands
+	 * it to its logger, so it comes out in the configured log format. */
+	void (*on_error)(const char *msg);
 	/* 0 picks METRICS_DEFAULT_MAX_CLIENTS / METRICS_DEFAULT_TIMEOUT_MS. */
 	unsigned max_clients;
 	unsigned request_timeout_ms;

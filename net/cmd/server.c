@@ -63,6 +63,12 @@ static void reload_auth(struct server *srv, const char *path)
 	          "SIGHUP: reloaded %s (%zu users)", path, auth_count(t));
 }
 
+/* The metrics exporter stopped on an error: in the server's log format. */
+static void metrics_error(const char *msg)
+{
+	log_event(LOG_ERROR, "metrics_stopped", LOG_NO_FIELDS, "%s", msg);
+}
+
 /* sd_notify: a failure is said once (the service manager then times the
  * start out, which is its own clear message). */
 static void notify(const char *state)
@@ -200,6 +206,7 @@ int main(int argc, char **argv)
 			.state = &srv.state,
 			.info = &info,
 			.cluster = srv.cluster ? cluster_metrics(srv.cluster) : NULL,
+			.on_error = metrics_error,
 		};
 		r = shards ? metrics_server_start(&mc, &ms) : -ENOMEM;
 		if (r < 0) {
