@@ -806,7 +806,7 @@ static void on_writable(struct flood_worker *w, struct fconn *c)
 			if (more && c->out_off == c->out_len && due(w) <= c->made)
 				break;
 		}
-		want_out(w, c, c->open && c->out_off < c->out_len);
+		want_out(w, c, c->open && (c->out_off < c->out_len || c->ctl_len));
 		return;
 	}
 	for (int k = 0; k < WRITES_PER_TURN && c->open; k++)
