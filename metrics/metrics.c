@@ -291,20 +291,21 @@ static const char *const tx_labels[METRICS_TX_COUNT] = {
 	[METRICS_TX_ERROR]      = "error",
 };
 
-static void latency(struct out *o, struct metrics_shard *const *shards,
-                    unsigned n)
+/* A latency histogram summed over the shards: its slots and sum at the
+ * offsets bucket_off and sum_off of struct metrics_shard. */
+static void histogram(struct out *o, struct metrics_shard *const *shards, unsigned n,
+                      const char *name, const char *help, size_t bucket_off, size_t sum_off)
 {
-	static const char name[] = "net001_request_latency_seconds";
 	uint64_t slots[METRICS_LAT_SLOTS] = {0};
 	uint64_t sum_ns = 0;
 	for (unsigned i = 0; i < n; i++) {
+		const char *base = (const char *)shards[i];
+		const _Atomic uint64_t *b0 = (const _Atomic uint64_t *)(base + bucket_off);
 		for (unsigned b = 0; b < METRICS_LAT_SLOTS; b++)
-			slots[b] += load(&shards[i]->latency_buckets[b]);
-		sum_ns += load(&shards[i]->latency_sum_ns);
+			slots[b] += load(&b0[b]);
+		sum_ns += load((const _Atomic uint64_t *)(base + sum_off));
 	}
-	family(o, name, "histogram",
-	       "Time from the read that completed a request to its reply "
-	       "being handed to the kernel.");
+	family(o, name, "histogram", help);
 	uint64_t cum = 0;
 	for (unsigned b = 0; b < METRICS_LAT_FINITE; b++) {
 		cum += slots[b];
@@ -501,11 +502,19 @@ int metrics_render(char *buf, size_t cap, struct metrics_shard *const *shards,
 	put(&o, "net001_messages_per_second %" PRIu64 "\n",
 	    extra ? extra->messages_per_second : 0);
 
-	latency(&o, shards, n);
+	histogram(&o, shards, n, "net001_request_latency_seconds",
+	          "Time from the read that completed a request to its reply "
+	          "being handed to the kernel.",
+	          OFF(latency_buckets), OFF(latency_sum_ns));
 
 	scalar(&o, shards, n, "net001_broadcast_deliveries_total", "counter",
-	       "BROADCAST frames queued to receiving connections.",
+	       "BROADCAST frames handed to the kernel for receiving connections.",
 	       OFF(broadcast_deliveries));
+	histogram(&o, shards, n, "net001_broadcast_fanout_seconds",
+	          "Time from a broadcast entering a core's log to a send that "
+	          "carried it completing; one observation per send, for the "
+	          "oldest broadcast in it.",
+	          OFF(fanout_buckets), OFF(fanout_sum_ns));
 	scalar(&o, shards, n, "net001_slow_consumer_closes_total", "counter",
 	       "Connections closed because their unsent output passed its bound.",
 	       OFF(slow_consumer_closes));

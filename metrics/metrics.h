@@ -103,6 +103,11 @@ struct metrics_shard {
 	/* Of broadcast_deliveries, those of broadcasts from other servers
 	 * (--cluster). */
 	_Atomic uint64_t cluster_deliveries;
+	/* Broadcast fan-out latency, the same slots: from a broadcast entering
+	 * a core's log to a send carrying it completing, one observation per
+	 * send (the oldest broadcast in it). */
+	_Atomic uint64_t fanout_buckets[METRICS_LAT_SLOTS];
+	_Atomic uint64_t fanout_sum_ns;
 };
 
 /*
@@ -188,6 +193,13 @@ static inline void metrics_observe_latency_n(struct metrics_shard *s,
 {
 	metrics_add(&s->latency_buckets[metrics_latency_slot(ns)], count);
 	metrics_add(&s->latency_sum_ns, ns * count);
+}
+
+/* Record one broadcast send's fan-out latency. Owner core only. */
+static inline void metrics_observe_fanout(struct metrics_shard *s, uint64_t ns)
+{
+	metrics_inc(&s->fanout_buckets[metrics_latency_slot(ns)]);
+	metrics_add(&s->fanout_sum_ns, ns);
 }
 
 /* Slot of a frame type (FRAME_* of frame.h) in frames_received, or -1 for a

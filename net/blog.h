@@ -18,13 +18,14 @@
  * Frames are numbered (ordinals) in the order appended; for each, meta[]
  * says which local connection sent it (slot + 1, 0 for another core,
  * BLOG_ORIGIN_REMOTE for another server), so a sender's cursor can pass
- * over its own broadcasts, and where it starts (the low 32 bits of its
+ * over its own broadcasts, where it starts (the low 32 bits of its
  * position), so a send's completion finds the frame its last byte fell
- * in by a binary search instead of walking every frame it carried.
+ * in by a binary search instead of walking every frame it carried, and
+ * when it came (the owner's clock_us, for the fan-out latency).
  *
  * Owned by its worker thread. Nothing in it is freed per frame; memory is
- * cap bytes plus 8 bytes of meta for each frame the ring could hold (one
- * per FRAME_OVERHEAD bytes, rounded up to a power of two: 2/3 to 4/3 of
+ * cap bytes plus 12 bytes of meta for each frame the ring could hold (one
+ * per FRAME_OVERHEAD bytes, rounded up to a power of two: 1 to 2 times
  * cap), allocated at start and touched as frames come.
  */
 #ifndef NET001_NET_BLOG_H
@@ -45,8 +46,11 @@ struct blog {
 	struct blog_meta {
 		uint32_t origin; /* see blog_origin() */
 		uint32_t start;  /* its position, modulo 2^32 */
+		uint32_t t_us;   /* clock_us when it was appended */
 	} *meta;             /* [ocap]: frame n at n & (ocap - 1) */
 	uint64_t ocap;       /* a power of two >= frames the ring can hold */
+	uint32_t clock_us;   /* the owner's clock in microseconds (mod 2^32),
+	                        set once per loop turn */
 };
 
 /* Map a log of cap bytes (rounded up to a power of two). 0 or -errno. */
@@ -79,6 +83,12 @@ static inline uint32_t blog_frame_size(const struct blog *l, uint64_t pos)
 static inline uint32_t blog_origin(const struct blog *l, uint64_t n)
 {
 	return l->meta[n & (l->ocap - 1)].origin;
+}
+
+/* Microseconds since frame n was appended (mod 2^32: up to 71 minutes). */
+static inline uint32_t blog_age_us(const struct blog *l, uint64_t n)
+{
+	return l->clock_us - l->meta[n & (l->ocap - 1)].t_us;
 }
 
 /* Position of frame n, from near, the position of a frame at or before
@@ -117,6 +127,7 @@ static inline uint64_t blog_append(struct blog *l, const uint8_t *frame, uint32_
 	struct blog_meta *m = &l->meta[l->nframes & (l->ocap - 1)];
 	m->origin = origin;
 	m->start = (uint32_t)pos;
+	m->t_us = l->clock_us;
 	l->nframes++;
 	l->head += size;
 	return pos;

@@ -276,6 +276,7 @@ void bcast_sent(struct worker *co, struct conn *c, uint32_t slot, uint32_t n)
 
 	uint64_t remote = 0;
 	skip_own(co, c, slot);
+	uint64_t oldest = c->b.fno;
 	if (!co->cl_in && c->b.own_end <= c->b.fno) {
 		/* None of its own ahead and no remote ones to tell apart: find
 		 * the frame the last byte fell in, count those before it. */
@@ -307,6 +308,7 @@ void bcast_sent(struct worker *co, struct conn *c, uint32_t slot, uint32_t n)
 	if (frames) {
 		metrics_add(&co->m.broadcast_deliveries, frames);
 		metrics_frames_sent(&co->m, FRAME_BROADCAST, frames);
+		metrics_observe_fanout(&co->m, (uint64_t)blog_age_us(l, oldest) * 1000u);
 	}
 	c->b.prog_ms = co->now_ns / 1000000u;
 }

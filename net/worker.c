@@ -271,6 +271,7 @@ static void worker_loop(struct worker *co)
 		int r = worker_wait(co);
 		co->now_ns = clock_now_ns();
 		co->now_s = (uint32_t)(co->now_ns / 1000000000u);
+		co->log.clock_us = (uint32_t)(co->now_ns / 1000u);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME)
 			log_event_limited(&co->ll, co->now_s, LOG_ERROR, "ring_enter_failed",
 			                  LOG_FIELDS(LOG_STR("error", strerror(-r))),

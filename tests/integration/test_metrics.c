@@ -460,10 +460,77 @@ Test(metrics, broadcast_deliveries_count_receivers, .fini = stop_clean)
 		{ "net001_bytes_sent_total", w.down },
 		{ "net001_request_latency_seconds_count", 0 },
 	};
-	free(expect_deltas(base, want, NWANT(want)));
+	char *after = expect_deltas(base, want, NWANT(want));
+	/* Fan-out latency: one observation per send that completed a
+	 * broadcast, so at least one per receiver and at most one per
+	 * delivery; cumulative buckets end at the count. */
+	double n = dval(after, "net001_broadcast_fanout_seconds_count") -
+	           dval(base, "net001_broadcast_fanout_seconds_count");
+	cr_expect(n >= NRX && n <= NRX * NB, "fan-out observations %.0f: %s", n, after);
+	cr_expect_eq(ival(after, "net001_broadcast_fanout_seconds_bucket{le=\"+Inf\"}"),
+	             ival(after, "net001_broadcast_fanout_seconds_count"));
+	cr_expect_gt(dval(after, "net001_broadcast_fanout_seconds_sum"),
+	             dval(base, "net001_broadcast_fanout_seconds_sum"));
+	free(after);
 	for (int i = 0; i <= NRX; i++)
 		close(fd[i]);
 	free(base);
+}
+
+/* A receiver that reads nothing for 400 ms while 6 MB of broadcasts are
+ * sent to it: the kernel's send buffer for it takes at most 4 MiB
+ * (tcp_wmem), the rest waits in the log, and the fan-out histogram shows
+ * that wait (what waits in the kernel's buffer is not in it: a send
+ * completes when the kernel has taken the bytes). */
+Test(metrics, broadcast_fanout_shows_a_receiver_that_waits, .fini = stop_clean)
+{
+	const char *const args[] = { "--threads", "2", "--rate-limit", "0", "--global-rate-limit",
+	                             "0", NULL };
+	start(args);
+	struct wire w = { 0 };
+	int tx = tc_connect(S.port);
+	int rx = tc_connect_small(S.port, 4096);
+	cr_assert_geq(tx, 0);
+	cr_assert_geq(rx, 0);
+	ping(&w, tx, 1);
+	ping(&w, rx, 2);
+	char *base = scrape();
+	enum { NB = 6000, LEN = 1000 };
+	uint8_t p[LEN];
+	memset(p, 0x5a, sizeof p);
+	for (int k = 0; k < NB; k++)
+		send_frame(&w, tx, FRAME_BROADCAST, p, LEN);
+	sleep_ms(400);
+	for (int k = 0; k < NB; k++) {
+		cr_assert_eq(tc_read_frame(rx, &F, 5000), 0, "broadcast %d of %d arrives", k, NB);
+		cr_assert_eq(F.type, FRAME_BROADCAST, "broadcast %d: type %#x", k, F.type);
+	}
+	/* The last send's completion may come after the last read. */
+	char *after = NULL;
+	for (int tries = 0; tries < 50; tries++) {
+		free(after);
+		after = scrape();
+		if (dval(after, "net001_broadcast_deliveries_total") -
+		    dval(base, "net001_broadcast_deliveries_total") >= NB)
+			break;
+		sleep_ms(20);
+	}
+	cr_assert_geq(dval(after, "net001_broadcast_deliveries_total") -
+	              dval(base, "net001_broadcast_deliveries_total"), NB, "%s", after);
+	/* Sends that completed after the stall carried broadcasts that had
+	 * waited in the log since before it: some observations are past
+	 * 262 ms (bucket 1 us << 18). */
+	double slow = dval(after, "net001_broadcast_fanout_seconds_count") -
+	              dval(after, "net001_broadcast_fanout_seconds_bucket{le=\"0.262144\"}") -
+	              (dval(base, "net001_broadcast_fanout_seconds_count") -
+	               dval(base, "net001_broadcast_fanout_seconds_bucket{le=\"0.262144\"}"));
+	cr_expect_geq(slow, 1, "no fan-out observation past 262 ms: %s", after);
+	cr_expect_geq(dval(after, "net001_broadcast_fanout_seconds_sum") -
+	              dval(base, "net001_broadcast_fanout_seconds_sum"), 0.262, "%s", after);
+	free(after);
+	free(base);
+	close(tx);
+	close(rx);
 }
 
 Test(metrics, errors_by_code, .fini = stop_clean)

@@ -75,8 +75,9 @@ Test(render, every_family_has_help_and_type)
 		}
 		line = nl + 1;
 	}
-	/* 3 + 5 + 5 + 2 + 14 + 1 + (22 + 2) + 5 + 2 cores + 6 process. */
-	cr_expect_eq(samples, 67);
+	/* 3 + 5 + 5 + 2 + 14 + 1 + (22 + 2) + 1 + (22 + 2) + 4 + 2 cores
+	 * + 6 process. */
+	cr_expect_eq(samples, 91);
 	free(text);
 	shards_free(&s);
 }

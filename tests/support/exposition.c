@@ -25,6 +25,7 @@ const struct metric_family metric_families[METRIC_FAMILIES] = {
 	{ "net001_messages_per_second", "gauge" },
 	{ "net001_request_latency_seconds", "histogram" },
 	{ "net001_broadcast_deliveries_total", "counter" },
+	{ "net001_broadcast_fanout_seconds", "histogram" },
 	{ "net001_slow_consumer_closes_total", "counter" },
 	{ "net001_broadcast_queue_full_total", "counter" },
 	{ "net001_recv_enobufs_total", "counter" },

@@ -18,7 +18,7 @@ struct metric_family {
 	const char *name;
 	const char *type;
 };
-#define METRIC_FAMILIES 22
+#define METRIC_FAMILIES 23
 extern const struct metric_family metric_families[METRIC_FAMILIES];
 
 /*
