@@ -68,6 +68,9 @@
  * this long instead of spinning on a listener that stays readable. */
 #define ACCEPT_PAUSE_NS (100 * NS_PER_MS)
 /* Room for the status line and headers of any response we send. */
+/* A connection younger than this that has sent nothing is evicted only
+ * when everyone is (make_room). */
+#define FRESH_NS       (100 * NS_PER_MS)
 #define HEAD_CAP       768
 /* Pending connections the kernel queues for us: enough for a crowd of
  * reconnecting clients not to drop a probe's SYN. */
@@ -659,23 +662,32 @@ static void reject_full(int fd)
 /*
  * The table is full and a connection waits: close a LINGER connection
  * (nearest its deadline), else the READ connection that has waited
- * longest for a request. One with part of a request gets 503 first, like a
- * newcomer would; an idle one just closes. False when every slot is in
- * WRITE: nothing to spare.
+ * longest for a request, passing over those that have sent nothing yet
+ * and came less than FRESH_NS ago while there is anyone else: a probe
+ * that connected and is about to write its request is not pushed out by
+ * a crowd reconnecting faster than it writes (only when everyone is that
+ * fresh does the oldest of them go). One with part of a request gets 503
+ * first, like a newcomer would; an idle one just closes. False when every
+ * slot is in WRITE: nothing to spare.
  */
 static bool make_room(struct metrics_server *srv)
 {
-	struct client *linger = NULL, *read = NULL;
+	struct client *linger = NULL, *read = NULL, *fresh = NULL;
+	/* A READ connection's deadline is its start plus timeout_ns. */
+	uint64_t fresh_after = mono_ns() + srv->timeout_ns - FRESH_NS;
 	for (unsigned i = 0; i < srv->max_clients; i++) {
 		struct client *c = &srv->clients[i];
 		if (c->state == C_LINGER &&
-		    (!linger || c->deadline_ns < linger->deadline_ns))
+		    (!linger || c->deadline_ns < linger->deadline_ns)) {
 			linger = c;
-		else if (c->state == C_READ &&
-		         (!read || c->deadline_ns < read->deadline_ns))
-			read = c;
+		} else if (c->state == C_READ) {
+			struct client **best =
+				c->in_len == 0 && c->deadline_ns > fresh_after ? &fresh : &read;
+			if (!*best || c->deadline_ns < (*best)->deadline_ns)
+				*best = c;
+		}
 	}
-	struct client *victim = linger ? linger : read;
+	struct client *victim = linger ? linger : read ? read : fresh;
 	if (!victim)
 		return false;
 	if (victim->state == C_READ && victim->in_len > 0) {
