@@ -412,10 +412,10 @@ static void print_json(const struct report *r)
 	for (unsigned i = 0; i < f.n; i++) {
 		/* The RSS series goes before status, which stays last. */
 		if (strcmp(f.key[i], "status") == 0 && r->nrss) {
-			printf("\"server_rss_series_kb\":[");
+			printf(",\"server_rss_series_kb\":[");
 			for (unsigned j = 0; j < r->nrss; j++)
 				printf("%s%" PRIu64, j ? "," : "", r->rss[j]);
-			printf("],");
+			printf("]");
 		}
 		printf("%s\"%s\":%s", i ? "," : "", f.key[i], f.val[i]);
 	}

@@ -161,6 +161,11 @@ Test(bench_srv, server_rss_each_second)
 	BENCH(&o, "--port", ps, "--connections", "4", "--duration", "2.2", "--warmup", "0.1",
 	      "--server-pid", spid, "--json");
 	cr_assert_eq(o.status, 0, "%s %s", o.out, o.err);
+	/* Between the other fields and status, commas on both sides. */
+	cr_assert_not_null(strstr(o.out, "_kb\":"), "%s", o.out);
+	cr_assert(str_matches(o.out, "[0-9],\"server_rss_series_kb\":\\[[0-9,]*\\],\"status\":0}$"),
+	          "%s", o.out);
+	cr_assert_null(strstr(o.out, ",,"), "%s", o.out);
 	/* Two whole seconds, then the end of the window. */
 	cr_assert(str_matches(o.out, "\"server_rss_series_kb\":\\[[1-9][0-9]*,[1-9][0-9]*,[1-9][0-9]*\\]"),
 	          "%s", o.out);
