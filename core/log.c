@@ -337,15 +337,22 @@ bool log_limit_take(struct log_limit *l, uint64_t now_s, enum log_level lvl)
 	return true;
 }
 
+/* A line a limiter let through: it carries the count of those it held
+ * back since the last one. */
+static void emit_taken(struct log_limit *l, struct line *ln, const char *fmt, va_list ap)
+{
+	ln->suppressed = l->dropped;
+	l->dropped = 0;
+	emit(ln, fmt, ap);
+}
+
 void log_event_taken(struct log_limit *l, enum log_level lvl, const char *event,
                      const struct log_kv *kv, size_t nkv, const char *fmt, ...)
 {
-	struct line ln = { .lvl = lvl, .event = event, .kv = kv, .nkv = nkv,
-	                   .suppressed = l->dropped };
-	l->dropped = 0;
+	struct line ln = { .lvl = lvl, .event = event, .kv = kv, .nkv = nkv };
 	va_list ap;
 	va_start(ap, fmt);
-	emit(&ln, fmt, ap);
+	emit_taken(l, &ln, fmt, ap);
 	va_end(ap);
 }
 
@@ -354,11 +361,10 @@ void log_limited(struct log_limit *l, uint64_t now_s, enum log_level lvl,
 {
 	if (!log_limit_take(l, now_s, lvl))
 		return;
-	struct line ln = { .lvl = lvl, .suppressed = l->dropped };
-	l->dropped = 0;
+	struct line ln = { .lvl = lvl };
 	va_list ap;
 	va_start(ap, fmt);
-	emit(&ln, fmt, ap);
+	emit_taken(l, &ln, fmt, ap);
 	va_end(ap);
 }
 
@@ -368,12 +374,10 @@ void log_event_limited(struct log_limit *l, uint64_t now_s, enum log_level lvl,
 {
 	if (!log_limit_take(l, now_s, lvl))
 		return;
-	struct line ln = { .lvl = lvl, .event = event, .kv = kv, .nkv = nkv,
-	                   .suppressed = l->dropped };
-	l->dropped = 0;
+	struct line ln = { .lvl = lvl, .event = event, .kv = kv, .nkv = nkv };
 	va_list ap;
 	va_start(ap, fmt);
-	emit(&ln, fmt, ap);
+	emit_taken(l, &ln, fmt, ap);
 	va_end(ap);
 }
 
