@@ -221,6 +221,8 @@ static void print_text(const struct report *r)
 			       "(%.1f%%; the rest still queued at the end, or lost)\n",
 			       c->deliveries, c->sent_total, o->receivers,
 			       want > 0 ? 100.0 * (double)c->deliveries / want : 0.0);
+			printf("checked          CRC and payload of %" PRIu64 " of them (1 in %u; "
+			       "framing, length and time stamp of all)\n", c->checked, o->check_every);
 		}
 	} else {
 		printf("net001-bench: %s%s, %u connections x %u in flight",
@@ -341,6 +343,8 @@ static void collect(const struct report *r, struct fields *f)
 	field(f, "pipeline", "%u", o->pipeline);
 	field(f, "payload", "%u", o->payload);
 	field(f, "rate", "%.0f", o->rate);
+	/* The paced bench checks every reply. */
+	field(f, "check_every", "%u", o->flood ? o->check_every : 1);
 	field(f, "duration_s", "%.3f", w);
 	field(f, "warmup_s", "%.3f", o->warmup);
 	field(f, "messages", "%" PRIu64, r->msgs);
@@ -350,6 +354,7 @@ static void collect(const struct report *r, struct fields *f)
 	field(f, "sent_total", "%" PRIu64, c->sent_total);
 	field(f, "frames_per_send", "%.2f", c->sends ? (double)c->sent / (double)c->sends : 0.0);
 	field(f, "deliveries", "%" PRIu64, c->deliveries);
+	field(f, "checked", "%" PRIu64, c->checked);
 	field(f, "deliveries_per_s", "%.1f", is_broadcast(o) ? c->msgs / w : 0.0);
 	field(f, "window_full", "%" PRIu64, c->late);
 	field(f, "lat_count", "%" PRIu64, h->count);

@@ -13,6 +13,7 @@ void bench_counts_add(struct bench_counts *d, const struct bench_counts *s)
 	d->sends += s->sends;
 	d->deliveries += s->deliveries;
 	d->sent_total += s->sent_total;
+	d->checked += s->checked;
 	d->late += s->late;
 	for (int k = 0; k < MM_KINDS; k++)
 		d->mismatch[k] += s->mismatch[k];

@@ -40,6 +40,8 @@ struct bench_counts {
 	uint64_t sends;         /* send operations carrying them (batching) */
 	uint64_t deliveries;    /* broadcast frames received by receivers, all run */
 	uint64_t sent_total;    /* requests (or broadcasts) sent, all run */
+	uint64_t checked;       /* --flood: deliveries whose CRC and payload
+	                           were checked (every --check-every'th) */
 	uint64_t late;          /* open loop: sends that waited for a full window */
 	uint64_t mismatch[MM_KINDS];
 	/* ERROR frames by code ([0]: unknown code) that answer a request sent

@@ -42,6 +42,9 @@ static const char usage[] =
 "                       waiting, each stamped with the time it was due\n"
 "  --flood              broadcast: senders write as fast as the sockets take\n"
 "                       (or at --rate), with no bound on broadcasts in flight\n"
+"  --check-every N      --flood: check the CRC and payload of every Nth message\n"
+"                       a receiver gets (default 16; 1 = all); framing, length\n"
+"                       and time stamp are checked on every one\n"
 "  --target T           net001 | redis | nats (default net001); redis and nats\n"
 "                       run the flood: PUBLISH (RESP) or PUB (NATS) to N\n"
 "                       subscribers\n"
@@ -120,7 +123,7 @@ static int set_auth(void *base, const struct opt *opt, const char *val,
 
 enum opt_id {
 	O_HELP = 1, O_HOST, O_PORT, O_CONNECTIONS, O_THREADS, O_PIPELINE, O_DURATION,
-	O_WARMUP, O_TYPE, O_RECEIVERS, O_PAYLOAD, O_RATE, O_SOURCE_ADDRS,
+	O_WARMUP, O_TYPE, O_RECEIVERS, O_PAYLOAD, O_RATE, O_SOURCE_ADDRS, O_CHECK_EVERY,
 	O_SERVER_PID, O_AUTH, O_TARGET, O_FLOOD, O_CONNECT_ONLY, O_RAW_ECHO, O_JSON,
 	O_CSV, O_PROGRESS, O_NO_PROGRESS, O_RECEIVERS_AT,
 };
@@ -174,6 +177,7 @@ static const struct opt opts[] = {
 	U("payload", O_PAYLOAD, 0, FRAME_MAX_PAYLOAD, payload),
 	{ .name = "rate", .kind = OPT_DOUBLE, .id = O_RATE, .dmin = 0, .dmax = 1e9,
 	  .unit = "messages/s", OPT_AT(struct benchopt, rate) },
+	U("check-every", O_CHECK_EVERY, 1, 1000000, check_every),
 	U("source-addrs", O_SOURCE_ADDRS, 1, 254, source_addrs),
 	U("server-pid", O_SERVER_PID, 1, 0x3fffffff, server_pid),
 	{ .name = "auth", .kind = OPT_CALL, .id = O_AUTH, .fn = set_auth },
@@ -211,6 +215,7 @@ int benchopt_parse(struct benchopt *o, int argc, char **argv,
 	o->type = BENCH_PING;
 	o->target = TARGET_NET001;
 	o->payload = 64;
+	o->check_every = 16;
 
 	int rc = opt_parse(&p, argc, argv, 1, err, BENCHOPT_ERR_MAX);
 	if (rc < 0)
@@ -245,6 +250,8 @@ int benchopt_parse(struct benchopt *o, int argc, char **argv,
 			return fail(err, "--source-addrs does not apply to --flood");
 		if (!opt_given(&p, O_CONNECTIONS))
 			o->connections = 1;
+	} else if (opt_given(&p, O_CHECK_EVERY)) {
+		return fail(err, "--check-every applies to --flood (the paced bench checks every reply)");
 	}
 	if (o->type == BENCH_PING) {
 		if (payload_set && o->payload != MSG_PING_LEN)

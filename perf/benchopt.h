@@ -47,6 +47,7 @@ struct benchopt {
 	bool pipeline_given;
 	uint32_t receivers;     /* broadcast listeners */
 	uint32_t payload;       /* bytes; 8 for ping, fixed */
+	uint32_t check_every;   /* --flood: CRC and payload of every Nth message */
 	uint32_t source_addrs;  /* 0: let the kernel pick the source */
 	pid_t server_pid;       /* 0: none */
 	uint16_t port;

@@ -196,6 +196,11 @@ static void flood_sane(const char *json, const char *target, double receivers)
 	cr_assert_leq(num(json, "deliveries"), num(json, "sent_total") * receivers, "%s", json);
 	cr_assert_leq(num(json, "messages"), num(json, "deliveries"), "%s", json);
 	cr_assert_leq(num(json, "error_frames"), num(json, "sent"), "%s", json);
+	/* CRC and payload of one in --check-every (default 16), counting
+	 * from each receiver's first. */
+	double every = strstr(json, "\"check_every\":1,") ? 1 : 16;
+	cr_assert_geq(num(json, "checked"), num(json, "deliveries") / every, "%s", json);
+	cr_assert_leq(num(json, "checked"), num(json, "deliveries") / every + receivers, "%s", json);
 	/* Latency from the stamp in the payload, for what arrived in the window. */
 	cr_assert_eq(num(json, "lat_count"), num(json, "messages"), "%s", json);
 	cr_assert_gt(num(json, "lat_p50_us"), 0, "%s", json);
@@ -234,6 +239,8 @@ Test(bench_srv, flood_against_net001)
 	cr_assert(str_matches(o.out, "^deliveries +[1-9][0-9]*  \\([0-9.]+/s\\)"), "%s", o.out);
 	cr_assert(str_matches(o.out, "^delivered +[0-9]+ of [0-9]+ x 1 sent in the whole run"), "%s",
 	          o.out);
+	cr_assert(str_matches(o.out, "^checked +CRC and payload of [1-9][0-9]* of them \\(1 in 16; "),
+	          "%s", o.out);
 	cr_assert(str_matches(o.out, "^server CPU .* us/delivery$"), "%s", o.out);
 }
 
@@ -243,9 +250,11 @@ Test(bench_srv, flood_at_a_rate)
 	start(UNLIMITED);
 	static struct run o;
 	BENCH(&o, "--port", ps, "--flood", "--rate", "2000", "--connections", "2", "--receivers",
-	      "3", "--duration", "1", "--warmup", "0.2", "--server-pid", spid, "--json");
+	      "3", "--duration", "1", "--warmup", "0.2", "--server-pid", spid, "--check-every", "1",
+	      "--json");
 	cr_assert_eq(o.status, 0, "%s %s", o.out, o.err);
 	flood_sane(o.out, "net001", 3);
+	cr_assert_eq(num(o.out, "checked"), num(o.out, "deliveries"), "every one: %s", o.out);
 	cr_assert_eq(num(o.out, "rate"), 2000, "%s", o.out);
 	/* The schedule, not the socket, sets the pace: 2,000 in the 1 s window
 	 * (a late bench catches up, so fewer means it never could). */

@@ -74,6 +74,11 @@ Test(benchopt, flood_and_targets)
 	cr_assert_eq(benchopt_parse(&o, 6, ar, err), 0, "%s", err);
 	cr_assert(o.flood);
 	cr_assert_float_eq(o.rate, 2500.0, 1e-9);
+	cr_assert_eq(o.check_every, 16, "the flood checks one message in 16 fully by default");
+
+	char *ac[] = { "net001-bench", "--flood", "--check-every", "1" };
+	cr_assert_eq(benchopt_parse(&o, 4, ac, err), 0, "%s", err);
+	cr_assert_eq(o.check_every, 1);
 
 	char *a2[] = { "net001-bench", "--target=redis", "--connections", "3", "--pipeline", "8" };
 	cr_assert_eq(benchopt_parse(&o, 6, a2, err), 0, "%s", err);
@@ -137,6 +142,8 @@ static struct bad_case bad[] = {
 	{ { "--flood", "--type", "echo" }, "--flood needs --type broadcast" },
 	{ { "--flood", "--connect-only" }, "drop --connect-only" },
 	{ { "--flood", "--source-addrs", "2" }, "--source-addrs" },
+	{ { "--check-every", "4" }, "--check-every applies to --flood" },
+	{ { "--flood", "--check-every", "0" }, "--check-every" },
 	{ { "--duration", "1e9" }, "out of range (0.001..86400 seconds)" },
 	{ { "--receivers-at", "5000" }, "needs --type broadcast" },
 	{ { "--type", "broadcast", "--receivers", "2", "--receivers-at", "0" }, "PORT" },
