@@ -180,6 +180,10 @@ int ctls_seal(struct worker *co, struct conn *c, uint32_t slot);
 
 /* ---- sweep.c: once per loop turn ---- */
 
+/* Start the sends of connections with output, at most FLUSH_BUDGET per
+ * turn; the others stay on the list, in order, and the next turn does not
+ * sleep (co->flush_more). */
+#define FLUSH_BUDGET 64u
 void conn_flush_all(struct worker *co);
 void conn_rearm_nobuf(struct worker *co);
 /* Stop reading from a connection until conn_resume_all() (broadcast

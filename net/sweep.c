@@ -21,9 +21,22 @@ void conn_flush_all(struct worker *co)
 	 * follows: the latency clock stops here. */
 	uint64_t now = clock_now_ns();
 	uint32_t kept = 0; /* entries that wait for the next turn */
+	uint32_t started = 0;
+	co->flush_more = false;
 	for (uint32_t i = 0; i < co->ndirty; i++) {
 		uint32_t slot = co->dirty[i];
 		struct conn *c = &co->conns[slot];
+		/* A turn starts at most FLUSH_BUDGET sends; the rest keep
+		 * their place at the front of the list. Each send on loopback
+		 * costs microseconds of kernel time, so a pass over a thousand
+		 * receivers takes milliseconds; in between, the next turn reads
+		 * what broadcasters sent meanwhile, and the receivers still to
+		 * come in this pass carry it at once instead of a pass later. */
+		if (started == FLUSH_BUDGET) {
+			co->dirty[kept++] = slot;
+			co->flush_more = true;
+			continue;
+		}
 		c->flags &= ~CF_DIRTY;
 		if (!(c->flags & CF_OPEN) || (c->flags & (CF_SEND | CF_HARD)))
 			continue;
@@ -35,6 +48,7 @@ void conn_flush_all(struct worker *co)
 				c->flags |= CF_DIRTY;
 				continue;
 			}
+			started++;
 			if (c->replies) {
 				metrics_observe_latency_n(&co->m, now - c->reply_t0, c->replies);
 				c->replies = 0;

@@ -248,10 +248,17 @@ static void dispatch(struct worker *co, struct io_uring_cqe *cqe)
 	}
 }
 
-/* Submit (the backlog first), and wait for at least one completion. */
+/* Submit (the backlog first), and wait for at least one completion;
+ * with sends still to start, only take what has completed (and run the
+ * receives that data arrived for meanwhile). */
 static int worker_wait(struct worker *co)
 {
 	worker_submit(co);
+	if (co->flush_more) {
+		struct __kernel_timespec zero = { 0, 0 };
+		struct io_uring_cqe *cqe;
+		return io_uring_submit_and_wait_timeout(&co->ring.u, &cqe, 1, &zero, NULL);
+	}
 	if (!co->poll_wait)
 		return io_uring_submit_and_wait(&co->ring.u, 1);
 	/* Under valgrind (3.19 holds its big lock across io_uring_enter, so

@@ -103,6 +103,7 @@ struct worker {
 	uint32_t nopen;
 	uint32_t *dirty;                /* slots with output to flush */
 	uint32_t ndirty;
+	bool flush_more;                /* the last flush stopped at its budget */
 	uint32_t *nobuf;                /* slots waiting for receive buffers */
 	uint32_t nnobuf;
 	uint32_t nlive;                 /* slots in use, any state */
