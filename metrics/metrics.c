@@ -443,6 +443,10 @@ static void cluster(struct out *o, struct metrics_shard *const *shards, unsigned
 	family(o, "net001_cluster_reconnects_total", "counter",
 	       "Reconnections to NATS after the connection was lost.");
 	put(o, "net001_cluster_reconnects_total %" PRIu64 "\n", load(&cl->reconnects));
+	family(o, "net001_cluster_deferred_bytes", "gauge",
+	       "Bytes of other servers' broadcasts waiting for a worker whose queue "
+	       "from the bridge is full (its receivers are behind).");
+	put(o, "net001_cluster_deferred_bytes %" PRIu64 "\n", load(&cl->deferred_bytes));
 }
 
 size_t metrics_render_bound(unsigned n)

@@ -9,9 +9,10 @@
  *    through their io_uring when their ring was empty.
  *  - the subscription's delivery thread (the NATS client's, one per
  *    subscription): checks each message, keeps the sequence numbers per
- *    origin, copies the frame into every worker's ring from the bridge and
- *    wakes a worker that may sleep with MSG_RING, from a small io_uring of
- *    its own.
+ *    origin, copies the frame into every worker's ring from the bridge
+ *    (behind a full one, into a queue of its own for that worker, so no
+ *    worker waits for another) and wakes a worker that may sleep with
+ *    MSG_RING, from a small io_uring of its own.
  *  - the NATS client's callback thread: connection lost / back.
  * Each metric is written by one of them only (struct metrics_cluster).
  */
@@ -75,6 +76,14 @@ struct cluster {
 
 	/* The delivery thread's. */
 	struct origin *origins;         /* [ORIGINS] */
+	/* [ncores]: frames for a worker whose ring was full, in order, so
+	 * that no other worker waits for it (a private FIFO: this thread
+	 * both writes and reads it). */
+	struct bytering *defer;
+	uint32_t *defer_n;              /* [ncores]: frames in defer[w] */
+	uint64_t *defer_since;          /* [ncores]: when defer[w] last moved */
+	uint32_t deferring;             /* workers with frames deferred */
+	uint64_t deferred_bytes;        /* in all of defer[] (the gauge's value) */
 	struct io_uring wake;           /* MSG_RING to workers */
 	bool wake_ok;
 	uint64_t last_invalid_log_ns;
@@ -196,12 +205,18 @@ int cluster_new(const struct config *cfg, uint32_t ncores, struct cluster **out,
 	cl->in = aligned_alloc(BYTERING_LINE, sizeof *cl->in * ncores);
 	cl->drops_seen = calloc(ncores, sizeof *cl->drops_seen);
 	cl->origins = calloc(ORIGINS, sizeof *cl->origins);
+	cl->defer = aligned_alloc(BYTERING_LINE, sizeof *cl->defer * ncores);
+	cl->defer_n = calloc(ncores, sizeof *cl->defer_n);
+	cl->defer_since = calloc(ncores, sizeof *cl->defer_since);
 	if (cl->out)
 		memset(cl->out, 0, sizeof *cl->out * ncores);
 	if (cl->in)
 		memset(cl->in, 0, sizeof *cl->in * ncores);
+	if (cl->defer)
+		memset(cl->defer, 0, sizeof *cl->defer * ncores);
 	int r = cl->efd < 0 ? -errno : 0;
-	if (!r && (!cl->out || !cl->in || !cl->drops_seen || !cl->origins))
+	if (!r && (!cl->out || !cl->in || !cl->drops_seen || !cl->origins || !cl->defer ||
+	           !cl->defer_n || !cl->defer_since))
 		r = -ENOMEM;
 	/* Half the backlog in the workers' rings, half in the NATS client's
 	 * reconnect buffer. */
@@ -210,6 +225,9 @@ int cluster_new(const struct config *cfg, uint32_t ncores, struct cluster **out,
 		r = bytering_init(&cl->out[w], per, CLUSTER_HDR + FRAME_MAX_SIZE);
 		if (!r)
 			r = bytering_init(&cl->in[w], CLUSTER_IN_RING, FRAME_MAX_SIZE);
+		/* Pages are touched only when a worker falls behind. */
+		if (!r)
+			r = bytering_init(&cl->defer[w], CLUSTER_IN_RING, FRAME_MAX_SIZE);
 	}
 	if (r < 0) {
 		snprintf(err, errlen, "cluster: %s", strerror(-r));
@@ -254,6 +272,8 @@ void cluster_free(struct cluster *cl)
 			bytering_destroy(&cl->out[w]);
 		if (cl->in)
 			bytering_destroy(&cl->in[w]);
+		if (cl->defer)
+			bytering_destroy(&cl->defer[w]);
 	}
 	if (cl->efd >= 0)
 		close(cl->efd);
@@ -263,6 +283,9 @@ void cluster_free(struct cluster *cl)
 	free(cl->in);
 	free(cl->drops_seen);
 	free(cl->origins);
+	free(cl->defer);
+	free(cl->defer_n);
+	free(cl->defer_since);
 	free(cl);
 }
 
@@ -425,38 +448,117 @@ static void reap_wakes(struct cluster *cl)
 }
 
 /*
- * Worker w's ring is full: its log is full of what its receivers have not
- * read yet. Wait for room (this thread only: the NATS client keeps reading
- * into its pending queue, bounded, and nothing waits on a worker) for up
- * to INBOUND_WAIT_NS, longer than a stalled receiver takes to be dropped
- * (SLOW_CONSUMER), so only receivers that do not read make a remote
- * broadcast lost; then give up on it (at most once). True if it went in.
+ * Worker w's ring is full when its log is full of what its receivers have
+ * not read yet. Its frames then wait here, behind the ring and in order,
+ * while the other workers get theirs at once. Once a worker has taken
+ * nothing for INBOUND_WAIT_NS (longer than a stalled receiver takes to be
+ * dropped with SLOW_CONSUMER, so only receivers that do not read make a
+ * remote broadcast lost) what waits for it is given up (at most once).
+ * Only when its queue here is full too does this thread wait for that
+ * worker, and the NATS client's pending queue takes up the slack.
  */
-static bool push_wait(struct cluster *cl, uint32_t w, const struct parsed *m, bool *was_empty)
+
+/* Move what waits for worker w into its ring while it has room, or give
+ * it up. True if w may be asleep with frames to take. */
+static bool flush_deferred(struct cluster *cl, uint32_t w, uint64_t now)
 {
-	uint64_t end = clock_now_ns() + INBOUND_WAIT_NS;
-	if (cl->wake_ok)
-		io_uring_submit(&cl->wake);
-	while (!atomic_load_explicit(&cl->stop, memory_order_relaxed)) {
-		struct timespec ts = { 0, 100000 };
-		nanosleep(&ts, NULL);
-		if (bytering_push(&cl->in[w], m->frame, m->size, was_empty))
-			return true;
-		if (clock_now_ns() >= end)
-			break;
+	struct bytering *d = &cl->defer[w];
+	bool wake = false, was_empty;
+	uint32_t len;
+	uint8_t *p;
+	while ((p = bytering_peek(d, &len)) && bytering_push(&cl->in[w], p, len, &was_empty)) {
+		bytering_release(d, len);
+		cl->defer_n[w]--;
+		cl->deferred_bytes -= len;
+		cl->defer_since[w] = now;
+		wake |= was_empty;
 	}
-	return false;
+	if (p && now - cl->defer_since[w] >= INBOUND_WAIT_NS) {
+		madd(&cl->m.dropped_inbound, cl->defer_n[w]);
+		while ((p = bytering_peek(d, &len))) {
+			bytering_release(d, len);
+			cl->deferred_bytes -= len;
+		}
+		cl->defer_n[w] = 0;
+	}
+	if (!cl->defer_n[w])
+		cl->deferring--;
+	mset(&cl->m.deferred_bytes, cl->deferred_bytes);
+	return wake;
 }
 
-static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
+static void wake_now(struct cluster *cl)
 {
-	struct cluster *cl = arg;
+	if (cl->wake_ok) {
+		io_uring_submit(&cl->wake);
+		reap_wakes(cl);
+	}
+}
+
+/* One frame to worker w. True if w may be asleep with frames to take. */
+static bool deliver_to(struct cluster *cl, uint32_t w, const struct parsed *m, uint64_t now)
+{
+	bool wake = false, was_empty;
+	for (;;) {
+		if (cl->defer_n[w])
+			wake |= flush_deferred(cl, w, now);
+		if (!cl->defer_n[w] && bytering_push(&cl->in[w], m->frame, m->size, &was_empty))
+			return wake || was_empty;
+		if (bytering_push(&cl->defer[w], m->frame, m->size, &was_empty)) {
+			if (cl->defer_n[w]++ == 0) {
+				cl->defer_since[w] = now;
+				cl->deferring++;
+			}
+			cl->deferred_bytes += m->size;
+			mset(&cl->m.deferred_bytes, cl->deferred_bytes);
+			return wake;
+		}
+		if (atomic_load_explicit(&cl->stop, memory_order_relaxed)) {
+			madd(&cl->m.dropped_inbound, 1);
+			return wake;
+		}
+		if (wake) {
+			wake_worker(cl, w);
+			wake = false;
+		}
+		wake_now(cl);
+		struct timespec ts = { 0, 100000 };
+		nanosleep(&ts, NULL);
+		now = clock_now_ns();
+	}
+}
+
+/* Frames wait behind a full worker ring: while no message is pending for
+ * this thread, wait here for room (polling every 100 us) rather than until
+ * the next message, which may be a second's heartbeat away; return as soon
+ * as one is pending, so that no other worker waits for this one. */
+static void drain_deferred(struct cluster *cl, natsSubscription *sub)
+{
+	while (cl->deferring && !atomic_load_explicit(&cl->stop, memory_order_relaxed)) {
+		int pending = 0;
+		if (natsSubscription_GetPending(sub, &pending, NULL) != NATS_OK || pending > 0)
+			return;
+		struct timespec ts = { 0, 100000 };
+		nanosleep(&ts, NULL);
+		uint64_t now = clock_now_ns();
+		bool woke = false;
+		for (uint32_t w = 0; w < cl->ncores; w++) {
+			if (cl->defer_n[w] && flush_deferred(cl, w, now)) {
+				wake_worker(cl, w);
+				woke = true;
+			}
+		}
+		if (woke)
+			wake_now(cl);
+	}
+}
+
+static void handle_msg(struct cluster *cl, natsMsg *msg)
+{
 	const uint8_t *p = (const uint8_t *)natsMsg_GetData(msg);
 	int n = natsMsg_GetDataLength(msg);
 	struct parsed m = { 0 };
 	uint64_t now = clock_now_ns();
-	(void)nc;
-	(void)sub;
 
 	const char *why = n >= 0 && p ? parse(p, (size_t)n, &m) : "no data";
 	if (!why && m.idlen == cl->idlen && memcmp(m.id, cl->node_id, m.idlen) == 0 &&
@@ -504,22 +606,23 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 
 	bool woke = false;
 	for (uint32_t w = 0; w < cl->ncores; w++) {
-		bool was_empty;
-		if (!bytering_push(&cl->in[w], m.frame, m.size, &was_empty) &&
-		    !push_wait(cl, w, &m, &was_empty)) {
-			madd(&cl->m.dropped_inbound, 1);
-			continue;
-		}
-		if (was_empty) {
+		if (deliver_to(cl, w, &m, now)) {
 			wake_worker(cl, w);
 			woke = true;
 		}
 	}
 	natsMsg_Destroy(msg);
-	if (woke && cl->wake_ok) {
-		io_uring_submit(&cl->wake);
-		reap_wakes(cl);
-	}
+	if (woke)
+		wake_now(cl);
+}
+
+static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
+{
+	struct cluster *cl = arg;
+	(void)nc;
+	handle_msg(cl, msg);
+	if (cl->deferring)
+		drain_deferred(cl, sub);
 }
 
 /* ---- connection events (the NATS client's callback thread) ------------------------------ */

@@ -996,6 +996,7 @@ Test(cluster, starts_without_nats_and_serves_locally)
 		"net001_cluster_dropped_total{reason=\"inbound_full\"}",
 		"net001_cluster_dropped_total{reason=\"invalid\"}",
 		"net001_cluster_sequence_gaps_total", "net001_cluster_reconnects_total",
+		"net001_cluster_deferred_bytes",
 	};
 	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
 		uint64_t v;
@@ -1010,6 +1011,154 @@ Test(cluster, starts_without_nats_and_serves_locally)
 	close(a);
 	close(b);
 	cr_assert_eq(srv_stop(&S[0], 15000), 0);
+}
+
+/* ---- one worker behind does not hold back the others -------------------------------- */
+
+/* The core the node's --debug log gives for the connection on fd ("core N:
+ * slot M (127.0.0.1:PORT) open"), or -1 if it is not there within 2 s. */
+static int core_of(const struct srv *s, int fd)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof a;
+	if (getsockname(fd, (struct sockaddr *)&a, &al) < 0)
+		return -1;
+	char needle[48];
+	snprintf(needle, sizeof needle, "(127.0.0.1:%u) open", ntohs(a.sin_port));
+	for (uint64_t end = mono_ms() + 2000; mono_ms() < end; sleep_ms(20)) {
+		FILE *f = fopen(s->log_path, "r");
+		char line[512];
+		int core = -1;
+		while (f && fgets(line, sizeof line, f))
+			if (strstr(line, needle) && sscanf(strstr(line, "core "), "core %d:", &core) == 1)
+				break;
+		if (f)
+			fclose(f);
+		if (core >= 0)
+			return core;
+	}
+	return -1;
+}
+
+/* A connection to s on the given core (small: a 4 KiB receive buffer). */
+static int connect_on_core(const struct srv *s, int want, bool small)
+{
+	for (int i = 0; i < 64; i++) {
+		int fd = small ? tc_connect_small(s->port, 4096) : tc_connect(s->port);
+		cr_assert(fd >= 0 && tc_ping(fd, (uint64_t)i, 5000));
+		if (core_of(s, fd) == want)
+			return fd;
+		close(fd);
+	}
+	cr_assert_fail("no connection landed on core %d in 64", want);
+	return -1;
+}
+
+/* The reading client on node B's core 1: every frame in order, and when
+ * the last one came. */
+struct reader {
+	int fd;
+	_Atomic int want;       /* frames to read; INT32_MAX until known */
+	int got;
+	bool bad;               /* out of order, wrong size, or a read failed */
+	char why[96];
+	uint64_t last_ms;
+};
+
+static void *read_all(void *arg)
+{
+	struct reader *r = arg;
+	struct tc_frame f;
+	while (r->got < atomic_load(&r->want)) {
+		int rc = tc_read_frame(r->fd, &f, 10000);
+		if (rc != 0 || f.type != FRAME_BROADCAST || f.len != 16384 ||
+		    f.payload[0] != (uint8_t)r->got || f.payload[16383] != (uint8_t)r->got) {
+			snprintf(r->why, sizeof r->why, "read %d, type %u, %u bytes, first %u", rc,
+			         rc ? 0u : f.type, rc ? 0u : f.len, rc || !f.len ? 0u : f.payload[0]);
+			r->bad = true;
+			break;
+		}
+		r->got++;
+		r->last_ms = mono_ms();
+	}
+	return NULL;
+}
+
+/*
+ * Node B has two workers and a 256 KiB broadcast log each; a client on its
+ * core 0 reads nothing, so that worker's log, its socket and then its ring
+ * from the bridge fill with remote broadcasts, and what follows waits in
+ * the bridge for it (net001_cluster_deferred_bytes). A client on core 1
+ * reads all the while: it gets every broadcast at once, not when core 0's
+ * client is dropped 5 s later (the bridge used to wait for core 0's room
+ * before handing the next broadcast to anyone).
+ */
+Test(cluster, a_full_worker_does_not_hold_back_the_others)
+{
+	cr_assert_eq(nats_run(&N[0], 0, 0, 0), 0);
+	char url[64];
+	snprintf(url, sizeof url, "nats://127.0.0.1:%u", N[0].port);
+	const char *const a0[] = { "--threads", "1", "--rate-limit", "0", "--global-rate-limit",
+	                           "0", "--cluster", url, "--cluster-backlog", "64m", NULL };
+	const char *const a1[] = { "--threads", "2", "--rate-limit", "0", "--global-rate-limit",
+	                           "0", "--cluster", url, "--broadcast-log", "256k", "--debug",
+	                           NULL };
+	cr_assert_eq(srv_start(&S[0], a0), 0);
+	cr_assert_eq(srv_start(&S[1], a1), 0);
+	wait_metric(0, "net001_cluster_up", 1, 15000);
+	wait_metric(1, "net001_cluster_up", 1, 15000);
+
+	int stalled = connect_on_core(&S[1], 0, true);
+	static struct reader r;
+	r.fd = connect_on_core(&S[1], 1, false);
+	int pub = tc_connect(S[0].port);
+	cr_assert(tc_ping(pub, 7, 5000));
+	/* The subscription is in place once one broadcast crosses. */
+	cr_assert_eq(tc_send_frame(pub, FRAME_BROADCAST, "probe", 5), 0);
+	struct tc_frame f;
+	cr_assert_eq(tc_read_frame(r.fd, &f, 10000), 0, "the probe crosses");
+	cr_assert_eq(f.len, 5);
+	cr_assert_eq(tc_read_frame(stalled, &f, 10000), 0, "to both workers");
+
+	atomic_store(&r.want, INT32_MAX);
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, read_all, &r), 0);
+	/* 16 KiB broadcasts until frames wait in node B's bridge for core 0,
+	 * then 64 more (1 MiB, well inside what may wait there: 4 MiB). */
+	static uint8_t b[16384];
+	int sent = 0, more = -1;
+	uint64_t deferred = 0;
+	while (sent < 3000 && more != 0) {
+		memset(b, (uint8_t)sent, sizeof b);
+		cr_assert_eq(tc_send_frame(pub, FRAME_BROADCAST, b, sizeof b), 0);
+		sent++;
+		if (more > 0) {
+			more--;
+		} else if (sent % 32 == 0) {
+			/* Node B's bridge has them all (nothing in flight
+			 * beyond what the gauge shows). */
+			wait_metric(1, "net001_cluster_received_total", (uint64_t)sent + 1, 10000);
+			deferred = metric(1, "net001_cluster_deferred_bytes");
+			cr_assert_neq(deferred, UINT64_MAX, "the gauge is there");
+			if (deferred > 0)
+				more = 64;
+		}
+	}
+	uint64_t sent_ms = mono_ms();
+	cr_assert_gt(deferred, 0, "frames waited for core 0 after %d broadcasts", sent);
+	atomic_store(&r.want, sent);
+	pthread_join(t, NULL);
+	cr_assert_not(r.bad, "core 1's client: frame %d of %d: %s", r.got, sent, r.why);
+	cr_assert_eq(r.got, sent);
+	uint64_t took = r.last_ms > sent_ms ? r.last_ms - sent_ms : 0;
+	cr_assert_lt(took, 3000, "all %d on core 1 within %llu ms of the last send while core 0 "
+	             "was full (its client is dropped after 5 s)", sent, (unsigned long long)took);
+	close(stalled);
+	close(r.fd);
+	close(pub);
+	cr_assert_eq(srv_stop(&S[1], 15000), 0);
+	cr_assert_eq(srv_stop(&S[0], 15000), 0);
+	nats_cleanup(&N[0]);
 }
 
 Test(cluster, flags)
