@@ -30,8 +30,8 @@
  *    has not yet taken half a log's worth of what this one sent it (in
  *    the queue, held back, or waiting for its log), this one pauses its
  *    broadcasters too, and resumes them below a quarter.
- * A receiver whose cursor has not moved for BSTALL_MS while behind
- * is stalled: it does not hold the others back, and once it is bkick_lag
+ * A receiver whose cursor has not moved for BSTALL_MS while the frame it
+ * waits for has been in the log as long is stalled: it does not hold the others back, and once it is bkick_lag
  * behind (or its bytes are what the log needs room for) it gets
  * SLOW_CONSUMER.
  *
@@ -402,7 +402,11 @@ static void scan(struct worker *co, bool need_room)
 		uint32_t slot = co->open[i];
 		struct conn *c = &co->conns[slot];
 		uint64_t lag = l->head - c->b.pos;
-		bool stalled = lag && co->now_ns / 1000000u - c->b.prog_ms >= BSTALL_MS;
+		/* Stalled: it has not moved for BSTALL_MS, and the frame it
+		 * waits for has been there that long (one that was caught up
+		 * and idle is not stalled by the first burst after). */
+		bool stalled = lag && co->now_ns / 1000000u - c->b.prog_ms >= BSTALL_MS &&
+		               blog_age_us(l, c->b.fno) >= BSTALL_MS * 1000u;
 		if (stalled && (lag + unsent_replies(c) > co->bkick_lag ||
 		                (need_room && lag > l->cap / 2))) {
 			slow_consumer(co, c, slot, lag);
@@ -441,14 +445,19 @@ static void scan(struct worker *co, bool need_room)
 	l->tail = tail;
 	co->btail_fast = fast;
 	co->bscanned = true;
+	co->bscan_head = l->head;
 }
 
-/* Room for size bytes in the log, scanning (once a turn) if it looks short. */
+/* Room for size bytes in the log, scanning if it looks short: once a turn,
+ * and again only if frames came in since. The cursors do not move within
+ * a turn, but what no receiver waits for (all of it, on a worker with no
+ * receivers) is free as soon as it is in; without the second scan such a
+ * worker took one log's worth per tick. */
 static bool log_room(struct worker *co, uint32_t size)
 {
 	if (blog_room(&co->log) >= size)
 		return true;
-	if (!co->bscanned)
+	if (!co->bscanned || co->bscan_head != co->log.head)
 		scan(co, true);
 	return blog_room(&co->log) >= size;
 }

@@ -119,6 +119,7 @@ struct worker {
 	uint64_t bpause_at, bresume_at; /* head - btail_fast: pause / resume broadcasters */
 	uint64_t bkick_lag;             /* a stalled receiver this far behind: SLOW_CONSUMER */
 	bool bscanned;                  /* cursors scanned this turn */
+	uint64_t bscan_head;            /* the log's head at that scan */
 	struct holdq bhold;             /* local broadcasts waiting for room in the log */
 	void **bpend;                   /* [ncores]: an item from that core waiting for room */
 	uint32_t *bpinned;              /* slots with CF_BPIN */

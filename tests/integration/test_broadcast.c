@@ -453,3 +453,109 @@ Test(broadcast, three_senders_two_hundred_clients_one_thread)
 	fan_out("1");
 }
 
+
+/* ---- a worker's log: the cursors' clock, and no receivers --------------------------- */
+
+/* Reads `want` broadcasts of `size` bytes, the i-th filled with (uint8_t)i,
+ * on its own thread; any other frame (a SLOW_CONSUMER ERROR, say) or a
+ * silence of 10 s ends it. */
+struct burst_rx {
+	int fd;
+	int want;
+	uint16_t size;
+	int got;
+	uint8_t bad_type;       /* the frame that ended it early, if any */
+	uint64_t last_ms;
+};
+
+static void *burst_read(void *arg)
+{
+	struct burst_rx *r = arg;
+	static struct tc_frame f;
+	while (r->got < r->want) {
+		if (tc_read_frame(r->fd, &f, 10000) != 0)
+			break;
+		if (f.type != FRAME_BROADCAST || f.len != r->size ||
+		    f.payload[0] != (uint8_t)r->got || f.payload[r->size - 1] != (uint8_t)r->got) {
+			r->bad_type = f.type;
+			break;
+		}
+		r->got++;
+		r->last_ms = mono_ms();
+	}
+	return NULL;
+}
+
+/* Send count broadcasts of size bytes on fd, the i-th filled with
+ * (uint8_t)(first + i). */
+static void burst_send(int fd, int first, int count, uint16_t size)
+{
+	static uint8_t b[65535];
+	for (int i = 0; i < count; i++) {
+		memset(b, (uint8_t)(first + i), size);
+		cr_assert_eq(tc_send_frame(fd, FRAME_BROADCAST, b, size), 0, "broadcast %d", i);
+	}
+}
+
+/*
+ * Two workers, a 256 KiB log each, the sender and its one receiver on core
+ * 0 and nobody on core 1: core 1's log fills with frames nobody waits for.
+ * 8 MiB of broadcasts reach the receiver at once; before, core 1 took one
+ * log's worth per tick (a second), and held the sender back meanwhile:
+ * 512 x 16 KiB took 21 s.
+ */
+Test(broadcast, a_worker_with_no_receivers_keeps_up)
+{
+	const char *const args[] = { "--threads", "2", "--rate-limit", "0", "--global-rate-limit",
+	                             "0", "--broadcast-log", "256k", "--debug", NULL };
+	cr_assert_eq(srv_start(&S, args), 0);
+	int pub = tc_connect_on_core(&S, 0, 0);
+	static struct burst_rx r = { .want = 512, .size = 16384 };
+	r.fd = tc_connect_on_core(&S, 0, 0);
+	cr_assert(pub >= 0 && r.fd >= 0, "both on core 0");
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, burst_read, &r), 0);
+	uint64_t t0 = mono_ms();
+	burst_send(pub, 0, r.want, r.size);
+	pthread_join(t, NULL);
+	cr_assert_eq(r.got, r.want, "every broadcast, in order (ended early on type %u)",
+	             r.bad_type);
+	uint64_t took = r.last_ms - t0;
+	cr_assert_lt(took, 3000u * (unsigned)srv_slowdown(), "8 MiB in %llu ms",
+	             (unsigned long long)took);
+	close(pub);
+	close(r.fd);
+}
+
+/*
+ * A receiver that read everything and then had nothing to read for longer
+ * than the stall limit (5 s) is not stalled when the next burst comes: the
+ * limit counts from when the frame it waits for came. Before, a burst of
+ * more than half a log after 5 s of quiet dropped it as a SLOW_CONSUMER at
+ * once.
+ */
+Test(broadcast, a_receiver_idle_for_seconds_is_not_stalled_by_the_next_burst)
+{
+	const char *const args[] = { "--threads", "1", "--rate-limit", "0", "--global-rate-limit",
+	                             "0", "--broadcast-log", "256k", NULL };
+	cr_assert_eq(srv_start(&S, args), 0);
+	int pub = tc_connect(S.port);
+	static struct burst_rx r = { .want = 65, .size = 16384 };
+	r.fd = tc_connect(S.port);
+	cr_assert(tc_ping(pub, 1, 5000) && tc_ping(r.fd, 2, 5000));
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, burst_read, &r), 0);
+	burst_send(pub, 0, 1, r.size);
+	for (uint64_t end = mono_ms() + 5000; r.got < 1 && mono_ms() < end;)
+		sleep_ms(10);
+	cr_assert_eq(r.got, 1, "the first broadcast");
+	sleep_ms(5500);
+	/* 1 MiB: four logs' worth. */
+	burst_send(pub, 1, r.want - 1, r.size);
+	pthread_join(t, NULL);
+	cr_assert_eq(r.bad_type, 0, "no ERROR (SLOW_CONSUMER), got a frame of type %u after %d",
+	             r.bad_type, r.got);
+	cr_assert_eq(r.got, r.want, "every broadcast, in order");
+	close(pub);
+	close(r.fd);
+}

@@ -1015,43 +1015,12 @@ Test(cluster, starts_without_nats_and_serves_locally)
 
 /* ---- one worker behind does not hold back the others -------------------------------- */
 
-/* The core the node's --debug log gives for the connection on fd ("core N:
- * slot M (127.0.0.1:PORT) open"), or -1 if it is not there within 2 s. */
-static int core_of(const struct srv *s, int fd)
+/* A connection to node s on the given core. */
+static int connect_on_core(const struct srv *s, int core, bool small)
 {
-	struct sockaddr_in a;
-	socklen_t al = sizeof a;
-	if (getsockname(fd, (struct sockaddr *)&a, &al) < 0)
-		return -1;
-	char needle[48];
-	snprintf(needle, sizeof needle, "(127.0.0.1:%u) open", ntohs(a.sin_port));
-	for (uint64_t end = mono_ms() + 2000; mono_ms() < end; sleep_ms(20)) {
-		FILE *f = fopen(s->log_path, "r");
-		char line[512];
-		int core = -1;
-		while (f && fgets(line, sizeof line, f))
-			if (strstr(line, needle) && sscanf(strstr(line, "core "), "core %d:", &core) == 1)
-				break;
-		if (f)
-			fclose(f);
-		if (core >= 0)
-			return core;
-	}
-	return -1;
-}
-
-/* A connection to s on the given core (small: a 4 KiB receive buffer). */
-static int connect_on_core(const struct srv *s, int want, bool small)
-{
-	for (int i = 0; i < 64; i++) {
-		int fd = small ? tc_connect_small(s->port, 4096) : tc_connect(s->port);
-		cr_assert(fd >= 0 && tc_ping(fd, (uint64_t)i, 5000));
-		if (core_of(s, fd) == want)
-			return fd;
-		close(fd);
-	}
-	cr_assert_fail("no connection landed on core %d in 64", want);
-	return -1;
+	int fd = tc_connect_on_core(s, core, small ? 4096 : 0);
+	cr_assert(fd >= 0, "a connection on core %d", core);
+	return fd;
 }
 
 /* The reading client on node B's core 1: every frame in order, and when

@@ -478,3 +478,41 @@ int srv_slowdown(void)
 	const char *e = getenv("NET001_SANITIZED");
 	return e && *e ? 8 : 1;
 }
+
+int srv_core_of(const struct srv *s, int fd)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof a;
+	if (getsockname(fd, (struct sockaddr *)&a, &al) < 0)
+		return -1;
+	char needle[48];
+	snprintf(needle, sizeof needle, "(127.0.0.1:%u) open", ntohs(a.sin_port));
+	for (uint64_t end = mono_ms() + 2000; mono_ms() < end; sleep_ms(20)) {
+		FILE *f = fopen(s->log_path, "r");
+		char line[512];
+		int core = -1;
+		while (f && fgets(line, sizeof line, f)) {
+			const char *at = strstr(line, needle) ? strstr(line, "core ") : NULL;
+			if (at && sscanf(at, "core %d:", &core) == 1)
+				break;
+		}
+		if (f)
+			fclose(f);
+		if (core >= 0)
+			return core;
+	}
+	return -1;
+}
+
+int tc_connect_on_core(const struct srv *s, int core, int rcvbuf)
+{
+	for (int i = 0; i < 64; i++) {
+		int fd = rcvbuf > 0 ? tc_connect_small(s->port, rcvbuf) : tc_connect(s->port);
+		if (fd < 0)
+			return -1;
+		if (tc_ping(fd, (uint64_t)i, 5000) && srv_core_of(s, fd) == core)
+			return fd;
+		close(fd);
+	}
+	return -1;
+}

@@ -108,4 +108,15 @@ bool tc_quiet(int fd, int timeout_ms);
 /* ping with an 8-byte value, expect the PONG carrying it. */
 bool tc_ping(int fd, uint64_t value, int timeout_ms);
 
+/*
+ * The core (worker) of s that serves the connection on fd, from the log
+ * line "core N: slot M (127.0.0.1:PORT) open" that s writes with --debug;
+ * -1 if it does not appear within 2 s.
+ */
+int srv_core_of(const struct srv *s, int fd);
+/* A connection to s served by the given core (rcvbuf > 0: that small a
+ * receive buffer), answered PING and all; -1 if 64 tries land elsewhere.
+ * s must run with --debug. */
+int tc_connect_on_core(const struct srv *s, int core, int rcvbuf);
+
 #endif
