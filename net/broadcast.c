@@ -31,9 +31,9 @@
  *    the queue, held back, or waiting for its log), this one pauses its
  *    broadcasters too, and resumes them below a quarter.
  * A receiver whose cursor has not moved for BSTALL_MS while the frame it
- * waits for has been in the log as long is stalled: it does not hold the others back, and once it is bkick_lag
- * behind (or its bytes are what the log needs room for) it gets
- * SLOW_CONSUMER.
+ * waits for has been in the log as long is stalled: it does not hold the
+ * others back, and once it is bkick_lag behind (or its bytes are what the
+ * log needs room for) it gets SLOW_CONSUMER.
  *
  * Ordering: one sender's broadcasts enter each log and each queue in
  * order, and cursors only move forward, so every receiver sees them in
@@ -404,7 +404,9 @@ static void scan(struct worker *co, bool need_room)
 		uint64_t lag = l->head - c->b.pos;
 		/* Stalled: it has not moved for BSTALL_MS, and the frame it
 		 * waits for has been there that long (one that was caught up
-		 * and idle is not stalled by the first burst after). */
+		 * and idle is not stalled by the first burst after). The
+		 * frame's age wraps after 71 minutes: a receiver stuck that
+		 * long may then count as stalled up to BSTALL_MS later. */
 		bool stalled = lag && co->now_ns / 1000000u - c->b.prog_ms >= BSTALL_MS &&
 		               blog_age_us(l, c->b.fno) >= BSTALL_MS * 1000u;
 		if (stalled && (lag + unsent_replies(c) > co->bkick_lag ||
