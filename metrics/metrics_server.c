@@ -67,10 +67,10 @@
 /* After accept fails for lack of fds or memory, leave the backlog alone
  * this long instead of spinning on a listener that stays readable. */
 #define ACCEPT_PAUSE_NS (100 * NS_PER_MS)
-/* Room for the status line and headers of any response we send. */
 /* A connection younger than this that has sent nothing is evicted only
  * when everyone is (make_room). */
 #define FRESH_NS       (100 * NS_PER_MS)
+/* Room for the status line and headers of any response we send. */
 #define HEAD_CAP       768
 /* Pending connections the kernel queues for us: enough for a crowd of
  * reconnecting clients not to drop a probe's SYN. */

@@ -80,10 +80,9 @@ struct cluster {
 	 * that no other worker waits for it (a private FIFO: this thread
 	 * both writes and reads it). */
 	struct bytering *defer;
-	uint32_t *defer_n;              /* [ncores]: frames in defer[w] */
 	uint64_t *defer_since;          /* [ncores]: when defer[w] last moved */
-	uint32_t deferring;             /* workers with frames deferred */
-	uint64_t deferred_bytes;        /* in all of defer[] (the gauge's value) */
+	uint64_t deferred_bytes;        /* in all of defer[] (the gauge's value);
+	                                   0: nothing waits for any worker */
 	struct io_uring wake;           /* MSG_RING to workers */
 	bool wake_ok;
 	uint64_t last_invalid_log_ns;
@@ -206,7 +205,6 @@ int cluster_new(const struct config *cfg, uint32_t ncores, struct cluster **out,
 	cl->drops_seen = calloc(ncores, sizeof *cl->drops_seen);
 	cl->origins = calloc(ORIGINS, sizeof *cl->origins);
 	cl->defer = aligned_alloc(BYTERING_LINE, sizeof *cl->defer * ncores);
-	cl->defer_n = calloc(ncores, sizeof *cl->defer_n);
 	cl->defer_since = calloc(ncores, sizeof *cl->defer_since);
 	if (cl->out)
 		memset(cl->out, 0, sizeof *cl->out * ncores);
@@ -216,7 +214,7 @@ int cluster_new(const struct config *cfg, uint32_t ncores, struct cluster **out,
 		memset(cl->defer, 0, sizeof *cl->defer * ncores);
 	int r = cl->efd < 0 ? -errno : 0;
 	if (!r && (!cl->out || !cl->in || !cl->drops_seen || !cl->origins || !cl->defer ||
-	           !cl->defer_n || !cl->defer_since))
+	           !cl->defer_since))
 		r = -ENOMEM;
 	/* Half the backlog in the workers' rings, half in the NATS client's
 	 * reconnect buffer. */
@@ -284,7 +282,6 @@ void cluster_free(struct cluster *cl)
 	free(cl->drops_seen);
 	free(cl->origins);
 	free(cl->defer);
-	free(cl->defer_n);
 	free(cl->defer_since);
 	free(cl);
 }
@@ -458,6 +455,18 @@ static void reap_wakes(struct cluster *cl)
  * worker, and the NATS client's pending queue takes up the slack.
  */
 
+static bool deferring(const struct cluster *cl, uint32_t w)
+{
+	return bytering_used(&cl->defer[w]) != 0;
+}
+
+/* The delivery thread's pause while it waits for a worker's room. */
+static void poll_pause(void)
+{
+	struct timespec ts = { 0, 100000 };
+	nanosleep(&ts, NULL);
+}
+
 /* Move what waits for worker w into its ring while it has room, or give
  * it up. True if w may be asleep with frames to take. */
 static bool flush_deferred(struct cluster *cl, uint32_t w, uint64_t now)
@@ -468,21 +477,18 @@ static bool flush_deferred(struct cluster *cl, uint32_t w, uint64_t now)
 	uint8_t *p;
 	while ((p = bytering_peek(d, &len)) && bytering_push(&cl->in[w], p, len, &was_empty)) {
 		bytering_release(d, len);
-		cl->defer_n[w]--;
 		cl->deferred_bytes -= len;
 		cl->defer_since[w] = now;
 		wake |= was_empty;
 	}
 	if (p && now - cl->defer_since[w] >= INBOUND_WAIT_NS) {
-		madd(&cl->m.dropped_inbound, cl->defer_n[w]);
-		while ((p = bytering_peek(d, &len))) {
+		uint64_t n = 0;
+		for (; p; p = bytering_peek(d, &len), n++) {
 			bytering_release(d, len);
 			cl->deferred_bytes -= len;
 		}
-		cl->defer_n[w] = 0;
+		madd(&cl->m.dropped_inbound, n);
 	}
-	if (!cl->defer_n[w])
-		cl->deferring--;
 	mset(&cl->m.deferred_bytes, cl->deferred_bytes);
 	return wake;
 }
@@ -500,15 +506,13 @@ static bool deliver_to(struct cluster *cl, uint32_t w, const struct parsed *m, u
 {
 	bool wake = false, was_empty;
 	for (;;) {
-		if (cl->defer_n[w])
+		if (deferring(cl, w))
 			wake |= flush_deferred(cl, w, now);
-		if (!cl->defer_n[w] && bytering_push(&cl->in[w], m->frame, m->size, &was_empty))
+		if (!deferring(cl, w) && bytering_push(&cl->in[w], m->frame, m->size, &was_empty))
 			return wake || was_empty;
 		if (bytering_push(&cl->defer[w], m->frame, m->size, &was_empty)) {
-			if (cl->defer_n[w]++ == 0) {
+			if (was_empty)
 				cl->defer_since[w] = now;
-				cl->deferring++;
-			}
 			cl->deferred_bytes += m->size;
 			mset(&cl->m.deferred_bytes, cl->deferred_bytes);
 			return wake;
@@ -522,8 +526,7 @@ static bool deliver_to(struct cluster *cl, uint32_t w, const struct parsed *m, u
 			wake = false;
 		}
 		wake_now(cl);
-		struct timespec ts = { 0, 100000 };
-		nanosleep(&ts, NULL);
+		poll_pause();
 		now = clock_now_ns();
 	}
 }
@@ -534,16 +537,15 @@ static bool deliver_to(struct cluster *cl, uint32_t w, const struct parsed *m, u
  * as one is pending, so that no other worker waits for this one. */
 static void drain_deferred(struct cluster *cl, natsSubscription *sub)
 {
-	while (cl->deferring && !atomic_load_explicit(&cl->stop, memory_order_relaxed)) {
+	while (cl->deferred_bytes && !atomic_load_explicit(&cl->stop, memory_order_relaxed)) {
 		int pending = 0;
 		if (natsSubscription_GetPending(sub, &pending, NULL) != NATS_OK || pending > 0)
 			return;
-		struct timespec ts = { 0, 100000 };
-		nanosleep(&ts, NULL);
+		poll_pause();
 		uint64_t now = clock_now_ns();
 		bool woke = false;
 		for (uint32_t w = 0; w < cl->ncores; w++) {
-			if (cl->defer_n[w] && flush_deferred(cl, w, now)) {
+			if (deferring(cl, w) && flush_deferred(cl, w, now)) {
 				wake_worker(cl, w);
 				woke = true;
 			}
@@ -621,7 +623,7 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 	struct cluster *cl = arg;
 	(void)nc;
 	handle_msg(cl, msg);
-	if (cl->deferring)
+	if (cl->deferred_bytes)
 		drain_deferred(cl, sub);
 }
 
