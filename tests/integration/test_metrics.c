@@ -477,6 +477,26 @@ Test(metrics, broadcast_deliveries_count_receivers, .fini = stop_clean)
 	free(base);
 }
 
+/* The sender of broadcast_fanout_shows_a_receiver_that_waits, on a
+ * thread of its own: what it sends may not fit anywhere until the
+ * receiver reads (a 256 KiB log in the small build, and the kernel's
+ * buffers as they come), so the reader must not wait for it. */
+struct fanout_tx {
+	int fd, count;
+	size_t len;
+	int sent;
+};
+
+static void *fanout_send(void *arg)
+{
+	struct fanout_tx *t = arg;
+	uint8_t p[1000];
+	memset(p, 0x5a, sizeof p);
+	while (t->sent < t->count && tc_send_frame(t->fd, FRAME_BROADCAST, p, t->len) == 0)
+		t->sent++;
+	return NULL;
+}
+
 /* A receiver that reads nothing for 400 ms while 6 MB of broadcasts are
  * sent to it: the kernel's send buffer for it takes at most 4 MiB
  * (tcp_wmem), the rest waits in the log, and the fan-out histogram shows
@@ -496,15 +516,17 @@ Test(metrics, broadcast_fanout_shows_a_receiver_that_waits, .fini = stop_clean)
 	ping(&w, rx, 2);
 	char *base = scrape();
 	enum { NB = 6000, LEN = 1000 };
-	uint8_t p[LEN];
-	memset(p, 0x5a, sizeof p);
-	for (int k = 0; k < NB; k++)
-		send_frame(&w, tx, FRAME_BROADCAST, p, LEN);
+	static struct fanout_tx t = { .count = NB, .len = LEN };
+	t.fd = tx;
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, fanout_send, &t), 0);
 	sleep_ms(400);
 	for (int k = 0; k < NB; k++) {
 		cr_assert_eq(tc_read_frame(rx, &F, 5000), 0, "broadcast %d of %d arrives", k, NB);
 		cr_assert_eq(F.type, FRAME_BROADCAST, "broadcast %d: type %#x", k, F.type);
 	}
+	pthread_join(th, NULL);
+	cr_assert_eq(t.sent, NB, "every broadcast written");
 	/* The last send's completion may come after the last read. */
 	char *after = NULL;
 	for (int tries = 0; tries < 50; tries++) {
