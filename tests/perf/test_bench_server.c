@@ -257,9 +257,11 @@ Test(bench_srv, flood_at_a_rate)
 	cr_assert_eq(num(o.out, "checked"), num(o.out, "deliveries"), "every one: %s", o.out);
 	cr_assert_eq(num(o.out, "rate"), 2000, "%s", o.out);
 	/* The schedule, not the socket, sets the pace: 2,000 in the 1 s window
-	 * (a late bench catches up, so fewer means it never could). */
+	 * (a late bench catches up, so fewer means it never could; a bench
+	 * late at the window's start writes what fell due just before it
+	 * inside it: up to 20 ms of that, 40 more). */
 	double sent = num(o.out, "sent");
-	cr_assert(sent >= 1000 && sent <= 2002, "sent %.0f in 1 s at 2000/s: %s", sent, o.out);
+	cr_assert(sent >= 1000 && sent <= 2042, "sent %.0f in 1 s at 2000/s: %s", sent, o.out);
 	cr_assert_leq(num(o.out, "sent_total"), 2000 * 1.2 + 2, "%s", o.out);
 	/* Each publisher's broadcast reaches the 3 receivers and the other
 	 * publisher (not counted); nearly all of them by the end. */
