@@ -28,12 +28,15 @@
  * a WRITE or LINGER; passing it closes the connection. Deadlines are found
  * by scanning the client table, which max_clients keeps small.
  *
- * A connection accepted with the table full makes room (make_room): the
+ * A connection accepted with the table full makes room (room_victim): the
  * LINGER connection closest to its deadline goes, else the READ connection
  * that has waited longest for a request (an idle keep-alive or a slow
- * sender). Only when every slot is in WRITE does the newcomer get 503. A
- * newly accepted connection is read at once, so a probe whose request is
- * already there is answered before later arrivals can push it out.
+ * sender). A connection that has sent nothing is not closed in its first
+ * MIN_LIFE_NS; while every slot is that young, newcomers wait in the
+ * kernel's backlog. Only when every slot is in WRITE does the newcomer get
+ * 503. A newly accepted connection is read at once, so a probe whose
+ * request is already there is answered before later arrivals can push it
+ * out.
  *
  * Memory: the client table and the render buffer are allocated once at
  * start. The only allocation afterwards is c->out, the unsent tail of one
@@ -68,8 +71,12 @@
  * this long instead of spinning on a listener that stays readable. */
 #define ACCEPT_PAUSE_NS (100 * NS_PER_MS)
 /* A connection younger than this that has sent nothing is evicted only
- * when everyone is (make_room). */
+ * when everyone is (room_victim)... */
 #define FRESH_NS       (100 * NS_PER_MS)
+/* ...and never before this age: with every slot that young, newcomers wait
+ * in the kernel's backlog, so a crowd reconnecting as fast as it is closed
+ * cannot churn the table faster than a client writes its request. */
+#define MIN_LIFE_NS    (25 * NS_PER_MS)
 /* Room for the status line and headers of any response we send. */
 #define HEAD_CAP       768
 /* Pending connections the kernel queues for us: enough for a crowd of
@@ -104,6 +111,7 @@ struct metrics_server {
 	int timer_fd;            /* fires on each second since start */
 	uint16_t port;
 	bool listen_paused;
+	bool listen_for_room;    /* paused until a slot frees, not for fds */
 	uint64_t listen_resume_ns;
 	pthread_t thread;
 
@@ -660,21 +668,22 @@ static void reject_full(int fd)
 }
 
 /*
- * The table is full and a connection waits: close a LINGER connection
- * (nearest its deadline), else the READ connection that has waited
- * longest for a request, passing over those that have sent nothing yet
- * and came less than FRESH_NS ago while there is anyone else: a probe
- * that connected and is about to write its request is not pushed out by
- * a crowd reconnecting faster than it writes (only when everyone is that
- * fresh does the oldest of them go). One with part of a request gets 503
- * first, like a newcomer would; an idle one just closes. False when every
- * slot is in WRITE: nothing to spare.
+ * The table is full and a connection waits: choose whom to close for it.
+ * A LINGER connection (nearest its deadline) goes first, else the READ
+ * connection that has waited longest for a request, passing over those
+ * that have sent nothing yet and came less than FRESH_NS ago while there
+ * is anyone else: a probe that connected and is about to write its request
+ * is not pushed out by a crowd reconnecting faster than it writes. When
+ * everyone is that fresh the oldest of them goes, but only once it is
+ * MIN_LIFE_NS old; until then *later_ns says when to ask again. NULL with
+ * *later_ns 0 when every slot is in WRITE: nothing to spare.
  */
-static bool make_room(struct metrics_server *srv)
+static struct client *room_victim(struct metrics_server *srv, uint64_t now,
+                                  uint64_t *later_ns)
 {
 	struct client *linger = NULL, *read = NULL, *fresh = NULL;
 	/* A READ connection's deadline is its start plus timeout_ns. */
-	uint64_t fresh_after = mono_ns() + srv->timeout_ns - FRESH_NS;
+	uint64_t fresh_after = now + srv->timeout_ns - FRESH_NS;
 	for (unsigned i = 0; i < srv->max_clients; i++) {
 		struct client *c = &srv->clients[i];
 		if (c->state == C_LINGER &&
@@ -687,16 +696,27 @@ static bool make_room(struct metrics_server *srv)
 				*best = c;
 		}
 	}
-	struct client *victim = linger ? linger : read ? read : fresh;
-	if (!victim)
-		return false;
+	*later_ns = 0;
+	if (linger || read)
+		return linger ? linger : read;
+	uint64_t old_enough = fresh ? fresh->deadline_ns - srv->timeout_ns + MIN_LIFE_NS : 0;
+	if (fresh && old_enough > now) {
+		*later_ns = old_enough;
+		return NULL;
+	}
+	return fresh;
+}
+
+/* Close the victim; one with part of a request gets 503 first, like a
+ * newcomer would; an idle one just closes. */
+static void evict(struct metrics_server *srv, struct client *victim)
+{
 	if (victim->state == C_READ && victim->in_len > 0) {
 		ssize_t w = send(victim->fd, busy, sizeof(busy) - 1,
 		                 MSG_NOSIGNAL | MSG_DONTWAIT);
 		(void)w;
 	}
 	client_close(srv, victim);
-	return true;
 }
 
 static void listen_pause(struct metrics_server *srv, bool pause)
@@ -717,6 +737,21 @@ static void accept_clients(struct metrics_server *srv)
 	 * one waiting longest. */
 	unsigned evictions = 0, max_evictions = (srv->max_clients + 3) / 4;
 	for (int k = 0; k < ACCEPT_BATCH && evictions < max_evictions; k++) {
+		struct client *victim = NULL;
+		bool full = srv->nclients == srv->max_clients;
+		if (full) {
+			/* Everyone too young to close: leave the newcomers
+			 * in the backlog until someone is old enough or
+			 * leaves. */
+			uint64_t later_ns;
+			victim = room_victim(srv, mono_ns(), &later_ns);
+			if (later_ns) {
+				srv->listen_resume_ns = later_ns;
+				srv->listen_for_room = true;
+				listen_pause(srv, true);
+				return;
+			}
+		}
 		int fd = accept4(srv->listen_fd, NULL, NULL,
 		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -725,15 +760,17 @@ static void accept_clients(struct metrics_server *srv)
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
 				srv->listen_resume_ns = mono_ns() + ACCEPT_PAUSE_NS;
+				srv->listen_for_room = false;
 				listen_pause(srv, true);
 			}
 			return;
 		}
-		if (srv->nclients == srv->max_clients) {
-			if (!make_room(srv)) {
+		if (full) {
+			if (!victim) {
 				reject_full(fd);
 				continue;
 			}
+			evict(srv, victim);
 			evictions++;
 		}
 		struct client *c = srv->clients;
@@ -851,7 +888,9 @@ static void *exporter_main(void *arg)
 		if (accept_ready)
 			accept_clients(srv);
 		now = mono_ns();
-		if (srv->listen_paused && now >= srv->listen_resume_ns)
+		if (srv->listen_paused &&
+		    (now >= srv->listen_resume_ns ||
+		     (srv->listen_for_room && srv->nclients < srv->max_clients)))
 			listen_pause(srv, false);
 		next = expire(srv, now);
 	}
