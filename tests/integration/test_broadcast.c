@@ -365,7 +365,7 @@ struct churn {
 	uint16_t port;
 	_Atomic int stop;
 	int bad;
-	int cycles;
+	_Atomic int cycles;
 };
 
 /* Connect, read a little, disconnect (sometimes with a reset), again. */
@@ -412,12 +412,12 @@ static void *churn_main(void *arg)
 			memmove(r.buf, r.buf + off, r.have - off);
 			r.have -= off;
 		}
-		if (c->cycles % 3 == 0) {
+		if (atomic_load(&c->cycles) % 3 == 0) {
 			struct linger lg = { 1, 0 };
 			setsockopt(r.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 		}
 		close(r.fd);
-		c->cycles++;
+		atomic_fetch_add(&c->cycles, 1);
 	}
 	free(r.buf);
 	return NULL;
@@ -435,14 +435,29 @@ Test(broadcast, churn_during_storm)
 		c[i] = (struct churn){ .port = S.port };
 		pthread_create(&t[i], NULL, churn_main, &c[i]);
 	}
-	struct sender snd = { .fd = sender, .k = 0, .count = 3000 };
-	send_all(&snd);
-	/* Keep the sender's own socket drained of nothing: it gets no echo. */
+	/* The storm lasts until every churner has come and gone a few times
+	 * (at least 3,000 broadcasts; on a busy host the churners may not
+	 * even have started when that many are written), 20 s at most. */
+	enum { MIN_COUNT = 3000, MIN_CYCLES = 6 };
+	uint8_t *p = malloc(65535);
+	uint64_t end = mono_ms() + 20000;
+	int sent = 0;
+	for (bool done = false; !done && mono_ms() < end; sent++) {
+		size_t n = bsize(0, sent);
+		bfill(p, n, 0, sent);
+		cr_assert_geq(tc_send_frame(sender, FRAME_BROADCAST, p, n), 0, "broadcast %d", sent);
+		done = sent >= MIN_COUNT;
+		for (int i = 0; i < 4; i++)
+			done = done && atomic_load(&c[i].cycles) >= MIN_CYCLES;
+	}
+	free(p);
 	for (int i = 0; i < 4; i++) {
 		atomic_store(&c[i].stop, 1);
 		pthread_join(t[i], NULL);
 		cr_assert_eq(c[i].bad, 0, "churner %d saw %d bad frames", i, c[i].bad);
-		cr_assert_gt(c[i].cycles, 0);
+		cr_assert_geq(atomic_load(&c[i].cycles), MIN_CYCLES,
+		              "churner %d came and went %d times during %d broadcasts", i,
+		              atomic_load(&c[i].cycles), sent);
 	}
 	cr_assert(tc_ping(sender, 1, 5000), "sender served, and got no broadcast of its own");
 	close(sender);
