@@ -40,7 +40,10 @@
  *                       lingering connection nearest its deadline is
  *                       closed, else the one that has waited longest for a
  *                       request (idle keep-alive or slow; 503 first if part
- *                       of a request had come). Only when every client is
+ *                       of a request had come); one that has sent nothing
+ *                       is passed over for 100 ms while others can go and
+ *                       kept at least 25 ms (newcomers wait in the backlog
+ *                       meanwhile). Only when every client is
  *                       being sent a response does the newcomer get 503 and
  *                       close. Slow or idle clients thus cannot keep a
  *                       /healthz probe out.

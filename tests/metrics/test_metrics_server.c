@@ -625,6 +625,44 @@ Test(http, a_full_table_closes_the_client_waiting_longest)
 	fixture_stop(&f);
 }
 
+Test(http, a_full_table_of_newcomers_keeps_each_for_25_ms)
+{
+	/* Two connections that have not written yet fill the table; a third
+	 * waits in the backlog until the older of them is 25 ms old, then
+	 * takes its place and is answered. */
+	struct fixture f;
+	fixture_start(&f, 1, 2);
+	struct http_conn a, b, c;
+	struct http_resp r;
+	const char *get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	uint64_t t0 = now_ns();
+	cr_assert_eq(http_conn_open(&a, f.port), 0);
+	cr_assert_eq(http_conn_open(&b, f.port), 0);
+	cr_assert_eq(http_conn_open(&c, f.port), 0);
+	cr_assert_eq(http_conn_send(&c, get, strlen(get)), 0);
+	cr_assert_eq(http_read_response(&c, &r), 0);
+	uint64_t answered = now_ns() - t0;
+	cr_expect_eq(r.status, 200);
+	http_resp_free(&r);
+	cr_expect(http_conn_wait_eof(&a), "the older newcomer made room");
+	uint64_t closed = now_ns() - t0;
+	/* The server saw a connect after t0, so its age there is less. */
+	cr_expect_geq(closed, 25000000u, "a closed %.1f ms after it connected",
+	              (double)closed / 1e6);
+	cr_expect_geq(answered, 25000000u, "c answered after %.1f ms", (double)answered / 1e6);
+	cr_expect_lt(answered, 1000000000u, "c answered after %.1f ms",
+	             (double)answered / 1e6);
+	/* b, younger, is still there and can still be served. */
+	cr_assert_eq(http_conn_send(&b, get, strlen(get)), 0);
+	cr_assert_eq(http_read_response(&b, &r), 0);
+	cr_expect_eq(r.status, 200);
+	http_resp_free(&r);
+	http_conn_close(&a);
+	http_conn_close(&b);
+	http_conn_close(&c);
+	fixture_stop(&f);
+}
+
 Test(http, clients_past_the_bound_get_503_when_all_are_busy)
 {
 	/* Two clients with tiny receive buffers ask for a ~350 KB page 16
