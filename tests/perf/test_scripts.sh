@@ -38,6 +38,8 @@ check "scenarios unknown" 2 "unknown argument '--bogus'" "$rs" --bogus
 check "flood --receivers 0" 2 "--receivers needs a number" "$rf" --receivers 0
 check "flood --payload" 2 "--payload takes 0..65535" "$rf" --payload 70000
 check "flood --only" 2 "--only takes net001, redis or nats" "$rf" --only kafka
+check "flood --rate 0" 2 "--rate needs a number" "$rf" --rate 0
+check "flood --rate junk" 2 "--rate needs a number" "$rf" --rate 5k
 check "flood --ports" 2 "--ports takes LO-HI" "$rf" --ports 9-9
 check "flood unknown" 2 "unknown argument 'x'" "$rf" x
 rc=$root/perf/run-cluster
