@@ -1,15 +1,15 @@
 /*
- * A crowd of misbehaving peers at once, plain and TLS: random bytes,
+ * A crowd of misbehaving peers at once, plain, TLS, and with an auth file
+ * that is rewritten and reloaded (SIGHUP) every 20 ms: random bytes,
  * frames with one byte flipped, frames cut short, resets, clients that
  * never read, publishers that never wait, AUTH guessers, half-closes,
  * slow readers, garbage to the metrics port. Beside them three
  * well-behaved clients (an ECHO client, a publisher and a receiver of its
  * broadcasts) must see nothing of it: every ECHO answered exactly, every
  * one of their broadcasts delivered once and in order, no ERROR, no
- * close. Afterwards
- * the server has let go of every hostile connection, its memory stayed
- * under a stated bound and it exits cleanly (a sanitizer build also
- * checks for leaks there).
+ * close. Afterwards the server has let go of every hostile connection,
+ * its memory stayed under a stated bound and it exits cleanly (a
+ * sanitizer build also checks for leaks there).
  *
  * The crowd is random; the seed is printed, and NET001_CHAOS_SEED runs
  * the same choices again (the timing differs).
@@ -23,23 +23,28 @@
 #include <stdlib.h>
 #include <poll.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "auth_file.h"
 #include "exposition.h"
 #include "harness.h"
 #include "proto/frame.h"
 #include "proto/msg.h"
+#include "run.h"
 #include "timing.h"
 #include "tls_client.h"
 
 static struct srv S;
 static char cert_path[64], key_path[64];
+static struct auth_file auth;
 
 static void cleanup(void)
 {
 	srv_cleanup(&S);
+	auth_file_remove(&auth);
 	if (cert_path[0]) {
 		unlink(cert_path);
 		unlink(key_path);
@@ -225,7 +230,7 @@ static const char *const attack_name[A_COUNT] = {
 
 struct crowd {
 	uint16_t port, metrics_port;
-	bool tls;
+	bool tls, auth;
 	uint64_t seed;
 	_Atomic bool stop;
 	_Atomic uint64_t runs[A_COUNT];
@@ -239,6 +244,15 @@ static void noise(uint64_t *s, uint8_t *b, size_t n)
 		b[i] = (uint8_t)xorshift(s);
 	if (n && b[0] == CANARY[0])
 		b[0] ^= 0x80;
+}
+
+/* A good AUTH frame (alice, AUTH_ALICE_TOKEN) at b; returns its size. */
+static size_t good_auth(uint8_t *b)
+{
+	uint8_t payload[128];
+	int n = msg_auth_build(payload, "alice", 5, AUTH_ALICE_TOKEN,
+	                       strlen(AUTH_ALICE_TOKEN));
+	return frame_encode(b, FRAME_AUTH, payload, (uint16_t)n);
 }
 
 /* Frames of random types and sizes into b; returns the bytes used. */
@@ -323,7 +337,8 @@ static void attack(struct crowd *c, uint64_t *s, enum attack a)
 		break;
 	}
 	case A_PUBLISHER: {
-		size_t n = 0;
+		/* with --auth-file, a publisher that may publish */
+		size_t n = c->auth ? good_auth(buf) : 0;
 		uint8_t payload[64];
 		while (n + sizeof payload + FRAME_OVERHEAD <= sizeof buf) {
 			noise(s, payload, sizeof payload);
@@ -345,6 +360,8 @@ static void attack(struct crowd *c, uint64_t *s, enum attack a)
 			if (below(s, 3) == 0)
 				len = below(s, (uint32_t)len);
 			n += frame_encode(buf + n, FRAME_AUTH, payload, (uint16_t)len);
+			if (c->auth && below(s, 4) == 0)
+				n += good_auth(buf + n);
 		}
 		peer_send(&p, buf, n, 500);
 		peer_drain(&p, 30, 1 << 16);
@@ -430,7 +447,7 @@ static void *attacker_run(void *arg)
 
 struct canaries {
 	uint16_t port;
-	bool tls;
+	bool tls, auth;
 	_Atomic bool stop_echo, stop_pub, stop_recv;
 	_Atomic int ready;
 	/* echo client */
@@ -454,6 +471,18 @@ static bool next_own(struct peer *p, struct tc_frame *f, uint64_t *others)
 	}
 }
 
+/* With --auth-file: AUTH as alice and expect success. */
+static bool canary_auth(const struct canaries *k, struct peer *p, struct tc_frame *f)
+{
+	uint8_t frame[256];
+	uint64_t others = 0;
+	if (!k->auth)
+		return true;
+	size_t n = good_auth(frame);
+	return peer_send(p, frame, n, 10000) && next_own(p, f, &others) &&
+	       f->type == FRAME_AUTH_REPLY && f->len == MSG_AUTH_REPLY_LEN && f->payload[0] == 1;
+}
+
 static void *echo_run(void *arg)
 {
 	struct canaries *k = arg;
@@ -467,9 +496,11 @@ static void *echo_run(void *arg)
 		free(f);
 		return NULL;
 	}
+	if (!canary_auth(k, &p, f))
+		snprintf(k->echo_fail, sizeof k->echo_fail, "AUTH refused");
 	atomic_fetch_add(&k->ready, 1);
 	static uint8_t payload[8000];
-	while (!atomic_load(&k->stop_echo)) {
+	while (!k->echo_fail[0] && !atomic_load(&k->stop_echo)) {
 		uint16_t len = (uint16_t)(1 + below(&s, sizeof payload));
 		noise(&s, payload, len);
 		uint64_t t0 = mono_ms();
@@ -501,11 +532,17 @@ static void *pub_run(void *arg)
 {
 	struct canaries *k = arg;
 	struct peer p;
-	if (!peer_open(&p, k->port, k->tls, 10000)) {
+	struct tc_frame *f = malloc(sizeof *f);
+	if (!f || !peer_open(&p, k->port, k->tls, 10000)) {
 		snprintf(k->pub_fail, sizeof k->pub_fail, "could not connect");
 		atomic_fetch_add(&k->ready, 1);
+		free(f);
 		return NULL;
 	}
+	bool authed = canary_auth(k, &p, f);
+	free(f);
+	if (!authed)
+		snprintf(k->pub_fail, sizeof k->pub_fail, "AUTH refused");
 	atomic_fetch_add(&k->ready, 1);
 	/* Drain what others broadcast to it, or the server would rightly
 	 * hold it back as a slow consumer. */
@@ -513,7 +550,7 @@ static void *pub_run(void *arg)
 	setsockopt(p.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	uint8_t payload[200], frame[256], sink[16384];
 	memcpy(payload, CANARY, sizeof CANARY);
-	while (!atomic_load(&k->stop_pub)) {
+	while (authed && !atomic_load(&k->stop_pub)) {
 		uint64_t seq = atomic_load(&k->published) + 1;
 		for (int i = 0; i < 8; i++)
 			payload[8 + i] = (uint8_t)(seq >> (56 - 8 * i));
@@ -556,8 +593,10 @@ static void *recv_run(void *arg)
 	uint8_t ping[8] = { 0 }, frame[32];
 	size_t pn = frame_encode(frame, FRAME_PING, ping, 8);
 	uint64_t ignore = 0;
-	if (!peer_send(&p, frame, pn, 10000) || !next_own(&p, f, &ignore) ||
-	    f->type != FRAME_PONG)
+	if (!canary_auth(k, &p, f))
+		snprintf(k->recv_fail, sizeof k->recv_fail, "AUTH refused");
+	else if (!peer_send(&p, frame, pn, 10000) || !next_own(&p, f, &ignore) ||
+	         f->type != FRAME_PONG)
 		snprintf(k->recv_fail, sizeof k->recv_fail, "no PONG");
 	atomic_fetch_add(&k->ready, 1);
 	uint64_t quiet_since = mono_ms();
@@ -616,24 +655,51 @@ static uint64_t active(uint16_t metrics_port)
 	return v;
 }
 
-static void chaos(bool tls)
-{
-	if (tls)
-		cr_assert_eq(tlsc_make_cert("chaos", cert_path, key_path), 0);
-	const char *plain_args[] = { "--threads", "2", "--global-rate-limit", "0",
-	                             "--max-output", MAX_OUTPUT, NULL };
-	const char *tls_args[] = { "--threads", "2", "--global-rate-limit", "0",
-	                           "--max-output", MAX_OUTPUT, "--tls", "--cert", cert_path,
-	                           "--key", key_path, NULL };
-	cr_assert_eq(srv_start(&S, tls ? tls_args : plain_args), 0);
+enum mode { PLAIN, TLS, AUTH_RELOADS };
+static const char *const mode_name[] = { "plain", "TLS", "auth file, SIGHUP every 20 ms" };
 
-	struct crowd c = { .port = S.port, .metrics_port = S.metrics_port, .tls = tls };
+/* The auth file's next version: alice always, bob every other time, and
+ * now and then a broken file (the server keeps the table it has). */
+static void write_auth(unsigned i)
+{
+	if (i % 7 == 6)
+		auth_file_write_text(&auth, "chaos", "not an auth line\n");
+	else if (i & 1)
+		auth_file_write(&auth, "chaos", AUTH_USERS("alice", AUTH_ALICE_HEX));
+	else
+		auth_file_write(&auth, "chaos",
+		                AUTH_USERS("alice", AUTH_ALICE_HEX, "bob", AUTH_BOB_HEX));
+}
+
+static void chaos(enum mode m)
+{
+	bool tls = m == TLS;
+	const char *args[16] = { "--threads", "2", "--global-rate-limit", "0",
+	                         "--max-output", MAX_OUTPUT };
+	unsigned na = 6;
+	if (tls) {
+		cr_assert_eq(tlsc_make_cert("chaos", cert_path, key_path), 0);
+		args[na++] = "--tls";
+		args[na++] = "--cert";
+		args[na++] = cert_path;
+		args[na++] = "--key";
+		args[na++] = key_path;
+	}
+	if (m == AUTH_RELOADS) {
+		write_auth(0);
+		args[na++] = "--auth-file";
+		args[na++] = auth.path;
+	}
+	cr_assert_eq(srv_start(&S, args), 0);
+
+	struct crowd c = { .port = S.port, .metrics_port = S.metrics_port, .tls = tls,
+	                   .auth = m == AUTH_RELOADS };
 	const char *env_seed = getenv("NET001_CHAOS_SEED");
 	c.seed = env_seed ? strtoull(env_seed, NULL, 0) : (uint64_t)getpid() ^ mono_ms();
 	fprintf(stderr, "chaos (%s): seed %" PRIu64 " (NET001_CHAOS_SEED repeats it)\n",
-	        tls ? "TLS" : "plain", c.seed);
+	        mode_name[m], c.seed);
 
-	struct canaries k = { .port = S.port, .tls = tls };
+	struct canaries k = { .port = S.port, .tls = tls, .auth = m == AUTH_RELOADS };
 	pthread_t kt[3];
 	pthread_create(&kt[0], NULL, recv_run, &k);
 	while (atomic_load(&k.ready) < 1)
@@ -651,11 +717,19 @@ static void chaos(bool tls)
 		at[i] = (struct attacker){ .c = &c, .index = i };
 		pthread_create(&t[i], NULL, attacker_run, &at[i]);
 	}
-	uint64_t until = mono_ms() + CHAOS_MS;
+	uint64_t until = mono_ms() + CHAOS_MS, next_rss = 0;
+	unsigned hups = 0;
 	while (mono_ms() < until) {
-		sleep_ms(100);
-		long r = srv_rss_kb(&S);
-		peak = r > peak ? r : peak;
+		if (m == AUTH_RELOADS) {
+			write_auth(++hups);
+			kill(S.pid, SIGHUP);
+		}
+		sleep_ms(m == AUTH_RELOADS ? 20 : 100);
+		if (mono_ms() >= next_rss) {
+			long r = srv_rss_kb(&S);
+			peak = r > peak ? r : peak;
+			next_rss = mono_ms() + 100;
+		}
 	}
 	atomic_store(&c.stop, true);
 	for (unsigned i = 0; i < ATTACKERS; i++)
@@ -679,7 +753,7 @@ static void chaos(bool tls)
 	        " failed to connect; canaries: %" PRIu64 " ECHOs (slowest %" PRIu64
 	        " ms), %" PRIu64 " of %" PRIu64 " broadcasts received, %" PRIu64
 	        " of others'; RSS %ld KiB before, %ld at the peak\n",
-	        tls ? "TLS" : "plain", total, mix, atomic_load(&c.refused), k.echoes,
+	        mode_name[m], total, mix, atomic_load(&c.refused), k.echoes,
 	        k.echo_max_ms, k.received, atomic_load(&k.published), k.others, rss0, peak);
 
 	cr_expect_str_empty(k.echo_fail, "ECHO client: %s", k.echo_fail);
@@ -709,9 +783,28 @@ static void chaos(bool tls)
 			sleep_ms(100);
 	}
 	cr_expect_eq(left, 0, "%" PRIu64 " connections still open after the crowd left", left);
+	if (m == AUTH_RELOADS) {
+		/* Signals sent while one is pending merge: count what ran. */
+		char *log = NULL;
+		size_t cap = 0;
+		FILE *fp = fopen(S.log_path, "r");
+		size_t got = fp ? getdelim(&log, &cap, '\0', fp) : 0;
+		(void)got;
+		if (fp)
+			fclose(fp);
+		size_t reloads = log ? str_count(log, "SIGHUP: reloaded") : 0;
+		size_t kept = log ? str_count(log, "keeping the previous table") : 0;
+		fprintf(stderr, "chaos (%s): %u SIGHUPs sent, %zu reloads, %zu broken files "
+		        "kept the previous table\n", mode_name[m], hups, reloads, kept);
+		cr_expect_gt(reloads, 20, "the table was reloaded under the crowd (%zu times)",
+		             reloads);
+		cr_expect_gt(kept, 2, "broken files were refused (%zu times)", kept);
+		free(log);
+	}
 	int st = srv_stop(&S, 15000);
 	cr_expect_eq(st, 0, "the server's exit status after the crowd: %d", st);
 }
 
-Test(chaos, a_hostile_crowd_harms_nobody_plain) { chaos(false); }
-Test(chaos, a_hostile_crowd_harms_nobody_tls) { chaos(true); }
+Test(chaos, a_hostile_crowd_harms_nobody_plain) { chaos(PLAIN); }
+Test(chaos, a_hostile_crowd_harms_nobody_tls) { chaos(TLS); }
+Test(chaos, a_hostile_crowd_harms_nobody_through_auth_reloads) { chaos(AUTH_RELOADS); }
