@@ -613,13 +613,53 @@ static void queue_ctl(struct flood_worker *w, struct fconn *c, const void *p, si
 		flush_ctl(c);
 }
 
+/*
+ * A NET-001 receiver's common case, in a tight loop: whole BROADCASTs of
+ * the expected length (the 8-byte header equal to the one expected:
+ * magic, version, type, length) that are not due for the full check, with
+ * a plausible time stamp. The same counts as delivered() without the
+ * check; returns the bytes taken, and leaves anything else (a cut
+ * message, another header, a full check, a bad stamp) to the long way.
+ * At 17 M messages/s the receivers' per-message work is most of the
+ * bench's user time, and its queueing would show up as latency.
+ */
+static size_t take_plain_run(struct flood_worker *w, struct fconn *c, const uint8_t *p,
+                             size_t n)
+{
+	const uint32_t size = w->msg_size;
+	const uint64_t lo = w->sh->t_connect, hi = w->now + 1000000000ull, now = w->now;
+	const bool meas = measuring(w);
+	size_t off = 0;
+	uint64_t k = 0;
+	while (n - off >= size && c->until_check > 0 &&
+	       memcmp(p + off, w->tmpl, FRAME_HEADER_SIZE) == 0) {
+		uint64_t ts = get_ts(p + off + FRAME_HEADER_SIZE);
+		if (ts < lo || ts > hi)
+			break;
+		if (meas)
+			lathist_record(&w->hist, ts < now ? now - ts : 0);
+		c->until_check--;
+		off += size;
+		k++;
+	}
+	w->c.deliveries += k;
+	if (meas) {
+		w->c.msgs += k;
+		w->c.payload_bytes += k * (uint64_t)w->sh->opt->payload;
+	}
+	return off;
+}
+
 /* Parse p[0..n); returns the bytes used (the rest is a partial message),
  * or -1 when the connection was closed for bad bytes. */
 static long parse_input(struct flood_worker *w, struct fconn *c, const uint8_t *p, size_t n)
 {
 	const struct benchopt *o = w->sh->opt;
+	bool plain = o->target == TARGET_NET001 && c->receiver && o->payload >= 8;
 	size_t off = 0;
 	while (off < n) {
+		if (plain && (off += take_plain_run(w, c, p + off, n - off)) == n)
+			break;
 		const uint8_t *q = p + off;
 		size_t m = n - off;
 		long r;
