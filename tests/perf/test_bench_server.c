@@ -1,22 +1,29 @@
 /*
  * net001-bench against real servers: net001-server (progress lines, CSV,
  * ERROR accounting against requests sent, the RATE_LIMITED hint, RSS
- * sampled each second, the flood), and the flood against redis-server and
- * nats-server (from Debian: scripts/deps --test).
+ * sampled each second, the flood), the flood against redis-server and
+ * nats-server (from Debian: scripts/deps --test), and the flood's
+ * receivers against a relay in this file that spoils time stamps.
  *
  * Paths from meson: NET001_BENCH, NET001_SERVER, NET001_REDIS_SERVER,
  * NET001_NATS_SERVER. Each run is short (about a second).
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "ports.h"
+#include "proto/frame.h"
 #include "run.h"
 #include "timing.h"
 
@@ -368,4 +375,109 @@ Test(bench_srv, flood_against_the_wrong_server)
 	cr_assert_eq(o.status, 1, "%s", o.out);
 	cr_assert(str_matches(o.out, "^connections +failed 2, closed early 0 \\(first failure: .*: "
 	                  "not a Redis server \\(bad RESP\\)\\)$"), "%s", o.out);
+}
+
+/* ---- a server that spoils time stamps ------------------------------------- */
+
+/*
+ * A NET-001 relay that answers PING and forwards every BROADCAST to the
+ * other connections, with every tenth one's time stamp (the first 8
+ * payload bytes) zeroed and its CRC made good again: frames that are
+ * whole and well formed, but stamped before the bench connected.
+ */
+struct relay {
+	int lfd;
+	_Atomic bool stop;
+	uint64_t spoiled; /* spoiled frames written to some connection */
+};
+
+static void *relay_run(void *arg)
+{
+	struct relay *r = arg;
+	enum { MAXC = 8, CAP = 1 << 16 };
+	struct pollfd pf[MAXC + 1] = { { .fd = r->lfd, .events = POLLIN } };
+	static uint8_t in[MAXC][CAP];
+	size_t have[MAXC] = { 0 };
+	unsigned nc = 0;
+	uint64_t seen = 0;
+	while (!atomic_load(&r->stop)) {
+		if (poll(pf, nc + 1, 50) <= 0)
+			continue;
+		if ((pf[0].revents & POLLIN) && nc < MAXC) {
+			int fd = accept(r->lfd, NULL, NULL);
+			if (fd >= 0)
+				pf[1 + nc++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+		}
+		for (unsigned i = 0; i < nc; i++) {
+			if (!(pf[1 + i].revents & (POLLIN | POLLHUP | POLLERR)) || pf[1 + i].fd < 0)
+				continue;
+			ssize_t k = recv(pf[1 + i].fd, in[i] + have[i], CAP - have[i], 0);
+			if (k <= 0) {
+				close(pf[1 + i].fd);
+				pf[1 + i].fd = -1;
+				continue;
+			}
+			have[i] += (size_t)k;
+			size_t off = 0;
+			struct frame_view f;
+			int d;
+			while ((d = frame_decode(NULL, in[i] + off, have[i] - off, &f)) > 0) {
+				uint8_t *fr = in[i] + off;
+				if (f.type == FRAME_PING) {
+					fr[5] = FRAME_PONG;
+					frame_put_u32(fr + FRAME_HEADER_SIZE + f.len,
+					              frame_crc(0, fr, FRAME_HEADER_SIZE + f.len));
+					tc_send(pf[1 + i].fd, fr, (size_t)d);
+				} else if (f.type == FRAME_BROADCAST && f.len >= 8) {
+					bool spoil = ++seen % 10 == 0;
+					if (spoil) {
+						memset(fr + FRAME_HEADER_SIZE, 0, 8);
+						frame_put_u32(fr + FRAME_HEADER_SIZE + f.len,
+						              frame_crc(0, fr, FRAME_HEADER_SIZE + f.len));
+					}
+					for (unsigned j = 0; j < nc; j++)
+						if (j != i && pf[1 + j].fd >= 0 &&
+						    tc_send(pf[1 + j].fd, fr, (size_t)d) == 0 && spoil)
+							r->spoiled++;
+				}
+				off += (size_t)d;
+			}
+			memmove(in[i], in[i] + off, have[i] - off);
+			have[i] -= off;
+		}
+	}
+	for (unsigned i = 0; i < nc; i++)
+		if (pf[1 + i].fd >= 0)
+			close(pf[1 + i].fd);
+	return NULL;
+}
+
+/* The receivers check every message's framing and stamp, also those the
+ * tight loop for ordinary broadcasts takes: every spoiled stamp counts as
+ * a payload mismatch and fails the run, none as a delivery. */
+Test(bench_srv, flood_receivers_check_every_stamp)
+{
+	uint16_t port;
+	struct relay r = { .lfd = port_bind_random(AF_INET, 16, &port) };
+	cr_assert_geq(r.lfd, 0);
+	pthread_t t;
+	pthread_create(&t, NULL, relay_run, &r);
+	char pstr[8];
+	snprintf(pstr, sizeof pstr, "%u", port);
+	static struct run o;
+	BENCH(&o, "--port", pstr, "--flood", "--rate", "20000", "--receivers", "2",
+	      "--duration", "0.5", "--warmup", "0", "--check-every", "1000000", "--json");
+	atomic_store(&r.stop, true);
+	pthread_join(t, NULL);
+	close(r.lfd);
+	double deliveries = num(o.out, "deliveries"), bad = num(o.out, "mismatch_payload");
+	fprintf(stderr, "relay: %llu spoiled frames written; bench: %.0f deliveries, %.0f "
+	        "payload mismatches\n", (unsigned long long)r.spoiled, deliveries, bad);
+	cr_assert_eq(o.status, 1, "a run with mismatches fails: %s", o.out);
+	cr_assert_gt(deliveries, 900, "%s", o.out);
+	/* One in ten was spoiled: nine good for each bad, give or take the
+	 * frames in flight when the run ended. */
+	cr_assert_geq(bad, deliveries / 9 * 0.8, "%s", o.out);
+	cr_assert_leq(bad, deliveries / 9 * 1.2 + 2, "%s", o.out);
+	cr_assert_leq(bad, (double)r.spoiled, "%s", o.out);
 }
