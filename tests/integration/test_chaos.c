@@ -1,9 +1,10 @@
 /*
- * A crowd of misbehaving peers at once, plain, TLS, and with an auth file
- * that is rewritten and reloaded (SIGHUP) every 20 ms: random bytes,
- * frames with one byte flipped, frames cut short, resets, clients that
- * never read, publishers that never wait, AUTH guessers, half-closes,
- * slow readers, garbage to the metrics port. Beside them three
+ * A crowd of misbehaving peers at once, plain (with the server stopped
+ * for a second half way), TLS, and with an auth file that is rewritten and
+ * reloaded (SIGHUP) every 20 ms: random bytes, frames with one byte
+ * flipped, frames cut short, resets, clients that never read, publishers
+ * that never wait, AUTH guessers, half-closes, slow readers, garbage to
+ * the metrics port. Beside them three
  * well-behaved clients (an ECHO client, a publisher and a receiver of its
  * broadcasts) must see nothing of it: every ECHO answered exactly, every
  * one of their broadcasts delivered once and in order, no ERROR, no
@@ -656,7 +657,7 @@ static uint64_t active(uint16_t metrics_port)
 }
 
 enum mode { PLAIN, TLS, AUTH_RELOADS };
-static const char *const mode_name[] = { "plain", "TLS",
+static const char *const mode_name[] = { "plain, a 1 s SIGSTOP half way", "TLS",
                                           "4 workers, auth file, SIGHUP every 20 ms" };
 
 /* The auth file's next version: alice always, bob every other time, and
@@ -720,12 +721,21 @@ static void chaos(enum mode m)
 		at[i] = (struct attacker){ .c = &c, .index = i };
 		pthread_create(&t[i], NULL, attacker_run, &at[i]);
 	}
-	uint64_t until = mono_ms() + CHAOS_MS, next_rss = 0;
+	uint64_t t0 = mono_ms(), until = t0 + CHAOS_MS, next_rss = 0;
 	unsigned hups = 0;
+	bool stalled = false;
 	while (mono_ms() < until) {
 		if (m == AUTH_RELOADS) {
 			write_auth(++hups);
 			kill(S.pid, SIGHUP);
+		}
+		/* Plain: the server stopped for a second half way, the crowd
+		 * and the canaries carrying on against it. */
+		if (m == PLAIN && !stalled && mono_ms() - t0 >= CHAOS_MS / 2) {
+			cr_assert_eq(srv_freeze(&S, 2000), 0);
+			sleep_ms(1000);
+			kill(S.pid, SIGCONT);
+			stalled = true;
 		}
 		sleep_ms(m == AUTH_RELOADS ? 20 : 100);
 		if (mono_ms() >= next_rss) {
