@@ -785,7 +785,7 @@ static void chaos(enum mode m)
 	 * a time) --max-output unsent and a frame being reassembled, rounded
 	 * up to 2 MiB; 16 MiB for the allocator and TLS. */
 	long workers = m == AUTH_RELOADS ? 4 : 2;
-	long bound = (workers * (8 + 16) + (ATTACKERS + 3) * 2 + 16) * 1024 * srv_slowdown();
+	long bound = srv_rss_bound_kb((workers * (8 + 16) + (ATTACKERS + 3) * 2 + 16) * 1024);
 	cr_expect_lt(peak - rss0, bound, "server RSS grew from %ld to %ld KiB (bound +%ld)",
 	             rss0, peak, bound);
 

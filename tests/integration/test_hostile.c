@@ -310,7 +310,7 @@ static void non_reader(enum kind k)
 	        (unsigned long long)p.max_ms);
 	cr_expect(held, "%s: the server kept reading from a client that does not read "
 	          "(%u requests written)", kind_name[k], sent);
-	cr_expect_lt(rss1 - rss0, 64 * 1024 * srv_slowdown(),
+	cr_expect_lt(rss1 - rss0, srv_rss_bound_kb(64 * 1024),
 	             "%s: server RSS grew from %ld to %ld KiB", kind_name[k], rss0, rss1);
 	cr_expect(!p.failed, "%s: the other client's PING failed", kind_name[k]);
 	cr_expect_gt(p.n, 10);
@@ -502,7 +502,7 @@ Test(hostile, tls_non_reader_does_not_stall_its_core, .timeout = 90)
 	        (unsigned long long)written, rss0, rss1, (unsigned long long)p.n,
 	        (unsigned long long)p.max_ms);
 	cr_expect(held, "the server kept reading from a TLS client that does not read");
-	cr_expect_lt(rss1 - rss0, 64 * 1024 * srv_slowdown(), "server RSS grew from %ld to %ld KiB",
+	cr_expect_lt(rss1 - rss0, srv_rss_bound_kb(64 * 1024), "server RSS grew from %ld to %ld KiB",
 	             rss0, rss1);
 	cr_expect(!p.failed, "the other TLS client's PING failed");
 	cr_expect_gt(p.n, 10);

@@ -194,7 +194,7 @@ static void storm_through_stall(const char *threads)
 	if (srv_slowdown() == 1)
 		cr_expect_geq(after, before / 2, "the rate came back: %.0f/s before, %.0f/s after",
 		              before, after);
-	cr_expect_lt(rss_max - rss0, 128 * 1024 * srv_slowdown(),
+	cr_expect_lt(rss_max - rss0, srv_rss_bound_kb(128 * 1024),
 	             "server RSS stayed bounded: %ld -> %ld KiB", rss0, rss_max);
 	for (int i = 0; i < nrx; i++) {
 		close(st->fd[i]);

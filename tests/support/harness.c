@@ -479,6 +479,14 @@ int srv_slowdown(void)
 	return e && *e ? 8 : 1;
 }
 
+long srv_rss_bound_kb(long release_kb)
+{
+	const char *e = getenv("NET001_SANITIZED");
+	if (!e || !*e)
+		return release_kb;
+	return release_kb * (strcmp(e, "thread") == 0 ? 32 : 8);
+}
+
 int srv_core_of(const struct srv *s, int fd)
 {
 	struct sockaddr_in a;

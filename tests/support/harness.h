@@ -60,6 +60,12 @@ long srv_rss_kb(const struct srv *s);
  * set by meson): several times slower, with a quarantine of freed memory,
  * so timing and memory bounds are scaled by this factor (1 otherwise). */
 int srv_slowdown(void);
+/* A bound on the server's RSS growth for this build, given the release
+ * build's bound in KiB: as given; x8 under ASan (its quarantine keeps
+ * freed memory); x32 under TSan (shadow memory and synchronisation
+ * records grow with the traffic there, 0.5-1.5 GB in a storm: the bound
+ * only catches runaway growth). */
+long srv_rss_bound_kb(long release_kb);
 
 /*
  * Run the server expecting it to exit by itself (bad flags): returns the
