@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "net/cluster_wire.h"
 #include "net/server.h"
 #include "net/worker.h"
 #include "proto/clock.h"
@@ -288,92 +289,6 @@ void cluster_free(struct cluster *cl)
 
 #if HAVE_CLUSTER
 
-/* ---- the wire header ------------------------------------------------------------------- */
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void put_header(const struct cluster *cl, uint8_t *p, uint8_t kind, uint64_t seq)
-{
-	memcpy(p, CLUSTER_MAGIC, 4);
-	p[4] = CLUSTER_VERSION;
-	p[5] = kind;
-	p[6] = cl->idlen;
-	p[7] = 0;
-	put_u64(p + 8, cl->incarnation);
-	put_u64(p + 16, seq);
-	memset(p + 24, 0, CLUSTER_ID_MAX);
-	memcpy(p + 24, cl->node_id, cl->idlen);
-}
-
-struct parsed {
-	uint8_t kind;
-	uint8_t idlen;
-	const char *id;
-	uint64_t incarnation, seq;
-	const uint8_t *frame;
-	uint32_t size;
-};
-
-static bool id_char(uint8_t c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       c == '-' || c == '_' || c == '.';
-}
-
-/* Everything checked: the header, and the frame as a client's would be
- * (magic, version, length, CRC, type). 0, or a reason. */
-static const char *parse(const uint8_t *p, size_t n, struct parsed *m)
-{
-	if (n < CLUSTER_HDR)
-		return "shorter than the header";
-	if (memcmp(p, CLUSTER_MAGIC, 4) != 0)
-		return "bad magic";
-	if (p[4] != CLUSTER_VERSION)
-		return "unknown version";
-	m->kind = p[5];
-	m->idlen = p[6];
-	if (m->kind != CLUSTER_KIND_FRAME && m->kind != CLUSTER_KIND_BEAT)
-		return "unknown kind";
-	if (m->idlen == 0 || m->idlen > CLUSTER_ID_MAX || p[7] != 0)
-		return "bad node id length";
-	for (unsigned i = 0; i < CLUSTER_ID_MAX; i++)
-		if (i < m->idlen ? !id_char(p[24 + i]) : p[24 + i] != 0)
-			return "bad node id";
-	m->id = (const char *)p + 24;
-	m->incarnation = get_u64(p + 8);
-	m->seq = get_u64(p + 16);
-	if (m->seq == 0)
-		return "sequence number 0";
-	if (m->kind == CLUSTER_KIND_BEAT) {
-		if (n != CLUSTER_HDR)
-			return "heartbeat with a body";
-		return NULL;
-	}
-	struct frame_view f;
-	int c = frame_decode(NULL, p + CLUSTER_HDR, n - CLUSTER_HDR, &f);
-	if (c <= 0)
-		return c == FRAME_NEED_MORE ? "truncated frame" : "invalid frame";
-	if ((size_t)c != n - CLUSTER_HDR)
-		return "bytes after the frame";
-	if (f.type != FRAME_BROADCAST)
-		return "not a BROADCAST frame";
-	m->frame = p + CLUSTER_HDR;
-	m->size = f.size;
-	return NULL;
-}
-
 /* ---- receiving (the subscription's delivery thread) --------------------------------------- */
 
 static uint32_t id_hash(const char *id, uint8_t n)
@@ -386,7 +301,7 @@ static uint32_t id_hash(const char *id, uint8_t n)
 
 /* The origin's entry: found, or a free one, or the longest unheard
  * (when ORIGINS origins are known: garbage with valid headers, mostly). */
-static struct origin *origin_for(struct cluster *cl, const struct parsed *m, uint64_t now,
+static struct origin *origin_for(struct cluster *cl, const struct cluster_msg *m, uint64_t now,
                                  bool *fresh)
 {
 	uint32_t h = id_hash(m->id, m->idlen);
@@ -502,7 +417,7 @@ static void wake_now(struct cluster *cl)
 }
 
 /* One frame to worker w. True if w may be asleep with frames to take. */
-static bool deliver_to(struct cluster *cl, uint32_t w, const struct parsed *m, uint64_t now)
+static bool deliver_to(struct cluster *cl, uint32_t w, const struct cluster_msg *m, uint64_t now)
 {
 	bool wake = false, was_empty;
 	for (;;) {
@@ -559,10 +474,10 @@ static void handle_msg(struct cluster *cl, natsMsg *msg)
 {
 	const uint8_t *p = (const uint8_t *)natsMsg_GetData(msg);
 	int n = natsMsg_GetDataLength(msg);
-	struct parsed m = { 0 };
+	struct cluster_msg m = { 0 };
 	uint64_t now = clock_now_ns();
 
-	const char *why = n >= 0 && p ? parse(p, (size_t)n, &m) : "no data";
+	const char *why = n >= 0 && p ? cluster_parse(p, (size_t)n, &m) : "no data";
 	if (!why && m.idlen == cl->idlen && memcmp(m.id, cl->node_id, m.idlen) == 0 &&
 	    m.incarnation == cl->incarnation)
 		why = "this node's own";
@@ -751,7 +666,8 @@ static bool drain(struct cluster *cl)
 			uint32_t len, k = 0;
 			uint8_t *p;
 			while (k < OUT_BATCH && (p = bytering_peek(r, &len))) {
-				put_header(cl, p, CLUSTER_KIND_FRAME, ++cl->seq);
+				cluster_put_header(p, CLUSTER_KIND_FRAME, cl->node_id, cl->idlen, cl->incarnation,
+				                   ++cl->seq);
 				publish(cl, p, len);
 				bytering_release(r, len);
 				k++;
@@ -769,7 +685,8 @@ static void beat(struct cluster *cl)
 {
 	uint8_t h[CLUSTER_HDR];
 	count_ring_drops(cl);
-	put_header(cl, h, CLUSTER_KIND_BEAT, cl->seq ? cl->seq : 1);
+	cluster_put_header(h, CLUSTER_KIND_BEAT, cl->node_id, cl->idlen, cl->incarnation,
+	                   cl->seq ? cl->seq : 1);
 	if (!cl->seq)
 		cl->seq = 1; /* the beat took number 1: nothing to miss */
 	natsConnection_Publish(cl->nc, cl->m.subject, h, CLUSTER_HDR);

@@ -40,31 +40,10 @@
 #include "core/bytering.h"
 #include "core/config.h"
 #include "metrics/metrics.h"
+#include "net/cluster_wire.h"
 
 struct server;
 struct worker;
-
-/*
- * A message on the cluster subject: this header, big-endian like the
- * frame, then (kind CLUSTER_KIND_FRAME) one whole NET-001 BROADCAST frame.
- *
- *    0  magic "N1CB"            16  sequence number (8), from 1
- *    4  version (1)             24  node id (32, zero-padded)
- *    5  kind (1)                56  frame (kind 1 only)
- *    6  node id length (1)
- *    7  0
- *    8  incarnation (8): random at each start of the node
- *
- * A heartbeat (kind 2, header only, once a second) carries the last
- * sequence number the node used, so a receiver also learns of broadcasts
- * lost at the end of a burst.
- */
-#define CLUSTER_MAGIC       "N1CB"
-#define CLUSTER_VERSION     1
-#define CLUSTER_KIND_FRAME  1
-#define CLUSTER_KIND_BEAT   2
-#define CLUSTER_HDR         56u
-#define CLUSTER_ID_MAX      32u
 
 /* Byte rings per worker, each way. */
 #define CLUSTER_IN_RING     (UINT64_C(4) << 20)

@@ -4,27 +4,17 @@
 #include "http_check.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "metrics/http_req.h"
+#include "why.h"
 
 /* Inputs longer than this have only some of their prefixes parsed (the
  * exporter's request buffer is 8 KiB; a head never needs more). */
 #define ALL_PREFIXES 2048
-
-__attribute__((format(printf, 3, 4)))
-static int fail(char *why, size_t why_len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, why_len, fmt, ap);
-	va_end(ap);
-	return -EPROTO;
-}
 
 /* The parser's answer for the first k bytes, from a block of exactly k. */
 static int parse_prefix(const uint8_t *p, size_t k, long *out, struct http_req *r,
@@ -44,38 +34,38 @@ static int check_head(const uint8_t *h, long r, const struct http_req *q, char *
                       size_t why_len)
 {
 	if (r < 4 || memcmp(h + r - 4, "\r\n\r\n", 4) != 0)
-		return fail(why, why_len, "a head of %ld bytes that does not end in CRLF CRLF", r);
+		return why_fail(why, why_len, "a head of %ld bytes that does not end in CRLF CRLF", r);
 	for (long i = 0; i < r; i++)
 		if (h[i] == '\n' && (i == 0 || h[i - 1] != '\r'))
-			return fail(why, why_len, "a bare LF at %ld in a parsed head", i);
+			return why_fail(why, why_len, "a bare LF at %ld in a parsed head", i);
 	long s = 0;
 	while (s + 1 < r && h[s] == '\r' && h[s + 1] == '\n')
 		s += 2;
 	const uint8_t *sp = memchr(h + s, ' ', (size_t)(r - s));
 	if (!sp)
-		return fail(why, why_len, "a parsed head whose first line has no space");
+		return why_fail(why, why_len, "a parsed head whose first line has no space");
 	bool get = sp - (h + s) == 3 && memcmp(h + s, "GET", 3) == 0;
 	if (get != q->get)
-		return fail(why, why_len, "method GET is %d, the parser says %d", get, q->get);
+		return why_fail(why, why_len, "method GET is %d, the parser says %d", get, q->get);
 	const uint8_t *path = (const uint8_t *)q->path;
 	if (path != sp + 1)
-		return fail(why, why_len, "the path does not start after the method");
+		return why_fail(why, why_len, "the path does not start after the method");
 	if (q->path_len == 0 || path + q->path_len > h + r || path[0] != '/')
-		return fail(why, why_len, "a path of %zu bytes out of place", q->path_len);
+		return why_fail(why, why_len, "a path of %zu bytes out of place", q->path_len);
 	for (size_t i = 0; i < q->path_len; i++)
 		if (path[i] <= 0x20 || path[i] >= 0x7f || path[i] == '?')
-			return fail(why, why_len, "byte 0x%02x at %zu of the path", path[i], i);
+			return why_fail(why, why_len, "byte 0x%02x at %zu of the path", path[i], i);
 	const uint8_t *after = path + q->path_len;
 	if (*after != ' ' && *after != '?')
-		return fail(why, why_len, "the path stops at byte 0x%02x", *after);
+		return why_fail(why, why_len, "the path stops at byte 0x%02x", *after);
 	const uint8_t *eol = memchr(after, '\r', (size_t)(h + r - after));
 	if (!eol || eol - h < 9 || memcmp(eol - 8, "HTTP/1.", 7) != 0 ||
 	    (eol[-1] != '0' && eol[-1] != '1') || eol[-9] != ' ')
-		return fail(why, why_len, "a first line that does not end in SP HTTP/1.x");
+		return why_fail(why, why_len, "a first line that does not end in SP HTTP/1.x");
 	if (q->minor != eol[-1] - '0')
-		return fail(why, why_len, "HTTP/1.%c read as minor %d", eol[-1], q->minor);
+		return why_fail(why, why_len, "HTTP/1.%c read as minor %d", eol[-1], q->minor);
 	if (q->minor == 0 && !q->close)
-		return fail(why, why_len, "an HTTP/1.0 request kept open");
+		return why_fail(why, why_len, "an HTTP/1.0 request kept open");
 	return 0;
 }
 
@@ -97,7 +87,7 @@ int http_check_input(const uint8_t *p, size_t n, char *why, size_t why_len)
 	if (rc < 0)
 		goto out;
 	if (r < -1 || r > (long)n) {
-		rc = fail(why, why_len, "answer %ld for %zu bytes", r, n);
+		rc = why_fail(why, why_len, "answer %ld for %zu bytes", r, n);
 		goto out;
 	}
 	if (r > 0 && (rc = check_head(whole, r, &full, why, why_len)) < 0)
@@ -115,12 +105,12 @@ int http_check_input(const uint8_t *p, size_t n, char *why, size_t why_len)
 				goto out;
 			long want = r > 0 ? (kk < (size_t)r ? 0 : r) : -2;
 			if (want != -2 && a != want) {
-				rc = fail(why, why_len, "%zu bytes answered %ld; the head is %ld bytes",
+				rc = why_fail(why, why_len, "%zu bytes answered %ld; the head is %ld bytes",
 				          kk, a, r);
 				goto out;
 			}
 			if (r > 0 && a == r && !same_req(&q, &full, copy, whole)) {
-				rc = fail(why, why_len, "%zu bytes give another request than %zu", kk,
+				rc = why_fail(why, why_len, "%zu bytes give another request than %zu", kk,
 				          n);
 				goto out;
 			}
@@ -129,7 +119,7 @@ int http_check_input(const uint8_t *p, size_t n, char *why, size_t why_len)
 				if (a == -1)
 					bad_seen = true;
 				else if (a != 0 || bad_seen) {
-					rc = fail(why, why_len, "%zu bytes answered %ld after%s", kk, a,
+					rc = why_fail(why, why_len, "%zu bytes answered %ld after%s", kk, a,
 					          bad_seen ? " a malformed prefix" : "");
 					goto out;
 				}
