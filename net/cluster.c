@@ -289,6 +289,12 @@ void cluster_free(struct cluster *cl)
 
 #if HAVE_CLUSTER
 
+/* This node's header for a message of the given kind and number. */
+static void put_header(const struct cluster *cl, uint8_t *p, uint8_t kind, uint64_t seq)
+{
+	cluster_put_header(p, kind, cl->node_id, cl->idlen, cl->incarnation, seq);
+}
+
 /* ---- receiving (the subscription's delivery thread) --------------------------------------- */
 
 static uint32_t id_hash(const char *id, uint8_t n)
@@ -666,8 +672,7 @@ static bool drain(struct cluster *cl)
 			uint32_t len, k = 0;
 			uint8_t *p;
 			while (k < OUT_BATCH && (p = bytering_peek(r, &len))) {
-				cluster_put_header(p, CLUSTER_KIND_FRAME, cl->node_id, cl->idlen, cl->incarnation,
-				                   ++cl->seq);
+				put_header(cl, p, CLUSTER_KIND_FRAME, ++cl->seq);
 				publish(cl, p, len);
 				bytering_release(r, len);
 				k++;
@@ -685,8 +690,7 @@ static void beat(struct cluster *cl)
 {
 	uint8_t h[CLUSTER_HDR];
 	count_ring_drops(cl);
-	cluster_put_header(h, CLUSTER_KIND_BEAT, cl->node_id, cl->idlen, cl->incarnation,
-	                   cl->seq ? cl->seq : 1);
+	put_header(cl, h, CLUSTER_KIND_BEAT, cl->seq ? cl->seq : 1);
 	if (!cl->seq)
 		cl->seq = 1; /* the beat took number 1: nothing to miss */
 	natsConnection_Publish(cl->nc, cl->m.subject, h, CLUSTER_HDR);
