@@ -545,6 +545,21 @@ static void count_error(struct flood_worker *w, struct fconn *c, unsigned code)
 	}
 }
 
+/* A stamp a delivery can carry: not before the bench connected, not from
+ * more than a second ahead of this turn's clock. */
+static inline bool stamp_plausible(const struct flood_worker *w, uint64_t ts)
+{
+	return ts >= w->sh->t_connect && ts <= w->now + 1000000000ull;
+}
+
+/* w->now is this turn's clock; a publisher on another thread may have
+ * stamped a little after it was read: that delivery took less than the
+ * clock's grain. */
+static inline void record_latency(struct flood_worker *w, uint64_t ts)
+{
+	lathist_record(&w->hist, ts < w->now ? w->now - ts : 0);
+}
+
 /* Whether the receiver's next message gets the full check (CRC and
  * payload bytes): one in --check-every. A load generator that checks every
  * byte of 64-byte messages spends more CPU on that than on reading them,
@@ -570,7 +585,7 @@ static void delivered(struct flood_worker *w, struct fconn *c, const uint8_t *p,
 	}
 	uint32_t tl = len < 8 ? (uint32_t)len : 8;
 	uint64_t ts = len >= 8 ? get_ts(p) : 0;
-	if ((len >= 8 && (ts < w->sh->t_connect || ts > w->now + 1000000000ull)) ||
+	if ((len >= 8 && !stamp_plausible(w, ts)) ||
 	    (checked && memcmp(p + tl, w->sh->pattern + tl, (size_t)len - tl) != 0)) {
 		w->c.mismatch[MM_PAYLOAD]++;
 		return;
@@ -580,11 +595,8 @@ static void delivered(struct flood_worker *w, struct fconn *c, const uint8_t *p,
 	if (measuring(w)) {
 		w->c.msgs++;
 		w->c.payload_bytes += (uint64_t)len;
-		/* w->now is this turn's clock; a publisher on another thread
-		 * may have stamped a little after it was read: that delivery
-		 * took less than the clock's grain. */
 		if (ts)
-			lathist_record(&w->hist, ts < w->now ? w->now - ts : 0);
+			record_latency(w, ts);
 	}
 }
 
@@ -627,17 +639,16 @@ static size_t take_plain_run(struct flood_worker *w, struct fconn *c, const uint
                              size_t n)
 {
 	const uint32_t size = w->msg_size;
-	const uint64_t lo = w->sh->t_connect, hi = w->now + 1000000000ull, now = w->now;
 	const bool meas = measuring(w);
 	size_t off = 0;
 	uint64_t k = 0;
 	while (n - off >= size && c->until_check > 0 &&
 	       memcmp(p + off, w->tmpl, FRAME_HEADER_SIZE) == 0) {
 		uint64_t ts = get_ts(p + off + FRAME_HEADER_SIZE);
-		if (ts < lo || ts > hi)
+		if (!stamp_plausible(w, ts))
 			break;
 		if (meas)
-			lathist_record(&w->hist, ts < now ? now - ts : 0);
+			record_latency(w, ts);
 		c->until_check--;
 		off += size;
 		k++;
