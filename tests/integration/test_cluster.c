@@ -40,6 +40,7 @@
 #include "exposition.h"
 #include "harness.h"
 #include "http_client.h"
+#include "nats.h"
 #include "ports.h"
 #include "proto/frame.h"
 #include "proto/msg.h"
@@ -48,110 +49,8 @@
 #define NODES 3
 #define MAX_RX 2000
 
-/* ---- nats-server ------------------------------------------------------------------ */
-
-struct nats {
-	pid_t pid;
-	uint16_t port, cport;
-	char log[64];
-};
-
 static struct nats N[2];
 static struct srv S[NODES];
-
-static const char *nats_binary(void)
-{
-	if (access("/usr/sbin/nats-server", X_OK) == 0)
-		return "/usr/sbin/nats-server";
-	return "nats-server";
-}
-
-/* Start nats-server on port (0: a free one), with a cluster port and a
- * route to route_to when cport is set. */
-static int nats_run(struct nats *n, uint16_t port, uint16_t cport, uint16_t route_to)
-{
-	for (int attempt = 0; attempt < 20; attempt++) {
-		uint16_t p = port ? port : port_random();
-		if (!port && !port_free(p))
-			continue;
-		char ps[8], cl[64], rt[64];
-		snprintf(ps, sizeof ps, "%u", p);
-		snprintf(cl, sizeof cl, "nats://127.0.0.1:%u", cport);
-		snprintf(rt, sizeof rt, "nats://127.0.0.1:%u", route_to);
-		if (!n->log[0])
-			snprintf(n->log, sizeof n->log, "/tmp/net001-nats-%d-%u.log", getpid(), p);
-		const char *argv[16] = { "nats-server", "-a", "127.0.0.1", "-p", ps };
-		int k = 5;
-		if (cport) {
-			argv[k++] = "--cluster";
-			argv[k++] = cl;
-			argv[k++] = "--cluster_name";
-			argv[k++] = "net001test";
-			if (route_to) {
-				argv[k++] = "--routes";
-				argv[k++] = rt;
-			}
-		}
-		argv[k] = NULL;
-		pid_t pid = fork();
-		if (pid == 0) {
-			int fd = open(n->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-			if (fd >= 0) {
-				dup2(fd, 1);
-				dup2(fd, 2);
-			}
-			execvp(nats_binary(), (char *const *)argv);
-			_exit(127);
-		}
-		if (pid < 0)
-			return -1;
-		for (int i = 0; i < 500; i++) {
-			if (port_listening(p)) {
-				n->pid = pid;
-				n->port = p;
-				n->cport = cport;
-				return 0;
-			}
-			int st;
-			if (waitpid(pid, &st, WNOHANG) == pid)
-				break; /* the port was taken: another */
-			sleep_ms(10);
-		}
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		if (port)
-			sleep_ms(200); /* the same port again, once it is free */
-	}
-	fprintf(stderr, "nats-server did not start (log %s)\n", n->log);
-	return -1;
-}
-
-static void nats_kill9(struct nats *n)
-{
-	if (n->pid > 0) {
-		kill(n->pid, SIGKILL);
-		waitpid(n->pid, NULL, 0);
-		n->pid = 0;
-	}
-}
-
-static void nats_cleanup(struct nats *n)
-{
-	if (n->pid > 0) {
-		kill(n->pid, SIGTERM);
-		for (int i = 0; i < 200; i++) {
-			if (waitpid(n->pid, NULL, WNOHANG) == n->pid) {
-				n->pid = 0;
-				break;
-			}
-			sleep_ms(10);
-		}
-		nats_kill9(n);
-	}
-	if (n->log[0])
-		unlink(n->log);
-	memset(n, 0, sizeof *n);
-}
 
 static uint16_t free_port(void)
 {
@@ -724,23 +623,9 @@ Test(cluster, a_node_killed_the_others_carry_on)
 
 /* ---- garbage on the subject ------------------------------------------------------------- */
 
-static int nats_raw(uint16_t port)
-{
-	int fd = tc_connect(port);
-	cr_assert_geq(fd, 0);
-	const char *c = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
-	cr_assert_eq(tc_send(fd, c, strlen(c)), 0);
-	return fd;
-}
-
 static void raw_pub(int fd, const void *p, size_t n)
 {
-	char h[96];
-	int k = snprintf(h, sizeof h, "PUB net001.broadcast %zu\r\n", n);
-	cr_assert_eq(tc_send(fd, h, (size_t)k), 0);
-	if (n)
-		cr_assert_eq(tc_send(fd, p, n), 0);
-	cr_assert_eq(tc_send(fd, "\r\n", 2), 0);
+	cr_assert_eq(nats_raw_pub(fd, "net001.broadcast", p, n), 0);
 }
 
 static void be64(uint8_t *p, uint64_t v)
@@ -776,6 +661,7 @@ Test(cluster, garbage_on_the_subject_is_counted_and_dropped)
 	memcpy(before, rx, sizeof *rx * (size_t)nrx);
 
 	int fd = nats_raw(N[0].port);
+	cr_assert_geq(fd, 0);
 	uint8_t *m = malloc(200000);
 	uint32_t seed = 12345;
 	int sent = 0;
