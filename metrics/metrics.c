@@ -440,6 +440,10 @@ static void cluster(struct out *o, struct metrics_shard *const *shards, unsigned
 	family(o, "net001_cluster_sequence_gaps_total", "counter",
 	       "Broadcasts of other servers missed, from gaps in their sequence numbers.");
 	put(o, "net001_cluster_sequence_gaps_total %" PRIu64 "\n", load(&cl->gaps));
+	family(o, "net001_cluster_node_id_clashes_total", "counter",
+	       "Servers found publishing under a node id that another server uses "
+	       "(each counted once); give every server its own --node-id.");
+	put(o, "net001_cluster_node_id_clashes_total %" PRIu64 "\n", load(&cl->clashes));
 	family(o, "net001_cluster_reconnects_total", "counter",
 	       "Reconnections to NATS after the connection was lost.");
 	put(o, "net001_cluster_reconnects_total %" PRIu64 "\n", load(&cl->reconnects));

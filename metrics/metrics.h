@@ -130,6 +130,7 @@ struct metrics_cluster {
 	_Atomic uint64_t dropped_inbound;      /* a worker's queue from the bridge was full */
 	_Atomic uint64_t invalid;              /* messages that are not a valid broadcast */
 	_Atomic uint64_t duplicates;           /* a sequence number already seen: not delivered */
+	_Atomic uint64_t clashes;              /* incarnations found sharing a node id */
 	_Atomic uint64_t deferred_bytes;       /* frames waiting behind a full worker's queue */
 	/* Read-only. */
 	alignas(METRICS_CACHELINE) char node_id[40];

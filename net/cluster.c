@@ -46,13 +46,24 @@
 #define OUT_BATCH    256u           /* records taken from one ring before the next */
 #define ORIGINS      1024u          /* origins tracked (a power of two) */
 #define INBOUND_WAIT_NS 6000000000ull /* room in a worker's ring: waited for this long */
+/* An incarnation heard from this long after a newer one of its node id
+ * appeared is alive: two servers share the id (not one restarted). */
+#define CLASH_GRACE_NS  500000000ull
 
+/*
+ * One server incarnation heard from: a node id and the incarnation its
+ * process drew at start, so that a restarted server, or two servers
+ * given the same --node-id, are numbered apart.
+ */
 struct origin {
 	char id[CLUSTER_ID_MAX];
 	uint8_t idlen;                  /* 0: free */
+	bool clashed;                   /* counted as sharing its id */
 	uint64_t incarnation;
 	uint64_t last;                  /* last sequence number seen */
 	uint64_t seen_ns;
+	uint64_t superseded_ns;         /* when a newer incarnation of its id
+	                                   appeared; 0: none has */
 };
 
 struct cluster {
@@ -86,7 +97,8 @@ struct cluster {
 	                                   0: nothing waits for any worker */
 	struct io_uring wake;           /* MSG_RING to workers */
 	bool wake_ok;
-	uint64_t last_invalid_log_ns;
+	uint64_t last_invalid_log_ns, last_clash_log_ns;
+	struct log_limit restart_log;
 
 	/* The NATS client's callback thread's. */
 	_Atomic uint64_t down_since_ns; /* also set by cluster_start */
@@ -305,13 +317,19 @@ static uint32_t id_hash(const char *id, uint8_t n)
 	return h;
 }
 
-/* The origin's entry: found, or a free one, or the longest unheard
- * (when ORIGINS origins are known: garbage with valid headers, mostly). */
+/*
+ * The entry of m's node id and incarnation: found, or a free one, or the
+ * longest unheard (when ORIGINS are known: garbage with valid headers,
+ * mostly), which then is *fresh. Entries are placed by the node id alone,
+ * so another incarnation of the id lies on the way: *twin is the one of
+ * those heard from last, if any.
+ */
 static struct origin *origin_for(struct cluster *cl, const struct cluster_msg *m, uint64_t now,
-                                 bool *fresh)
+                                 bool *fresh, struct origin **twin)
 {
 	uint32_t h = id_hash(m->id, m->idlen);
 	struct origin *oldest = NULL;
+	*twin = NULL;
 	for (uint32_t i = 0; i < ORIGINS; i++) {
 		struct origin *o = &cl->origins[(h + i) & (ORIGINS - 1)];
 		if (o->idlen == 0) {
@@ -319,18 +337,39 @@ static struct origin *origin_for(struct cluster *cl, const struct cluster_msg *m
 			break;
 		}
 		if (o->idlen == m->idlen && memcmp(o->id, m->id, m->idlen) == 0) {
-			*fresh = false;
-			o->seen_ns = now;
-			return o;
+			if (o->incarnation == m->incarnation) {
+				*fresh = false;
+				o->seen_ns = now;
+				return o;
+			}
+			if (!*twin || o->seen_ns > (*twin)->seen_ns)
+				*twin = o;
 		}
 		if (!oldest || o->seen_ns < oldest->seen_ns)
 			oldest = o;
 	}
 	*fresh = true;
+	if (oldest == *twin)
+		*twin = NULL;
+	*oldest = (struct origin){ .idlen = m->idlen, .incarnation = m->incarnation,
+	                           .seen_ns = now };
 	memcpy(oldest->id, m->id, m->idlen);
-	oldest->idlen = m->idlen;
-	oldest->seen_ns = now;
 	return oldest;
+}
+
+/* Incarnation o of a node id speaks beside another: two servers publish
+ * under one id. Counted once per incarnation; a warning at most every
+ * 10 s. Delivery is not affected (each incarnation is numbered apart). */
+static void id_clash(struct cluster *cl, struct origin *o, bool ours, uint64_t now)
+{
+	o->clashed = true;
+	madd(&cl->m.clashes, 1);
+	if (now - cl->last_clash_log_ns < 10 * BEAT_NS)
+		return;
+	cl->last_clash_log_ns = now;
+	log_warn("cluster: two servers publish as node %.*s%s; give each server its own "
+	         "--node-id (%" PRIu64 " such incarnations so far)", (int)o->idlen, o->id,
+	         ours ? " (this server's id)" : "", mget(&cl->m.clashes));
 }
 
 static void wake_worker(struct cluster *cl, uint32_t w)
@@ -499,15 +538,21 @@ static void handle_msg(struct cluster *cl, natsMsg *msg)
 		return;
 	}
 	bool fresh;
-	struct origin *o = origin_for(cl, &m, now, &fresh);
-	if (!fresh && o->incarnation != m.incarnation) {
-		log_info("cluster: node %.*s restarted", (int)m.idlen, m.id);
-		fresh = true;
-	}
+	struct origin *twin;
+	struct origin *o = origin_for(cl, &m, now, &fresh, &twin);
 	if (fresh) {
 		/* First word from it: nothing before counts as missed. */
-		o->incarnation = m.incarnation;
 		o->last = m.kind == CLUSTER_KIND_FRAME ? m.seq - 1 : m.seq;
+		if (m.idlen == cl->idlen && memcmp(m.id, cl->node_id, m.idlen) == 0) {
+			id_clash(cl, o, true, now);
+		} else if (twin) {
+			twin->superseded_ns = now;
+			log_limited(&cl->restart_log, now / BEAT_NS, LOG_INFO,
+			            "cluster: node %.*s restarted (a new incarnation)", (int)m.idlen,
+			            m.id);
+		}
+	} else if (o->superseded_ns && !o->clashed && now - o->superseded_ns >= CLASH_GRACE_NS) {
+		id_clash(cl, o, false, now);
 	}
 	if (m.kind == CLUSTER_KIND_BEAT) {
 		if (m.seq > o->last) {

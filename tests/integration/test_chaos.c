@@ -45,7 +45,6 @@
 #include "net/cluster_wire.h"
 #include "proto/frame.h"
 #include "proto/msg.h"
-#include "run.h"
 #include "timing.h"
 #include "tls_client.h"
 
@@ -1022,21 +1021,13 @@ static void chaos(enum mode m)
 	}
 	if (m == AUTH_RELOADS) {
 		/* Signals sent while one is pending merge: count what ran. */
-		char *log = NULL;
-		size_t cap = 0;
-		FILE *fp = fopen(S[0].log_path, "r");
-		size_t got = fp ? getdelim(&log, &cap, '\0', fp) : 0;
-		(void)got;
-		if (fp)
-			fclose(fp);
-		size_t reloads = log ? str_count(log, "SIGHUP: reloaded") : 0;
-		size_t kept = log ? str_count(log, "keeping the previous table") : 0;
+		size_t reloads = srv_log_count(&S[0], "SIGHUP: reloaded");
+		size_t kept = srv_log_count(&S[0], "keeping the previous table");
 		fprintf(stderr, "chaos (%s): %u SIGHUPs sent, %zu reloads, %zu broken files "
 		        "kept the previous table\n", mode_name[m], hups, reloads, kept);
 		cr_expect_gt(reloads, 20, "the table was reloaded under the crowd (%zu times)",
 		             reloads);
 		cr_expect_gt(kept, 2, "broken files were refused (%zu times)", kept);
-		free(log);
 	}
 	for (unsigned i = 0; i < nodes; i++) {
 		int st = srv_stop(&S[i], 15000);

@@ -13,6 +13,8 @@
  *  - kill -9 of one server: the others carry on, and what it published
  *    arrives;
  *  - garbage on the subject: counted, dropped, never delivered;
+ *  - two servers with one --node-id: everything still arrives once, in
+ *    order; the clash is counted and reported once, not logged per message;
  *  - flags.
  *
  * Sizes: NET001_CLUSTER_COUNT (broadcasts per sender, default 1000) and
@@ -77,16 +79,23 @@ static int env_int(const char *name, int def)
 
 /* ---- servers and their metrics ------------------------------------------------------ */
 
-static void node_start(int i, uint16_t nats_port)
+/* Node i as --node-id id (NULL: "node<i>"). */
+static void node_start_as(int i, uint16_t nats_port, const char *id)
 {
-	char url[64], id[16];
+	char url[64], own[16];
 	snprintf(url, sizeof url, "nats://127.0.0.1:%u", nats_port);
-	snprintf(id, sizeof id, "node%d", i);
+	snprintf(own, sizeof own, "node%d", i);
+	id = id ? id : own;
 	const char *const args[] = { "--threads", "2", "--rate-limit", "0",
 	                             "--global-rate-limit", "0", "--max-connections", "2000",
 	                             "--cluster", url, "--node-id", id,
 	                             "--cluster-backlog", "64m", "--idle-timeout", "0", NULL };
 	cr_assert_eq(srv_start(&S[i], args), 0, "node %d starts", i);
+}
+
+static void node_start(int i, uint16_t nats_port)
+{
+	node_start_as(i, nats_port, NULL);
 }
 
 static uint64_t metric(int node, const char *series)
@@ -493,6 +502,44 @@ Test(cluster, two_brokers_joined_by_a_route)
 	run_exact(p);
 }
 
+/*
+ * Two servers started with one --node-id (a copied configuration): each
+ * incarnation is numbered apart, so everything still arrives exactly once
+ * and in order and no gap is counted; every node counts the clash and
+ * says so, at most once per 10 s, and the third does not log a restart
+ * at every message of the two in turn (it logged thousands of lines a
+ * second before).
+ */
+Test(cluster, two_servers_with_one_node_id)
+{
+	int count = 1000, nrx = 60;
+	cr_assert_eq(nats_run(&N[0], 0, 0, 0), 0);
+	node_start_as(0, N[0].port, "twin");
+	node_start_as(1, N[0].port, "twin");
+	node_start(2, N[0].port);
+	struct rx *rx = connect_all(nrx);
+	warm_up(rx, nrx);
+	storm(rx, nrx, count, 0, NULL, 60000);
+	check_exact(rx, nrx, count);
+	check_counts(count);
+	/* Heartbeats go on: the third node sees both incarnations alive. */
+	for (int n = 0; n < NODES; n++)
+		wait_metric(n, "net001_cluster_node_id_clashes_total", 1, 5000);
+	sleep_ms(1500);
+	for (int n = 0; n < NODES; n++) {
+		cr_assert_eq(metric(n, "net001_cluster_node_id_clashes_total"), 1,
+		             "node %d counted the clash once", n);
+		size_t warned = srv_log_count(&S[n], "two servers publish as node twin");
+		size_t restarts = srv_log_count(&S[n], "restarted");
+		cr_assert_eq(warned, 1, "node %d warned once (%zu)", n, warned);
+		cr_assert_leq(restarts, 1, "node %d: %zu restart lines", n, restarts);
+	}
+	cr_assert(srv_log_contains(&S[0], "(this server's id)"));
+	free_all(rx, nrx);
+	for (int i = 0; i < NODES; i++)
+		cr_assert_eq(srv_stop(&S[i], 15000), 0, "node %d exits 0", i);
+}
+
 static void kill_and_restart_nats(void)
 {
 	uint16_t port = N[0].port;
@@ -882,7 +929,7 @@ Test(cluster, starts_without_nats_and_serves_locally)
 		"net001_cluster_dropped_total{reason=\"inbound_full\"}",
 		"net001_cluster_dropped_total{reason=\"invalid\"}",
 		"net001_cluster_sequence_gaps_total", "net001_cluster_reconnects_total",
-		"net001_cluster_deferred_bytes",
+		"net001_cluster_deferred_bytes", "net001_cluster_node_id_clashes_total",
 	};
 	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
 		uint64_t v;

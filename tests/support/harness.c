@@ -253,17 +253,22 @@ void srv_cleanup(struct srv *s)
 		unlink(s->log_path);
 }
 
-bool srv_log_contains(const struct srv *s, const char *needle)
+size_t srv_log_count(const struct srv *s, const char *needle)
 {
 	FILE *f = fopen(s->log_path, "r");
 	if (!f)
-		return false;
+		return 0;
 	char line[1024];
-	bool found = false;
-	while (!found && fgets(line, sizeof line, f))
-		found = strstr(line, needle) != NULL;
+	size_t n = 0;
+	while (fgets(line, sizeof line, f))
+		n += strstr(line, needle) != NULL;
 	fclose(f);
-	return found;
+	return n;
+}
+
+bool srv_log_contains(const struct srv *s, const char *needle)
+{
+	return srv_log_count(s, needle) > 0;
 }
 
 long srv_rss_kb(const struct srv *s)

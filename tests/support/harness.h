@@ -52,8 +52,9 @@ int srv_freeze(const struct srv *s, int timeout_ms);
  * log.
  */
 void srv_cleanup(struct srv *s);
-/* Whether the log contains needle. */
+/* Whether the log contains needle; how many of its lines do. */
 bool srv_log_contains(const struct srv *s, const char *needle);
+size_t srv_log_count(const struct srv *s, const char *needle);
 /* Resident set size in KiB, from /proc. */
 long srv_rss_kb(const struct srv *s);
 /* Whether the server under test is a sanitizer build ($NET001_SANITIZED,
