@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,8 @@ struct cluster {
 	uint64_t seq;                   /* last sequence number used */
 	uint32_t poll_us;               /* NET001_CLUSTER_POLL_US: poll, no eventfd (measuring) */
 	uint64_t *drops_seen;           /* [ncores]: ring drops already counted in seq */
+	uint64_t reopen_at_ns;          /* closed: when to open a new connection */
+	uint64_t slow_base;             /* slow-consumer drops of closed subscriptions */
 
 	/* The delivery thread's. */
 	struct origin *origins;         /* [ORIGINS] */
@@ -103,11 +106,27 @@ struct cluster {
 	/* The NATS client's callback thread's. */
 	_Atomic uint64_t down_since_ns; /* also set by cluster_start */
 	_Atomic uint64_t dropped_at_down;
+	_Atomic bool ever_up;           /* a connection has been up: the next is a reconnection */
+	/* The NATS client gave up a connection: closed is set (release) with
+	 * closed_why written, for the bridge thread to open a new one. */
+	_Atomic bool closed;
+	char closed_why[128];
+	_Atomic bool closed_logged;     /* once per outage */
+	_Atomic int reopen_attempts;    /* since the last connection was up */
 
 #if HAVE_CLUSTER
 	natsOptions *opts;
-	natsConnection *nc;
+	natsConnection *nc;             /* the bridge thread's (and start and stop) */
 	natsSubscription *sub;
+	/*
+	 * Each subscription has a delivery thread of its own, and after
+	 * reopen() an old one may still be in on_msg: only the live
+	 * subscription's messages are taken. live_sub is NULL while reopen()
+	 * swaps them (on_msg waits), NO_SUB while there is none; delivering
+	 * counts the threads inside, which reopen() waits to leave.
+	 */
+	_Atomic(natsSubscription *) live_sub;
+	_Atomic uint32_t delivering;
 #endif
 	char url_shown[160];            /* the first URL, credentials left out */
 };
@@ -584,13 +603,39 @@ static void handle_msg(struct cluster *cl, natsMsg *msg)
 		wake_now(cl);
 }
 
+/* live_sub when there is no subscription: matches none. */
+static char no_sub;
+#define NO_SUB ((natsSubscription *)(void *)&no_sub)
+
 static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
 {
 	struct cluster *cl = arg;
 	(void)nc;
-	handle_msg(cl, msg);
-	if (cl->deferred_bytes)
-		drain_deferred(cl, sub);
+	natsSubscription *live;
+	for (;;) {
+		live = atomic_load(&cl->live_sub);
+		if (!live) {
+			/* reopen() is swapping subscriptions: wait outside */
+			if (atomic_load(&cl->stop)) {
+				natsMsg_Destroy(msg);
+				return;
+			}
+			sched_yield();
+			continue;
+		}
+		atomic_fetch_add(&cl->delivering, 1);
+		if (atomic_load(&cl->live_sub) == live)
+			break;
+		atomic_fetch_sub(&cl->delivering, 1);
+	}
+	if (sub == live) {
+		handle_msg(cl, msg);
+		if (cl->deferred_bytes)
+			drain_deferred(cl, sub);
+	} else {
+		natsMsg_Destroy(msg); /* a given-up connection's */
+	}
+	atomic_fetch_sub(&cl->delivering, 1);
 }
 
 /* ---- connection events (the NATS client's callback thread) ------------------------------ */
@@ -600,11 +645,32 @@ static uint64_t dropped_now(const struct cluster *cl)
 	return mget(&cl->m.dropped_disconnected) + mget(&cl->m.dropped_backlog);
 }
 
+/* Up again after an outage: counted and said once, with what was dropped
+ * meanwhile. */
+static void back_up(struct cluster *cl)
+{
+	madd(&cl->m.reconnects, 1);
+	mset(&cl->m.up, 1);
+	uint64_t since = atomic_load(&cl->down_since_ns);
+	double s = since ? (double)(clock_now_ns() - since) / 1e9 : 0;
+	log_info("cluster: reconnected to NATS after %.1f s (%" PRIu64
+	         " broadcasts for other servers dropped meanwhile)", s,
+	         dropped_now(cl) - atomic_load(&cl->dropped_at_down));
+	atomic_store(&cl->down_since_ns, 0);
+	atomic_store(&cl->closed_logged, false);
+	atomic_store(&cl->reopen_attempts, 0);
+}
+
+/* A connection that was not up at its start (NATS away, or a new one
+ * after the client gave the last one up) is now. */
 static void on_connected(natsConnection *nc, void *arg)
 {
 	struct cluster *cl = arg;
-	char url[256] = "";
-	natsConnection_GetConnectedUrl(nc, url, sizeof url);
+	(void)nc;
+	if (atomic_exchange(&cl->ever_up, true)) {
+		back_up(cl);
+		return;
+	}
 	mset(&cl->m.up, 1);
 	log_info("cluster: connected to NATS (node %s, subject %s)", cl->node_id,
 	         cl->m.subject);
@@ -629,23 +695,29 @@ static void on_disconnected(natsConnection *nc, void *arg)
 
 static void on_reconnected(natsConnection *nc, void *arg)
 {
-	struct cluster *cl = arg;
 	(void)nc;
-	madd(&cl->m.reconnects, 1);
-	mset(&cl->m.up, 1);
-	uint64_t since = atomic_load(&cl->down_since_ns);
-	double s = since ? (double)(clock_now_ns() - since) / 1e9 : 0;
-	log_info("cluster: reconnected to NATS after %.1f s (%" PRIu64
-	         " broadcasts for other servers dropped meanwhile)", s,
-	         dropped_now(cl) - atomic_load(&cl->dropped_at_down));
-	atomic_store(&cl->down_since_ns, 0);
+	back_up(arg);
 }
 
+/*
+ * The NATS client gave this connection up for good: it does after the
+ * server refused its credentials (on a reconnection too), and it would
+ * not try again. Unless the server is stopping, the bridge thread opens
+ * a new one (reopen()).
+ */
 static void on_closed(natsConnection *nc, void *arg)
 {
 	struct cluster *cl = arg;
-	(void)nc;
 	mset(&cl->m.up, 0);
+	if (atomic_load(&cl->stop))
+		return;
+	const char *why = NULL;
+	natsConnection_GetLastError(nc, &why);
+	snprintf(cl->closed_why, sizeof cl->closed_why, "%s", why && *why ? why : "no reason given");
+	atomic_store_explicit(&cl->closed, true, memory_order_release);
+	uint64_t one = 1;
+	ssize_t w = write(cl->efd, &one, sizeof one);
+	(void)w;
 }
 
 static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus s, void *arg)
@@ -741,7 +813,45 @@ static void beat(struct cluster *cl)
 	natsConnection_Publish(cl->nc, cl->m.subject, h, CLUSTER_HDR);
 	int64_t dropped = 0;
 	if (cl->sub && natsSubscription_GetDropped(cl->sub, &dropped) == NATS_OK && dropped >= 0)
-		mset(&cl->m.slow, (uint64_t)dropped);
+		mset(&cl->m.slow, cl->slow_base + (uint64_t)dropped);
+}
+
+static natsStatus connect_and_subscribe(struct cluster *cl);
+
+/*
+ * The NATS client gave its connection up (on_closed): a new one, made as
+ * at the start (it connects in the background), with the reconnection
+ * backoff between attempts. Meanwhile publishing fails and is counted as
+ * dropped (disconnected), as while the client reconnects.
+ */
+static void reopen(struct cluster *cl)
+{
+	atomic_store(&cl->closed, false);
+	atomic_store(&cl->live_sub, NULL);
+	while (atomic_load(&cl->delivering))
+		sched_yield();
+	int attempts = atomic_fetch_add(&cl->reopen_attempts, 1) + 1;
+	if (!atomic_exchange(&cl->closed_logged, true))
+		log_warn("cluster: the NATS client gave up its connection (%s); local "
+		         "broadcasting goes on; opening a new connection, again every 2 s "
+		         "at most until it is up", cl->closed_why);
+	if (cl->sub) {
+		int64_t d = 0;
+		if (natsSubscription_GetDropped(cl->sub, &d) == NATS_OK && d > 0)
+			cl->slow_base += (uint64_t)d;
+		natsSubscription_Destroy(cl->sub);
+		cl->sub = NULL;
+	}
+	natsConnection_Destroy(cl->nc);
+	cl->nc = NULL;
+	cl->reopen_at_ns = clock_now_ns() + (uint64_t)reconnect_delay(NULL, attempts, NULL) * 1000000;
+	natsStatus s = connect_and_subscribe(cl);
+	if (s == NATS_OK && !atomic_exchange(&cl->ever_up, true))
+		mset(&cl->m.up, 1);
+	else if (s == NATS_OK)
+		back_up(cl);
+	else if (s != NATS_NOT_YET_CONNECTED)
+		atomic_store(&cl->closed, true); /* the next attempt at reopen_at_ns */
 }
 
 static void *bridge_main(void *arg)
@@ -751,6 +861,9 @@ static void *bridge_main(void *arg)
 
 	pthread_setname_np(pthread_self(), "net001-cluster");
 	while (!atomic_load(&cl->stop)) {
+		if (atomic_load_explicit(&cl->closed, memory_order_acquire) &&
+		    clock_now_ns() >= cl->reopen_at_ns)
+			reopen(cl);
 		bool any = drain(cl);
 		uint64_t now = clock_now_ns();
 		if (now >= next_beat) {
@@ -768,7 +881,10 @@ static void *bridge_main(void *arg)
 		if (!idle)
 			continue;
 		struct pollfd pfd = { .fd = cl->efd, .events = POLLIN };
-		int ms = (int)((next_beat - now) / 1000000) + 1;
+		uint64_t until = next_beat;
+		if (atomic_load(&cl->closed) && cl->reopen_at_ns < until)
+			until = cl->reopen_at_ns > now ? cl->reopen_at_ns : now;
+		int ms = (int)((until - now) / 1000000) + 1;
 		if (cl->poll_us) {
 			/* The alternative measured in the README: no wake-ups,
 			 * a short sleep between looks. */
@@ -783,6 +899,29 @@ static void *bridge_main(void *arg)
 		}
 	}
 	return NULL;
+}
+
+/*
+ * Connect (NATS_NOT_YET_CONNECTED: in the background, on_connected
+ * follows) and subscribe. NATS_CONNECTION_CLOSED: the client has given
+ * the connection up already (on_closed follows). cl->nc is set whenever
+ * a connection was made, up or not.
+ */
+static natsStatus connect_and_subscribe(struct cluster *cl)
+{
+	natsStatus s = natsConnection_Connect(&cl->nc, cl->opts);
+	if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+		atomic_store(&cl->live_sub, NO_SUB);
+		return s;
+	}
+	natsStatus sub = natsConnection_Subscribe(&cl->sub, cl->nc, cl->cfg->cluster_subject,
+	                                          on_msg, cl);
+	if (sub == NATS_OK)
+		sub = natsSubscription_SetPendingLimits(cl->sub, 65536, 256 << 20);
+	atomic_store(&cl->live_sub, sub == NATS_OK ? cl->sub : NO_SUB);
+	if (sub != NATS_OK && natsConnection_IsClosed(cl->nc))
+		return NATS_CONNECTION_CLOSED; /* whichever step it met first */
+	return sub == NATS_OK ? s : sub;
 }
 
 int cluster_start(struct cluster *cl, struct server *srv, char *err, size_t errlen)
@@ -846,8 +985,9 @@ int cluster_start(struct cluster *cl, struct server *srv, char *err, size_t errl
 		return -EINVAL;
 	}
 	atomic_store(&cl->down_since_ns, clock_now_ns());
-	s = natsConnection_Connect(&cl->nc, cl->opts);
+	s = connect_and_subscribe(cl);
 	if (s == NATS_OK) {
+		atomic_store(&cl->ever_up, true);
 		atomic_store(&cl->down_since_ns, 0);
 		mset(&cl->m.up, 1);
 		log_info("cluster: connected to NATS at %s (node %s, subject %s)", cl->url_shown,
@@ -855,16 +995,12 @@ int cluster_start(struct cluster *cl, struct server *srv, char *err, size_t errl
 	} else if (s == NATS_NOT_YET_CONNECTED) {
 		log_warn("cluster: NATS at %s is not reachable yet; serving locally and "
 		         "connecting in the background (node %s)", cl->url_shown, cl->node_id);
+	} else if (s == NATS_CONNECTION_CLOSED) {
+		/* Given up already (refused credentials): the bridge says why
+		 * and tries again. */
+		atomic_store(&cl->closed, true);
 	} else {
 		snprintf(err, errlen, "cluster: NATS at %s: %s", cl->url_shown,
-		         natsStatus_GetText(s));
-		return -EINVAL;
-	}
-	s = natsConnection_Subscribe(&cl->sub, cl->nc, cfg->cluster_subject, on_msg, cl);
-	if (s == NATS_OK)
-		s = natsSubscription_SetPendingLimits(cl->sub, 65536, 256 << 20);
-	if (s != NATS_OK) {
-		snprintf(err, errlen, "cluster: subscribe to %s: %s", cfg->cluster_subject,
 		         natsStatus_GetText(s));
 		return -EINVAL;
 	}

@@ -16,6 +16,8 @@ struct nats {
 	pid_t pid;
 	uint16_t port, cport;
 	char log[64];
+	/* When user is set, the broker wants this user and password. */
+	char user[32], pass[32];
 };
 
 /*
