@@ -429,6 +429,7 @@ static void cluster(struct out *o, struct metrics_shard *const *shards, unsigned
 	static const struct { const char *reason; size_t off; } d[] = {
 		{ "backlog_full", offsetof(struct metrics_cluster, dropped_backlog) },
 		{ "disconnected", offsetof(struct metrics_cluster, dropped_disconnected) },
+		{ "too_large", offsetof(struct metrics_cluster, dropped_too_large) },
 		{ "inbound_full", offsetof(struct metrics_cluster, dropped_inbound) },
 		{ "slow_consumer", offsetof(struct metrics_cluster, slow) },
 		{ "invalid", offsetof(struct metrics_cluster, invalid) },

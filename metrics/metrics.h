@@ -120,6 +120,7 @@ struct metrics_cluster {
 	alignas(METRICS_CACHELINE) _Atomic uint64_t published;
 	_Atomic uint64_t dropped_backlog;      /* the workers' queues to the bridge were full */
 	_Atomic uint64_t dropped_disconnected; /* NATS away and its reconnect buffer full */
+	_Atomic uint64_t dropped_too_large;    /* over the NATS server's max_payload */
 	_Atomic uint64_t slow;                 /* dropped by the NATS client (slow consumer) */
 	/* The NATS client's connection events (and the start). */
 	alignas(METRICS_CACHELINE) _Atomic uint64_t up;

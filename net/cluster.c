@@ -87,6 +87,7 @@ struct cluster {
 	uint32_t poll_us;               /* NET001_CLUSTER_POLL_US: poll, no eventfd (measuring) */
 	uint64_t *drops_seen;           /* [ncores]: ring drops already counted in seq */
 	uint64_t reopen_at_ns;          /* closed: when to open a new connection */
+	uint64_t last_too_large_log_ns;
 	uint64_t slow_base;             /* slow-consumer drops of closed subscriptions */
 
 	/* The delivery thread's. */
@@ -645,6 +646,22 @@ static uint64_t dropped_now(const struct cluster *cl)
 	return mget(&cl->m.dropped_disconnected) + mget(&cl->m.dropped_backlog);
 }
 
+/* A NATS server that takes less than the largest cluster message (a
+ * 65,535-byte broadcast behind the header) is said so at each connection:
+ * larger broadcasts will not reach other servers. */
+static void check_max_payload(natsConnection *nc)
+{
+	int64_t max = natsConnection_GetMaxPayload(nc);
+	uint64_t need = CLUSTER_HDR + FRAME_MAX_SIZE;
+	if (max > 0 && (uint64_t)max < need)
+		log_warn("cluster: the NATS server takes messages of at most %" PRId64
+		         " bytes (max_payload): broadcasts of more than %" PRIu64 " bytes will not "
+		         "reach other servers; set max_payload to %" PRIu64 " or more", max,
+		         (uint64_t)max > CLUSTER_HDR + FRAME_OVERHEAD
+		                 ? (uint64_t)max - CLUSTER_HDR - FRAME_OVERHEAD : 0,
+		         need);
+}
+
 /* Up again after an outage: counted and said once, with what was dropped
  * meanwhile. */
 static void back_up(struct cluster *cl)
@@ -666,7 +683,7 @@ static void back_up(struct cluster *cl)
 static void on_connected(natsConnection *nc, void *arg)
 {
 	struct cluster *cl = arg;
-	(void)nc;
+	check_max_payload(nc);
 	if (atomic_exchange(&cl->ever_up, true)) {
 		back_up(cl);
 		return;
@@ -695,7 +712,7 @@ static void on_disconnected(natsConnection *nc, void *arg)
 
 static void on_reconnected(natsConnection *nc, void *arg)
 {
-	(void)nc;
+	check_max_payload(nc); /* perhaps another server of the list */
 	back_up(arg);
 }
 
@@ -771,10 +788,20 @@ static void count_ring_drops(struct cluster *cl)
 static void publish(struct cluster *cl, uint8_t *p, uint32_t n)
 {
 	natsStatus s = natsConnection_Publish(cl->nc, cl->m.subject, p, (int)n);
-	if (s == NATS_OK)
+	if (s == NATS_OK) {
 		madd(&cl->m.published, 1);
-	else
+	} else if (s == NATS_MAX_PAYLOAD) {
+		madd(&cl->m.dropped_too_large, 1);
+		uint64_t now = clock_now_ns();
+		if (now - cl->last_too_large_log_ns >= 10 * BEAT_NS) {
+			cl->last_too_large_log_ns = now;
+			log_warn("cluster: a broadcast of %u bytes is over the NATS server's "
+			         "max_payload: not sent to other servers (%" PRIu64 " so far)",
+			         n - CLUSTER_HDR - FRAME_OVERHEAD, mget(&cl->m.dropped_too_large));
+		}
+	} else {
 		madd(&cl->m.dropped_disconnected, 1);
+	}
 }
 
 /* Everything the workers queued, a batch per ring in turn. True if any. */
@@ -846,6 +873,8 @@ static void reopen(struct cluster *cl)
 	cl->nc = NULL;
 	cl->reopen_at_ns = clock_now_ns() + (uint64_t)reconnect_delay(NULL, attempts, NULL) * 1000000;
 	natsStatus s = connect_and_subscribe(cl);
+	if (s == NATS_OK)
+		check_max_payload(cl->nc);
 	if (s == NATS_OK && !atomic_exchange(&cl->ever_up, true))
 		mset(&cl->m.up, 1);
 	else if (s == NATS_OK)
@@ -992,6 +1021,7 @@ int cluster_start(struct cluster *cl, struct server *srv, char *err, size_t errl
 		mset(&cl->m.up, 1);
 		log_info("cluster: connected to NATS at %s (node %s, subject %s)", cl->url_shown,
 		         cl->node_id, cl->m.subject);
+		check_max_payload(cl->nc);
 	} else if (s == NATS_NOT_YET_CONNECTED) {
 		log_warn("cluster: NATS at %s is not reachable yet; serving locally and "
 		         "connecting in the background (node %s)", cl->url_shown, cl->node_id);

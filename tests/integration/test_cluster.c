@@ -597,6 +597,64 @@ Test(cluster, nats_refuses_the_password_then_takes_it)
 }
 
 /*
+ * A broker whose max_payload (1,024 bytes) is below the largest broadcast:
+ * each node says so when it connects; a broadcast over it reaches the
+ * local clients, not the other node, and is counted as too_large (the
+ * other node counts the hole in the sequence); smaller ones on either
+ * side of it still cross. Before, it was counted as "disconnected" and
+ * nothing was said.
+ */
+Test(cluster, a_broadcast_over_the_brokers_max_payload)
+{
+	snprintf(N[0].conf, sizeof N[0].conf, "/tmp/net001-nats-%d.conf", getpid());
+	FILE *f = fopen(N[0].conf, "w");
+	cr_assert_not_null(f);
+	fputs("max_payload: 1024\n", f);
+	fclose(f);
+	int started = nats_run(&N[0], 0, 0, 0);
+	unlink(N[0].conf);
+	cr_assert_eq(started, 0);
+	node_start(0, N[0].port);
+	node_start(1, N[0].port);
+	wait_metric(0, "net001_cluster_up", 1, 10000);
+	wait_metric(1, "net001_cluster_up", 1, 10000);
+	for (int n = 0; n < 2; n++)
+		cr_assert(srv_log_contains(&S[n], "takes messages of at most 1024 bytes"),
+		          "node %d warns at its connection", n);
+	cr_assert(broadcast_crosses(0, 1));
+
+	int tx = tc_connect(S[0].port), local = tc_connect(S[0].port),
+	    remote = tc_connect(S[1].port);
+	cr_assert(tc_ping(local, 1, 5000) && tc_ping(remote, 2, 5000));
+	static uint8_t big[2000];
+	memset(big, 'B', sizeof big);
+	cr_assert_eq(tc_send_frame(tx, FRAME_BROADCAST, "before", 6), 0);
+	cr_assert_eq(tc_send_frame(tx, FRAME_BROADCAST, big, sizeof big), 0);
+	cr_assert_eq(tc_send_frame(tx, FRAME_BROADCAST, "after", 5), 0);
+	static struct tc_frame fr;
+	static const uint16_t local_lens[] = { 6, sizeof big, 5 }, remote_lens[] = { 6, 5 };
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(tc_read_frame(local, &fr, 5000), 0);
+		cr_assert_eq(fr.len, local_lens[i], "local broadcast %d", i);
+	}
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(tc_read_frame(remote, &fr, 5000), 0);
+		cr_assert_eq(fr.len, remote_lens[i], "remote broadcast %d", i);
+	}
+	cr_assert(tc_quiet(remote, 300), "the big one never crosses");
+	cr_assert_eq(metric(0, "net001_cluster_dropped_total{reason=\"too_large\"}"), 1);
+	cr_assert_eq(metric(0, "net001_cluster_dropped_total{reason=\"disconnected\"}"), 0);
+	cr_assert(srv_log_contains(&S[0], "a broadcast of 2000 bytes is over the NATS server's"));
+	/* The next heartbeat tells node 1 of the hole. */
+	wait_metric(1, "net001_cluster_sequence_gaps_total", 1, 3000);
+	close(tx);
+	close(local);
+	close(remote);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(srv_stop(&S[i], 15000), 0, "node %d exits 0", i);
+}
+
+/*
  * Two servers started with one --node-id (a copied configuration): each
  * incarnation is numbered apart, so everything still arrives exactly once
  * and in order and no gap is counted; every node counts the clash and
@@ -1022,6 +1080,7 @@ Test(cluster, starts_without_nats_and_serves_locally)
 		"net001_cluster_received_total", "net001_cluster_deliveries_total",
 		"net001_cluster_dropped_total{reason=\"backlog_full\"}",
 		"net001_cluster_dropped_total{reason=\"disconnected\"}",
+		"net001_cluster_dropped_total{reason=\"too_large\"}",
 		"net001_cluster_dropped_total{reason=\"inbound_full\"}",
 		"net001_cluster_dropped_total{reason=\"invalid\"}",
 		"net001_cluster_sequence_gaps_total", "net001_cluster_reconnects_total",

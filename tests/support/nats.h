@@ -18,6 +18,8 @@ struct nats {
 	char log[64];
 	/* When user is set, the broker wants this user and password. */
 	char user[32], pass[32];
+	/* When set, a configuration file for it (-c; the flags above win). */
+	char conf[64];
 };
 
 /*
