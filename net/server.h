@@ -52,7 +52,7 @@ struct server {
 	_Atomic uint32_t conns;         /* open client connections, all cores */
 	_Atomic int state;              /* enum server_state */
 	_Atomic(struct auth_table *) auth;
-	_Atomic uint64_t auth_gen;      /* bumped by each reload */
+	_Atomic uint64_t auth_gen;      /* bumped by each reload (auth table, TLS context) */
 	_Atomic uint32_t ready;         /* workers that finished setup */
 	_Atomic uint32_t failed;        /* workers that failed setup */
 	_Atomic uint32_t uring_refused; /* of them, refused io_uring (ENOSYS, EPERM) */

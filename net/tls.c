@@ -7,11 +7,16 @@
 #include <limits.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
+/* The context new sessions start from: swapped by tls_ctx_reload(); a
+ * session keeps the one it started with (OpenSSL counts the references). */
 struct tls_ctx {
-	SSL_CTX *ssl;
+	_Atomic(SSL_CTX *) ssl;
 };
 
 struct tls_conn {
@@ -21,53 +26,93 @@ struct tls_conn {
 	bool notified;
 };
 
+/* A server context with this certificate chain and key, or NULL with one
+ * line in err. */
+static SSL_CTX *load(const char *cert, const char *key, char *err, size_t errlen)
+{
+	char why[160] = "out of memory";
+	SSL_CTX *c = SSL_CTX_new(TLS_server_method());
+	if (!c) {
+		ERR_error_string_n(ERR_get_error(), why, sizeof why);
+		snprintf(err, errlen, "TLS setup: %s", why);
+		goto fail;
+	}
+	SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+	/* Idle connections give their record buffers back. */
+	SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+	if (SSL_CTX_use_certificate_chain_file(c, cert) != 1) {
+		ERR_error_string_n(ERR_get_error(), why, sizeof why);
+		snprintf(err, errlen, "--cert %s: %s", cert, why);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(c, key, SSL_FILETYPE_PEM) != 1) {
+		ERR_error_string_n(ERR_get_error(), why, sizeof why);
+		snprintf(err, errlen, "--key %s: %s", key, why);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(c) != 1) {
+		snprintf(err, errlen, "--key %s does not match --cert %s", key, cert);
+		goto fail;
+	}
+	return c;
+
+fail:
+	ERR_clear_error();
+	SSL_CTX_free(c);
+	return NULL;
+}
+
 int tls_ctx_new(const char *cert, const char *key, struct tls_ctx **out,
                 char *err, size_t errlen)
 {
-	struct tls_ctx *c = calloc(1, sizeof *c);
-	char why[160] = "out of memory";
-
 	*out = NULL;
-	if (!c)
-		goto fail;
-	c->ssl = SSL_CTX_new(TLS_server_method());
-	if (!c->ssl)
-		goto fail_ssl;
-	SSL_CTX_set_min_proto_version(c->ssl, TLS1_2_VERSION);
-	/* Idle connections give their record buffers back. */
-	SSL_CTX_set_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
-	if (SSL_CTX_use_certificate_chain_file(c->ssl, cert) != 1) {
-		ERR_error_string_n(ERR_get_error(), why, sizeof why);
-		snprintf(err, errlen, "--cert %s: %s", cert, why);
-		goto fail_ctx;
+	struct tls_ctx *c = calloc(1, sizeof *c);
+	if (!c) {
+		snprintf(err, errlen, "TLS setup: out of memory");
+		return -ENOMEM;
 	}
-	if (SSL_CTX_use_PrivateKey_file(c->ssl, key, SSL_FILETYPE_PEM) != 1) {
-		ERR_error_string_n(ERR_get_error(), why, sizeof why);
-		snprintf(err, errlen, "--key %s: %s", key, why);
-		goto fail_ctx;
+	SSL_CTX *ssl = load(cert, key, err, errlen);
+	if (!ssl) {
+		free(c);
+		return -EINVAL;
 	}
-	if (SSL_CTX_check_private_key(c->ssl) != 1) {
-		snprintf(err, errlen, "--key %s does not match --cert %s", key, cert);
-		goto fail_ctx;
-	}
+	atomic_init(&c->ssl, ssl);
 	*out = c;
 	return 0;
+}
 
-fail_ssl:
-	ERR_error_string_n(ERR_get_error(), why, sizeof why);
-fail:
-	snprintf(err, errlen, "TLS setup: %s", why);
-fail_ctx:
-	ERR_clear_error();
-	tls_ctx_free(c);
-	return -EINVAL;
+int tls_ctx_reload(struct tls_ctx *ctx, const char *cert, const char *key,
+                   struct tls_retired **retired, char *err, size_t errlen)
+{
+	*retired = NULL;
+	SSL_CTX *ssl = load(cert, key, err, errlen);
+	if (!ssl)
+		return -EINVAL;
+	*retired = (struct tls_retired *)atomic_exchange_explicit(&ctx->ssl, ssl,
+	                                                          memory_order_acq_rel);
+	return 0;
+}
+
+void tls_ctx_retire(struct tls_retired *retired)
+{
+	SSL_CTX_free((SSL_CTX *)retired);
+}
+
+void tls_ctx_expiry(struct tls_ctx *ctx, char *buf, size_t len)
+{
+	SSL_CTX *ssl = atomic_load_explicit(&ctx->ssl, memory_order_acquire);
+	X509 *x = SSL_CTX_get0_certificate(ssl);
+	struct tm tm;
+	if (!x || ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1 ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "unknown");
 }
 
 void tls_ctx_free(struct tls_ctx *ctx)
 {
 	if (!ctx)
 		return;
-	SSL_CTX_free(ctx->ssl);
+	SSL_CTX_free(atomic_load(&ctx->ssl));
 	free(ctx);
 }
 
@@ -76,7 +121,7 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx)
 	struct tls_conn *t = calloc(1, sizeof *t);
 	if (!t)
 		return NULL;
-	t->ssl = SSL_new(ctx->ssl);
+	t->ssl = SSL_new(atomic_load_explicit(&ctx->ssl, memory_order_acquire));
 	t->in = BIO_new(BIO_s_mem());
 	t->out = BIO_new(BIO_s_mem());
 	if (!t->ssl || !t->in || !t->out) {

@@ -8,8 +8,9 @@
  * in with tls_write(), and the records (and handshake messages, alerts)
  * to put on the wire come out with tls_take().
  *
- * tls_ctx_* is called by main() only. A struct tls_conn belongs to its
- * connection's core thread; pointers it returns are not kept.
+ * tls_ctx_* is called by main() only; tls_conn_new() by any core, beside
+ * a tls_ctx_reload(). A struct tls_conn belongs to its connection's core
+ * thread; pointers it returns are not kept.
  */
 #ifndef NET001_TLS_H
 #define NET001_TLS_H
@@ -26,6 +27,20 @@ struct tls_conn;
 int tls_ctx_new(const char *cert, const char *key, struct tls_ctx **out,
                 char *err, size_t errlen);
 void tls_ctx_free(struct tls_ctx *ctx);
+
+/*
+ * Load the files again (a renewed certificate): sessions started from now
+ * on use them; sessions already open keep theirs. The previous context
+ * comes back in *retired, for tls_ctx_retire() once no core can still be
+ * starting a session from it (tls_conn_new on another thread). On failure
+ * (-EINVAL, one line in err) nothing changes and *retired is NULL.
+ */
+struct tls_retired;
+int tls_ctx_reload(struct tls_ctx *ctx, const char *cert, const char *key,
+                   struct tls_retired **retired, char *err, size_t errlen);
+void tls_ctx_retire(struct tls_retired *retired);
+/* The certificate's notAfter for the log ("2027-03-01T00:00:00Z"). */
+void tls_ctx_expiry(struct tls_ctx *ctx, char *buf, size_t len);
 
 /* A server-side session. NULL when out of memory. */
 struct tls_conn *tls_conn_new(struct tls_ctx *ctx);

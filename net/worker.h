@@ -140,7 +140,7 @@ struct worker {
 	struct __kernel_timespec retry_ts;
 
 	uint32_t pong_crc_delta;        /* PING -> PONG: CRC xor this */
-	struct tls_ctx *tls;            /* NULL unless --tls (shared, read-only) */
+	struct tls_ctx *tls;            /* NULL unless --tls (shared; its context swapped by SIGHUP) */
 	uint8_t *tls_plain;             /* TLS_PLAIN_MAX bytes of decrypted input */
 
 	struct bucket global_rl;

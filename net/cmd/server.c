@@ -1,7 +1,8 @@
 /*
  * main.c - net001-server: parse flags and environment, load the auth file,
  * start the workers, then wait for signals on this (the main) thread:
- * SIGINT/SIGTERM drain and exit 0, SIGHUP reloads the auth file. Under
+ * SIGINT/SIGTERM drain and exit 0, SIGHUP reloads the auth file and the
+ * TLS certificate. Under
  * systemd's Type=notify it says READY=1 once the workers and the exporter
  * serve, RELOADING=1 and READY=1 around a SIGHUP reload, STOPPING=1 on
  * SIGINT/SIGTERM (notify.h).
@@ -30,25 +31,41 @@
 #include <mimalloc.h>
 #endif
 
-/* Swap in a freshly loaded table; free the old one once every core has
- * passed a point where it holds no pointer into it. */
-static void reload_auth(struct server *srv, const char *path)
+/*
+ * SIGHUP: load the auth file and the TLS certificate and key again. What
+ * loads is swapped in; what does not keeps the previous one and says why.
+ * The old table and TLS context are freed once every core has passed a
+ * point where it holds no pointer into them (open TLS sessions keep their
+ * context: OpenSSL counts its references).
+ */
+static void reload(struct server *srv, const struct config *cfg)
 {
 	char err[256];
 	struct auth_table *t = NULL;
+	struct tls_retired *old_tls = NULL;
+	bool tls_done = false;
 
-	if (!path) {
-		log_event(LOG_INFO, "auth_reload_skipped", LOG_NO_FIELDS,
-		          "SIGHUP: no --auth-file, nothing to reload");
-		return;
-	}
-	if (auth_load(path, &t, err, sizeof err) < 0) {
+	if (!cfg->auth_file) {
+		log_event(LOG_INFO, "auth_reload_skipped", LOG_NO_FIELDS, "SIGHUP: no --auth-file%s",
+		          srv->tls ? "" : ", nothing to reload");
+	} else if (auth_load(cfg->auth_file, &t, err, sizeof err) < 0) {
 		log_event(LOG_ERROR, "auth_reload_failed",
-		          LOG_FIELDS(LOG_STR("file", path), LOG_STR("error", err)),
+		          LOG_FIELDS(LOG_STR("file", cfg->auth_file), LOG_STR("error", err)),
 		          "SIGHUP: %s; keeping the previous table", err);
-		return;
+		t = NULL;
 	}
-	struct auth_table *old = atomic_exchange(&srv->auth, t);
+	if (srv->tls) {
+		if (tls_ctx_reload(srv->tls, cfg->cert, cfg->key, &old_tls, err, sizeof err) < 0)
+			log_event(LOG_ERROR, "tls_reload_failed",
+			          LOG_FIELDS(LOG_STR("cert", cfg->cert), LOG_STR("key", cfg->key),
+			                     LOG_STR("error", err)),
+			          "SIGHUP: %s; keeping the previous certificate", err);
+		else
+			tls_done = true;
+	}
+	if (!t && !tls_done)
+		return;
+	struct auth_table *old = t ? atomic_exchange(&srv->auth, t) : NULL;
 	uint64_t gen = atomic_fetch_add(&srv->auth_gen, 1) + 1;
 	server_kick(srv);
 	for (uint32_t i = 0; i < srv->ncores; i++) {
@@ -58,9 +75,19 @@ static void reload_auth(struct server *srv, const char *path)
 		}
 	}
 	auth_free(old);
-	log_event(LOG_INFO, "auth_reload",
-	          LOG_FIELDS(LOG_STR("file", path), LOG_UINT("users", auth_count(t))),
-	          "SIGHUP: reloaded %s (%zu users)", path, auth_count(t));
+	tls_ctx_retire(old_tls);
+	if (t)
+		log_event(LOG_INFO, "auth_reload",
+		          LOG_FIELDS(LOG_STR("file", cfg->auth_file), LOG_UINT("users", auth_count(t))),
+		          "SIGHUP: reloaded %s (%zu users)", cfg->auth_file, auth_count(t));
+	if (tls_done) {
+		char until[40];
+		tls_ctx_expiry(srv->tls, until, sizeof until);
+		log_event(LOG_INFO, "tls_reload",
+		          LOG_FIELDS(LOG_STR("cert", cfg->cert), LOG_STR("not_after", until)),
+		          "SIGHUP: reloaded the certificate %s (valid until %s) for new "
+		          "connections", cfg->cert, until);
+	}
 }
 
 /* The metrics exporter stopped on an error: in the server's log format. */
@@ -256,7 +283,7 @@ int main(int argc, char **argv)
 		int sig = sigwaitinfo(&set, NULL);
 		if (sig == SIGHUP) {
 			notify_reloading();
-			reload_auth(&srv, cfg.auth_file);
+			reload(&srv, &cfg);
 			notify("READY=1");
 			continue;
 		}

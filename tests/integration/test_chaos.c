@@ -792,7 +792,8 @@ static uint64_t cluster_losses(uint16_t metrics_port)
 }
 
 enum mode { PLAIN, TLS, AUTH_RELOADS, CLUSTER };
-static const char *const mode_name[] = { "plain, a 1 s SIGSTOP half way", "TLS",
+static const char *const mode_name[] = { "plain, a 1 s SIGSTOP half way",
+                                          "TLS, the certificate reloaded every 100 ms",
                                           "4 workers, auth file, SIGHUP every 20 ms",
                                           "a cluster of 2 on nats-server, one stopped 1 s" };
 
@@ -903,8 +904,11 @@ static void chaos(enum mode m)
 	unsigned hups = 0;
 	bool stalled = false;
 	while (mono_ms() < until) {
-		if (m == AUTH_RELOADS) {
+		if (m == AUTH_RELOADS)
 			write_auth(++hups);
+		if (m == AUTH_RELOADS || m == TLS) {
+			/* TLS: handshakes start from a context swapped under them */
+			hups += m == TLS;
 			kill(S[0].pid, SIGHUP);
 		}
 		/* Plain: the server stopped for a second half way, the crowd
@@ -1018,6 +1022,13 @@ static void chaos(enum mode m)
 		}
 		cr_expect_eq(left, 0, "server %u: %" PRIu64 " connections still open after the "
 		             "crowd left", i, left);
+	}
+	if (m == TLS) {
+		size_t reloads = srv_log_count(&S[0], "SIGHUP: reloaded the certificate");
+		fprintf(stderr, "chaos (%s): %u SIGHUPs sent, %zu certificate reloads\n",
+		        mode_name[m], hups, reloads);
+		cr_expect_gt(reloads, 20, "the certificate was reloaded under the crowd (%zu "
+		             "times)", reloads);
 	}
 	if (m == AUTH_RELOADS) {
 		/* Signals sent while one is pending merge: count what ran. */

@@ -217,6 +217,108 @@ Test(tls, shutdown_reaches_tls_clients)
 	drop_cert();
 }
 
+static void copy_file(const char *from, const char *to)
+{
+	static char buf[16384];
+	FILE *in = fopen(from, "r"), *out = fopen(to, "w");
+	cr_assert(in && out, "copy %s to %s", from, to);
+	size_t n = fread(buf, 1, sizeof buf, in);
+	cr_assert(n > 0 && n < sizeof buf);
+	cr_assert_eq(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	cr_assert_eq(fclose(out), 0);
+}
+
+/* Replace the server's certificate files by those of another certificate
+ * (a rename, as a renewal tool does). */
+static void install_cert(const char *cert, const char *key)
+{
+	char tmp[80];
+	snprintf(tmp, sizeof tmp, "%s.new", cert_path);
+	copy_file(cert, tmp);
+	cr_assert_eq(rename(tmp, cert_path), 0);
+	snprintf(tmp, sizeof tmp, "%s.new", key_path);
+	copy_file(key, tmp);
+	cr_assert_eq(rename(tmp, key_path), 0);
+}
+
+/* SIGHUP; true once the log has one more line with this text. */
+static bool hup_and_wait(const char *text)
+{
+	size_t before = srv_log_count(&S, text);
+	kill(S.pid, SIGHUP);
+	for (int i = 0; i < 500; i++) {
+		if (srv_log_count(&S, text) > before)
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
+/* Connections (over both cores) all shown the certificate in cert. */
+static void new_sessions_see(const char *cert)
+{
+	for (int i = 0; i < 8; i++) {
+		struct tlsc t = tls_connect(S.port);
+		cr_assert_not_null(t.ssl, "handshake %d", i);
+		cr_assert(tlsc_peer_is(&t, cert), "connection %d shown %s", i, cert);
+		tls_send_frame(&t, FRAME_PING, "renewed!", 8);
+		cr_assert(tls_read_frame(&t, &F) && F.type == FRAME_PONG);
+		tls_close(&t);
+	}
+}
+
+/*
+ * A renewed certificate without a restart: SIGHUP loads the files again;
+ * new connections get the new certificate, open ones go on with theirs;
+ * files that do not load (garbage, a key that does not match) keep the
+ * certificate in use and say why.
+ */
+Test(tls, sighup_reloads_the_certificate, .fini = stop_clean)
+{
+	start_tls("2");
+	char first_cert[80], first_key[80], next_cert[64], next_key[64];
+	snprintf(first_cert, sizeof first_cert, "%s.first", cert_path);
+	snprintf(first_key, sizeof first_key, "%s.first", key_path);
+	copy_file(cert_path, first_cert);
+	copy_file(key_path, first_key);
+	cr_assert_eq(tlsc_make_cert("tls-next", next_cert, next_key), 0);
+
+	struct tlsc open = tls_connect(S.port);
+	cr_assert(tlsc_peer_is(&open, first_cert));
+	install_cert(next_cert, next_key);
+	cr_assert(hup_and_wait("SIGHUP: reloaded the certificate"), "the reload is logged");
+	cr_assert(srv_log_contains(&S, "valid until 20"), "with the certificate's end");
+	new_sessions_see(next_cert);
+	/* The session opened before goes on. */
+	tls_send_frame(&open, FRAME_ECHO, "still here", 10);
+	cr_assert(tls_read_frame(&open, &F) && F.type == FRAME_ECHO_REPLY && F.len == 10);
+
+	/* Garbage in the certificate file: kept, said. */
+	FILE *f = fopen(cert_path, "w");
+	cr_assert_not_null(f);
+	fputs("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", f);
+	fclose(f);
+	cr_assert(hup_and_wait("keeping the previous certificate"));
+	new_sessions_see(next_cert);
+	/* The first certificate with the new key: they do not match. */
+	install_cert(first_cert, next_key);
+	cr_assert(hup_and_wait("keeping the previous certificate"));
+	cr_assert(srv_log_contains(&S, "SIGHUP: --key"), "the key is named");
+	new_sessions_see(next_cert);
+	/* And the first pair whole again. */
+	install_cert(first_cert, first_key);
+	cr_assert(hup_and_wait("SIGHUP: reloaded the certificate"));
+	new_sessions_see(first_cert);
+	tls_send_frame(&open, FRAME_PING, "12345678", 8);
+	cr_assert(tls_read_frame(&open, &F) && F.type == FRAME_PONG);
+	tls_close(&open);
+	unlink(first_cert);
+	unlink(first_key);
+	unlink(next_cert);
+	unlink(next_key);
+}
+
 Test(tls, bad_certificate_files_exit_2)
 {
 	make_cert();

@@ -74,6 +74,19 @@ int tlsc_connect(struct tlsc *t, uint16_t port, int timeout_ms)
 	return 0;
 }
 
+bool tlsc_peer_is(const struct tlsc *t, const char *cert_path)
+{
+	FILE *f = fopen(cert_path, "r");
+	X509 *want = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	X509 *got = t->ssl ? SSL_get1_peer_certificate(t->ssl) : NULL;
+	bool same = want && got && X509_cmp(want, got) == 0;
+	if (f)
+		fclose(f);
+	X509_free(want);
+	X509_free(got);
+	return same;
+}
+
 void tlsc_close(struct tlsc *t)
 {
 	SSL_free(t->ssl);

@@ -32,6 +32,8 @@ struct tlsc {
  * socket stays open for tlsc_close). */
 int tlsc_connect(struct tlsc *t, uint16_t port, int timeout_ms);
 void tlsc_close(struct tlsc *t);
+/* Whether the server showed the certificate in the PEM file cert_path. */
+bool tlsc_peer_is(const struct tlsc *t, const char *cert_path);
 /* Write all n bytes; 0, or -1 (error or send timeout). */
 int tlsc_send(struct tlsc *t, const void *p, size_t n);
 int tlsc_send_frame(struct tlsc *t, uint8_t type, const void *payload, size_t len);
