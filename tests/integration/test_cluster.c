@@ -12,6 +12,8 @@
  *    counts are what its receivers missed, no duplicate, no bad frame;
  *  - kill -9 of one server: the others carry on, and what it published
  *    arrives;
+ *  - kill -9 of one of two brokers for good: the nodes on it move to the
+ *    other URL of their list;
  *  - garbage on the subject: counted, dropped, never delivered;
  *  - NATS refuses a node's password, at its start and on a reconnection:
  *    it serves locally, says why, and is back once the password is taken;
@@ -519,30 +521,46 @@ static void nats_restart_with(const char *pass)
 	cr_assert_eq(nats_run(&N[0], port, 0, 0), 0, "nats-server restarts on its port");
 }
 
-/* A broadcast from node `from` reaches a client of node `to` within 10 s. */
+/* A PING on fd answered, whatever broadcasts come before the PONG. */
+static bool pong_through(int fd)
+{
+	static struct tc_frame f;
+	if (tc_send_frame(fd, FRAME_PING, "12345678", 8) != 0)
+		return false;
+	while (tc_read_frame(fd, &f, 5000) == 0)
+		if (f.type == FRAME_PONG)
+			return true;
+	return false;
+}
+
+/* A broadcast from node `from` reaches a client of node `to` within 10 s
+ * (earlier calls' broadcasts may still be on their way: skipped). */
 static bool broadcast_crosses(int from, int to)
 {
-	int tx = tc_connect(S[from].port), rx = tc_connect(S[to].port);
-	bool ok = tx >= 0 && rx >= 0 && tc_ping(rx, 1, 5000);
 	static struct tc_frame f;
-	for (int i = 0; ok && i < 20; i++) {
-		ok = tc_send_frame(tx, FRAME_BROADCAST, "across", 6) == 0;
-		int r;
-		while (ok && (r = tc_read_frame(rx, &f, 500)) == 0)
-			if (f.type == FRAME_BROADCAST && f.len == 6 && memcmp(f.payload, "across", 6) == 0)
-				break;
-		if (ok && r == 0) {
-			close(tx);
-			close(rx);
-			return true;
+	int tx = tc_connect(S[from].port), rx = tc_connect(S[to].port);
+	const char *why = tx < 0 || rx < 0 ? "no connection" : !pong_through(rx) ? "no PONG" : NULL;
+	bool seen = false;
+	for (int i = 0; !why && !seen && i < 20; i++) {
+		if (tc_send_frame(tx, FRAME_BROADCAST, "across", 6) != 0) {
+			why = "the sender's connection failed";
+			break;
 		}
-		ok = r == -ETIMEDOUT;
+		int r;
+		while (!seen && (r = tc_read_frame(rx, &f, 500)) == 0)
+			seen = f.type == FRAME_BROADCAST && f.len == 6 &&
+			       memcmp(f.payload, "across", 6) == 0;
+		if (!seen && r != -ETIMEDOUT)
+			why = "the receiver's connection failed";
 	}
+	if (!seen)
+		fprintf(stderr, "broadcast_crosses(%d, %d): %s\n", from, to,
+		        why ? why : "nothing came in 10 s");
 	if (tx >= 0)
 		close(tx);
 	if (rx >= 0)
 		close(rx);
-	return false;
+	return seen;
 }
 
 /*
@@ -592,6 +610,38 @@ Test(cluster, nats_refuses_the_password_then_takes_it)
 	cr_assert(broadcast_crosses(0, 1));
 	for (int n = 0; n < 2; n++)
 		cr_assert_geq(metric(n, "net001_cluster_reconnects_total"), 1);
+	for (int i = 0; i < NODES; i++)
+		cr_assert_eq(srv_stop(&S[i], 15000), 0, "node %d exits 0", i);
+}
+
+/*
+ * --cluster with two brokers joined by a route: when one of them is
+ * killed for good, the nodes that were on it move to the other (the
+ * client takes the next URL of the list) and broadcasts cross between all
+ * nodes again.
+ */
+Test(cluster, a_broker_killed_for_good_the_nodes_move_to_the_other)
+{
+	uint16_t c0 = free_port(), c1 = free_port();
+	cr_assert_eq(nats_run(&N[0], 0, c0, c1), 0);
+	cr_assert_eq(nats_run(&N[1], 0, c1, c0), 0);
+	char both[128], second[64];
+	snprintf(both, sizeof both, "nats://127.0.0.1:%u,nats://127.0.0.1:%u", N[0].port,
+	         N[1].port);
+	snprintf(second, sizeof second, "nats://127.0.0.1:%u", N[1].port);
+	node_start_url(0, both, NULL);
+	node_start_url(1, both, NULL);
+	node_start_url(2, second, NULL);
+	for (int n = 0; n < NODES; n++)
+		wait_metric(n, "net001_cluster_up", 1, 10000);
+	cr_assert(broadcast_crosses(0, 2) && broadcast_crosses(2, 1));
+	nats_kill9(&N[0]);
+	for (int n = 0; n < NODES; n++)
+		wait_metric(n, "net001_cluster_up", 1, 15000);
+	for (int from = 0; from < NODES; from++)
+		for (int to = 0; to < NODES; to++)
+			if (from != to)
+				cr_assert(broadcast_crosses(from, to), "node %d to node %d", from, to);
 	for (int i = 0; i < NODES; i++)
 		cr_assert_eq(srv_stop(&S[i], 15000), 0, "node %d exits 0", i);
 }
