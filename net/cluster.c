@@ -662,36 +662,41 @@ static void check_max_payload(natsConnection *nc)
 		         need);
 }
 
-/* Up again after an outage: counted and said once, with what was dropped
- * meanwhile. */
-static void back_up(struct cluster *cl)
+/*
+ * A connection is up: at the start, after the client reconnected, or a
+ * new one after it gave the last one up. Says where (without user and
+ * password); after the first time it is a reconnection, counted and said
+ * with what was dropped meanwhile. Then the max_payload check. On the
+ * thread that learns of it (main, bridge or the client's callbacks).
+ */
+static void came_up(struct cluster *cl, natsConnection *nc)
 {
-	madd(&cl->m.reconnects, 1);
+	char raw[256] = "", url[160];
+	natsConnection_GetConnectedUrl(nc, raw, sizeof raw);
+	show_url(url, sizeof url, raw);
 	mset(&cl->m.up, 1);
-	uint64_t since = atomic_load(&cl->down_since_ns);
-	double s = since ? (double)(clock_now_ns() - since) / 1e9 : 0;
-	log_info("cluster: reconnected to NATS after %.1f s (%" PRIu64
-	         " broadcasts for other servers dropped meanwhile)", s,
-	         dropped_now(cl) - atomic_load(&cl->dropped_at_down));
+	if (atomic_exchange(&cl->ever_up, true)) {
+		madd(&cl->m.reconnects, 1);
+		uint64_t since = atomic_load(&cl->down_since_ns);
+		double secs = since ? (double)(clock_now_ns() - since) / 1e9 : 0;
+		log_info("cluster: reconnected to NATS at %s after %.1f s (%" PRIu64
+		         " broadcasts for other servers dropped meanwhile)", url, secs,
+		         dropped_now(cl) - atomic_load(&cl->dropped_at_down));
+		atomic_store(&cl->closed_logged, false);
+		atomic_store(&cl->reopen_attempts, 0);
+	} else {
+		log_info("cluster: connected to NATS at %s (node %s, subject %s)", url,
+		         cl->node_id, cl->m.subject);
+	}
 	atomic_store(&cl->down_since_ns, 0);
-	atomic_store(&cl->closed_logged, false);
-	atomic_store(&cl->reopen_attempts, 0);
+	check_max_payload(nc);
 }
 
 /* A connection that was not up at its start (NATS away, or a new one
  * after the client gave the last one up) is now. */
 static void on_connected(natsConnection *nc, void *arg)
 {
-	struct cluster *cl = arg;
-	check_max_payload(nc);
-	if (atomic_exchange(&cl->ever_up, true)) {
-		back_up(cl);
-		return;
-	}
-	mset(&cl->m.up, 1);
-	log_info("cluster: connected to NATS (node %s, subject %s)", cl->node_id,
-	         cl->m.subject);
-	atomic_store(&cl->down_since_ns, 0);
+	came_up(arg, nc);
 }
 
 static void on_disconnected(natsConnection *nc, void *arg)
@@ -712,8 +717,7 @@ static void on_disconnected(natsConnection *nc, void *arg)
 
 static void on_reconnected(natsConnection *nc, void *arg)
 {
-	check_max_payload(nc); /* perhaps another server of the list */
-	back_up(arg);
+	came_up(arg, nc); /* perhaps to another server of the list */
 }
 
 /*
@@ -874,11 +878,7 @@ static void reopen(struct cluster *cl)
 	cl->reopen_at_ns = clock_now_ns() + (uint64_t)reconnect_delay(NULL, attempts, NULL) * 1000000;
 	natsStatus s = connect_and_subscribe(cl);
 	if (s == NATS_OK)
-		check_max_payload(cl->nc);
-	if (s == NATS_OK && !atomic_exchange(&cl->ever_up, true))
-		mset(&cl->m.up, 1);
-	else if (s == NATS_OK)
-		back_up(cl);
+		came_up(cl, cl->nc);
 	else if (s != NATS_NOT_YET_CONNECTED)
 		atomic_store(&cl->closed, true); /* the next attempt at reopen_at_ns */
 }
@@ -1016,12 +1016,7 @@ int cluster_start(struct cluster *cl, struct server *srv, char *err, size_t errl
 	atomic_store(&cl->down_since_ns, clock_now_ns());
 	s = connect_and_subscribe(cl);
 	if (s == NATS_OK) {
-		atomic_store(&cl->ever_up, true);
-		atomic_store(&cl->down_since_ns, 0);
-		mset(&cl->m.up, 1);
-		log_info("cluster: connected to NATS at %s (node %s, subject %s)", cl->url_shown,
-		         cl->node_id, cl->m.subject);
-		check_max_payload(cl->nc);
+		came_up(cl, cl->nc);
 	} else if (s == NATS_NOT_YET_CONNECTED) {
 		log_warn("cluster: NATS at %s is not reachable yet; serving locally and "
 		         "connecting in the background (node %s)", cl->url_shown, cl->node_id);
