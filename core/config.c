@@ -52,6 +52,9 @@ enum opt_id {
 	OPT_CLUSTER_SUBJECT,
 	OPT_NODE_ID,
 	OPT_CLUSTER_BACKLOG,
+	OPT_CLUSTER_CA,
+	OPT_CLUSTER_CERT,
+	OPT_CLUSTER_KEY,
 };
 
 static opt_fn set_host, set_file, set_cluster, set_subject, set_node_id;
@@ -101,6 +104,12 @@ static const struct opt opts[] = {
 	{ .name = "cluster-backlog", .kind = OPT_SIZE, .id = OPT_CLUSTER_BACKLOG,
 	  .min = CONFIG_CLUSTER_BACKLOG_MIN, .max = CONFIG_CLUSTER_BACKLOG_MAX,
 	  OPT_AT(struct config, cluster_backlog) },
+	{ .name = "cluster-ca", .kind = OPT_CALL, .id = OPT_CLUSTER_CA, .fn = set_file,
+	  .off = offsetof(struct config, cluster_ca) },
+	{ .name = "cluster-cert", .kind = OPT_CALL, .id = OPT_CLUSTER_CERT, .fn = set_file,
+	  .off = offsetof(struct config, cluster_cert) },
+	{ .name = "cluster-key", .kind = OPT_CALL, .id = OPT_CLUSTER_KEY, .fn = set_file,
+	  .off = offsetof(struct config, cluster_key) },
 	{ .name = "help", .short_name = 'h', .kind = OPT_STOP, .id = OPT_HELP },
 	{ .name = "version", .short_name = 'V', .kind = OPT_STOP, .id = OPT_VERSION },
 };
@@ -149,6 +158,7 @@ void config_defaults(struct config *c)
 	strcpy(c->cluster_subject, "net001.broadcast");
 	c->node_id[0] = '\0';
 	c->cluster_backlog = UINT64_C(8) << 20;
+	c->cluster_ca = c->cluster_cert = c->cluster_key = NULL;
 }
 
 void config_free(struct config *c)
@@ -157,7 +167,11 @@ void config_free(struct config *c)
 	free(c->cert);
 	free(c->key);
 	free(c->cluster);
+	free(c->cluster_ca);
+	free(c->cluster_cert);
+	free(c->cluster_key);
 	c->auth_file = c->cert = c->key = c->cluster = NULL;
+	c->cluster_ca = c->cluster_cert = c->cluster_key = NULL;
 }
 
 static int set_host(void *base, const struct opt *o, const char *val,
@@ -403,11 +417,21 @@ static int check_combined(struct config *c, const struct opt_parser *p,
 		           opt_given(p, OPT_CLUSTER) ? "--cluster" : "environment variable NET001_CLUSTER");
 		return -EINVAL;
 	}
-	if (!c->cluster && (opt_given(p, OPT_CLUSTER_SUBJECT) || opt_given(p, OPT_NODE_ID) ||
-	                    opt_given(p, OPT_CLUSTER_BACKLOG))) {
-		errbuf_set(err, errlen, "--%s given without --cluster",
-		           opt_given(p, OPT_CLUSTER_SUBJECT) ? "cluster-subject"
-		           : opt_given(p, OPT_NODE_ID) ? "node-id" : "cluster-backlog");
+	static const struct { int id; const char *name; } needs_cluster[] = {
+		{ OPT_CLUSTER_SUBJECT, "cluster-subject" }, { OPT_NODE_ID, "node-id" },
+		{ OPT_CLUSTER_BACKLOG, "cluster-backlog" }, { OPT_CLUSTER_CA, "cluster-ca" },
+		{ OPT_CLUSTER_CERT, "cluster-cert" }, { OPT_CLUSTER_KEY, "cluster-key" },
+	};
+	for (size_t i = 0; !c->cluster && i < sizeof needs_cluster / sizeof needs_cluster[0]; i++) {
+		if (opt_given(p, needs_cluster[i].id)) {
+			errbuf_set(err, errlen, "--%s given without --cluster", needs_cluster[i].name);
+			return -EINVAL;
+		}
+	}
+	if (!c->cluster_cert != !c->cluster_key) {
+		errbuf_set(err, errlen, "--%s needs --%s too",
+		           c->cluster_cert ? "cluster-cert" : "cluster-key",
+		           c->cluster_cert ? "cluster-key" : "cluster-cert");
 		return -EINVAL;
 	}
 	return 0;
@@ -491,6 +515,11 @@ void config_usage(FILE *out)
 "  --cluster-backlog BYTES  broadcast bytes held for NATS while it is away\n"
 "                           or slow, beyond which they are dropped and\n"
 "                           counted; with k, m, g (default 8m)\n"
+"  --cluster-ca FILE        CA certificates (PEM) to verify NATS servers with\n"
+"                           (TLS to NATS; default: the system's)\n"
+"  --cluster-cert FILE      certificate chain (PEM) for NATS servers that ask\n"
+"                           for one; with --cluster-key\n"
+"  --cluster-key FILE       its private key (PEM)\n"
 "  --no-pin                 do not pin workers to CPUs (machines shared with\n"
 "                           other busy processes; default: pinned)\n"
 "  --debug                  verbose logging\n"
@@ -506,7 +535,8 @@ void config_usage(FILE *out)
 "\n"
 "A bad value prints one line on stderr and exits with status 2; status 1:\n"
 "could not start; status 3: io_uring not allowed (seccomp, sysctl).\n"
-"SIGINT/SIGTERM shut down gracefully; SIGHUP reloads the auth file.\n",
+"SIGINT/SIGTERM shut down gracefully; SIGHUP reloads the auth file and\n"
+"the TLS certificate.\n",
 		CONFIG_MAX_CONNECTIONS_MAX, (unsigned)NET001_MAX_CONNECTIONS_DEFAULT,
 		CONFIG_THREADS_MAX, default_threads(), CONFIG_IDLE_TIMEOUT_MAX,
 		CONFIG_RATE_LIMIT_MAX, CONFIG_GLOBAL_RATE_LIMIT_MAX,

@@ -68,6 +68,12 @@ struct config {
 	char cluster_subject[CONFIG_SUBJECT_MAX]; /* default "net001.broadcast" */
 	char node_id[CONFIG_NODE_ID_MAX];         /* "" = random at start */
 	uint64_t cluster_backlog;   /* bytes held for NATS while it is away; default 8 MiB */
+	/* TLS to NATS (readable files; NULL = the system's CAs, no client
+	 * certificate): CAs to verify the servers with, and a certificate
+	 * chain and key for servers that ask for one (both or neither). */
+	char *cluster_ca;
+	char *cluster_cert;
+	char *cluster_key;
 };
 
 /* Defaults without reading argv or the environment. Strings are NULL. */

@@ -953,6 +953,45 @@ static natsStatus connect_and_subscribe(struct cluster *cl)
 	return sub == NATS_OK ? s : sub;
 }
 
+/* TLS to NATS on opts: the CAs to verify servers with and the client
+ * certificate, when given. NATS_OK, or an error with one line in err. */
+static natsStatus tls_options(natsOptions *opts, const struct config *cfg, char *err,
+                              size_t errlen)
+{
+	natsStatus s = NATS_OK;
+	const char *what = "";
+	if (cfg->cluster_ca) {
+		what = "--cluster-ca";
+		s = natsOptions_LoadCATrustedCertificates(opts, cfg->cluster_ca);
+	}
+	if (s == NATS_OK && cfg->cluster_cert) {
+		what = "--cluster-cert/--cluster-key";
+		s = natsOptions_LoadCertificatesChain(opts, cfg->cluster_cert, cfg->cluster_key);
+	}
+	if (s != NATS_OK) {
+		/* The client's text, without its "(file.c:line): " */
+		const char *why = nats_GetLastError(NULL);
+		const char *past = why && why[0] == '(' ? strstr(why, "): ") : NULL;
+		why = past ? past + 3 : why;
+		snprintf(err, errlen, "%s: %s", what, why && *why ? why : natsStatus_GetText(s));
+	}
+	return s;
+}
+
+int cluster_check_tls(const struct config *cfg, char *err, size_t errlen)
+{
+	if (!cfg->cluster_ca && !cfg->cluster_cert)
+		return 0;
+	natsOptions *opts = NULL;
+	natsStatus s = natsOptions_Create(&opts);
+	if (s == NATS_OK)
+		s = tls_options(opts, cfg, err, errlen);
+	else
+		snprintf(err, errlen, "cluster: NATS options: %s", natsStatus_GetText(s));
+	natsOptions_Destroy(opts);
+	return s == NATS_OK ? 0 : -EINVAL;
+}
+
 int cluster_start(struct cluster *cl, struct server *srv, char *err, size_t errlen)
 {
 	const struct config *cfg = cl->cfg;
@@ -975,7 +1014,8 @@ int cluster_start(struct cluster *cl, struct server *srv, char *err, size_t errl
 		snprintf(err, errlen, "cluster: out of memory");
 		return -ENOMEM;
 	}
-	bool tls = false;
+	/* TLS when a URL says tls:// or TLS files are given */
+	bool tls = cfg->cluster_ca || cfg->cluster_cert;
 	for (char *save = NULL, *u = strtok_r(list, ",", &save); u && nurls < 64;
 	     u = strtok_r(NULL, ",", &save)) {
 		urls[nurls++] = u;
@@ -988,6 +1028,10 @@ int cluster_start(struct cluster *cl, struct server *srv, char *err, size_t errl
 	if (s == NATS_OK) s = natsOptions_SetName(cl->opts, name);
 	if (s == NATS_OK) s = natsOptions_SetNoEcho(cl->opts, true);
 	if (s == NATS_OK && tls) s = natsOptions_SetSecure(cl->opts, true);
+	if (s == NATS_OK && tls && tls_options(cl->opts, cfg, err, errlen) != NATS_OK) {
+		free(list);
+		return -EINVAL;
+	}
 	if (s == NATS_OK) s = natsOptions_SetNoRandomize(cl->opts, false);
 	/* The NATS client's buffered writes (its flusher batches what the
 	 * bridge published in about a millisecond): the receiving nodes then
@@ -1069,6 +1113,14 @@ void cluster_stop(struct cluster *cl)
 }
 
 #else /* !HAVE_CLUSTER */
+
+int cluster_check_tls(const struct config *cfg, char *err, size_t errlen)
+{
+	(void)cfg;
+	(void)err;
+	(void)errlen;
+	return 0; /* --cluster is refused before: no TLS files to check */
+}
 
 int cluster_start(struct cluster *cl, struct server *srv, char *err, size_t errlen)
 {

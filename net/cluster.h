@@ -63,6 +63,12 @@ int cluster_new(const struct config *cfg, uint32_t ncores, struct cluster **out,
  * start the bridge. 0, or -errno with one line in err.
  */
 int cluster_start(struct cluster *cl, struct server *srv, char *err, size_t errlen);
+/*
+ * Before anything starts: whether the TLS files for NATS (--cluster-ca,
+ * --cluster-cert and --cluster-key) load. 0, or -EINVAL with one line in
+ * err (the server then exits 2, as for a bad --cert).
+ */
+int cluster_check_tls(const struct config *cfg, char *err, size_t errlen);
 /* Before server_stop(): stop the bridge and close the NATS connection. */
 void cluster_stop(struct cluster *cl);
 /* After server_free(). NULL is a no-op. */

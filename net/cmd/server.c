@@ -183,6 +183,13 @@ int main(int argc, char **argv)
 
 	/* --cluster: the rings between the workers and the bridge exist
 	 * before the workers; NATS is connected once they serve. */
+	if (cluster_check_tls(&cfg, err, sizeof err) < 0) {
+		log_fatal("net001-server", "%s", err);
+		auth_free(atomic_load(&srv.auth));
+		tls_ctx_free(srv.tls);
+		config_free(&cfg);
+		return 2;
+	}
 	if (cfg.cluster && cluster_new(&cfg, cfg.threads, &srv.cluster, err, sizeof err) < 0) {
 		log_fatal("net001-server", "%s", err);
 		auth_free(atomic_load(&srv.auth));

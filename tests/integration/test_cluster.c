@@ -12,6 +12,7 @@
  *    counts are what its receivers missed, no duplicate, no bad frame;
  *  - kill -9 of one server: the others carry on, and what it published
  *    arrives;
+ *  - TLS to NATS with a CA and a client certificate;
  *  - kill -9 of one of two brokers for good: the nodes on it move to the
  *    other URL of their list;
  *  - garbage on the subject: counted, dropped, never delivered;
@@ -51,6 +52,7 @@
 #include "proto/frame.h"
 #include "proto/msg.h"
 #include "timing.h"
+#include "tls_client.h"
 
 #define NODES 3
 #define MAX_RX 2000
@@ -83,17 +85,27 @@ static int env_int(const char *name, int def)
 
 /* ---- servers and their metrics ------------------------------------------------------ */
 
-/* Node i on the NATS server at url, as --node-id id (NULL: "node<i>"). */
-static void node_start_url(int i, const char *url, const char *id)
+/* Node i on the NATS server at url, as --node-id id (NULL: "node<i>"),
+ * with up to 6 more arguments (NULL-terminated, or NULL). */
+static void node_start_args(int i, const char *url, const char *id, const char *const *more)
 {
 	char own[16];
 	snprintf(own, sizeof own, "node%d", i);
 	id = id ? id : own;
-	const char *const args[] = { "--threads", "2", "--rate-limit", "0",
-	                             "--global-rate-limit", "0", "--max-connections", "2000",
-	                             "--cluster", url, "--node-id", id,
-	                             "--cluster-backlog", "64m", "--idle-timeout", "0", NULL };
+	const char *args[24] = { "--threads", "2", "--rate-limit", "0",
+	                         "--global-rate-limit", "0", "--max-connections", "2000",
+	                         "--cluster", url, "--node-id", id,
+	                         "--cluster-backlog", "64m", "--idle-timeout", "0" };
+	size_t n = 16;
+	for (size_t k = 0; more && more[k] && k < 6; k++)
+		args[n++] = more[k];
+	args[n] = NULL;
 	cr_assert_eq(srv_start(&S[i], args), 0, "node %d starts", i);
+}
+
+static void node_start_url(int i, const char *url, const char *id)
+{
+	node_start_args(i, url, id, NULL);
 }
 
 static void node_start_as(int i, uint16_t nats_port, const char *id)
@@ -612,6 +624,65 @@ Test(cluster, nats_refuses_the_password_then_takes_it)
 		cr_assert_geq(metric(n, "net001_cluster_reconnects_total"), 1);
 	for (int i = 0; i < NODES; i++)
 		cr_assert_eq(srv_stop(&S[i], 15000), 0, "node %d exits 0", i);
+}
+
+/*
+ * TLS to NATS: a broker with its own self-signed certificate that asks
+ * for a client certificate. Nodes given --cluster-ca (to trust it) and
+ * --cluster-cert/--cluster-key connect and broadcasts cross; a node
+ * without a client certificate is refused (it serves locally and says
+ * so); files that do not load exit 2 before anything listens.
+ */
+Test(cluster, tls_to_nats_with_a_ca_and_a_client_certificate)
+{
+	char ncert[64], nkey[64], ccert[64], ckey[64];
+	cr_assert_eq(tlsc_make_cert("nats", ncert, nkey), 0);
+	cr_assert_eq(tlsc_make_cert("node", ccert, ckey), 0);
+	const char *tls_args[] = { "--tls", "--tlscert", ncert, "--tlskey", nkey, "--tlsverify",
+	                           "--tlscacert", ccert, NULL };
+	memcpy(N[0].args, tls_args, sizeof tls_args);
+	cr_assert_eq(nats_run(&N[0], 0, 0, 0), 0);
+	/* The certificate is for CN=localhost: the host name is checked. */
+	char url[64];
+	snprintf(url, sizeof url, "tls://localhost:%u", N[0].port);
+	const char *const mtls[] = { "--cluster-ca", ncert, "--cluster-cert", ccert,
+	                             "--cluster-key", ckey, NULL };
+	const char *const ca_only[] = { "--cluster-ca", ncert, NULL };
+	node_start_args(0, url, NULL, mtls);
+	node_start_args(1, url, NULL, mtls);
+	node_start_args(2, url, NULL, ca_only);
+	wait_metric(0, "net001_cluster_up", 1, 10000);
+	wait_metric(1, "net001_cluster_up", 1, 10000);
+	cr_assert(broadcast_crosses(0, 1) && broadcast_crosses(1, 0));
+	sleep_ms(1500);
+	cr_assert_eq(metric(2, "net001_cluster_up"), 0, "no client certificate: refused");
+	cr_assert(srv_log_contains(&S[2], "the NATS client gave up its connection"));
+	int fd = tc_connect(S[2].port);
+	cr_assert(tc_ping(fd, 3, 5000), "the refused node serves its clients");
+	close(fd);
+	for (int i = 0; i < NODES; i++)
+		cr_assert_eq(srv_stop(&S[i], 15000), 0, "node %d exits 0", i);
+
+	/* Files that do not load: exit 2, one line naming the flag. */
+	const char *const bad[][8] = {
+		{ "--cluster", url, "--cluster-ca", nkey, NULL },
+		{ "--cluster", url, "--cluster-cert", ckey, "--cluster-key", ckey, NULL },
+		{ "--cluster", url, "--cluster-cert", ccert, "--cluster-key", nkey, NULL },
+		{ "--cluster", url, "--cluster-cert", ccert, NULL },
+		{ "--cluster-ca", ncert, NULL },
+	};
+	static const char *const says[] = { "--cluster-ca", "--cluster-cert", "--cluster-cert",
+	                                    "--cluster-key", "without --cluster" };
+	for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+		char out[4096];
+		int st = srv_run_exit(bad[k], NULL, out, sizeof out, 10000);
+		cr_assert_eq(st, 2, "case %zu: exit %d (%s)", k, st, out);
+		cr_assert(strstr(out, says[k]), "case %zu names %s: %s", k, says[k], out);
+	}
+	unlink(ncert);
+	unlink(nkey);
+	unlink(ccert);
+	unlink(ckey);
 }
 
 /*

@@ -20,6 +20,8 @@ struct nats {
 	char user[32], pass[32];
 	/* When set, a configuration file for it (-c; the flags above win). */
 	char conf[64];
+	/* More arguments (NULL-terminated; the strings are the caller's). */
+	const char *args[9];
 };
 
 /*
