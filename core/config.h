@@ -46,6 +46,7 @@
 
 struct config {
 	char host[CONFIG_HOST_MAX]; /* IPv4 or IPv6 literal, no brackets; "localhost" stored as 127.0.0.1 */
+	char metrics_host[CONFIG_HOST_MAX]; /* the exporter's, the same way; "" = host */
 	uint16_t port;              /* 1..65535, default 5000 */
 	uint32_t max_connections;   /* whole server; 1..1048576; env MAX_CONNECTIONS */
 	uint32_t threads;           /* 1..1024; default online CPUs (capped at 1024) */

@@ -90,6 +90,12 @@ static void reload(struct server *srv, const struct config *cfg)
 	}
 }
 
+/* The exporter's address: --metrics-host, else --host. */
+static const char *mhost_of(const struct config *cfg)
+{
+	return cfg->metrics_host[0] ? cfg->metrics_host : cfg->host;
+}
+
 /* The metrics exporter stopped on an error: in the server's log format. */
 static void metrics_error(const char *msg)
 {
@@ -233,7 +239,7 @@ int main(int argc, char **argv)
 			.buffer_ring_size = NET001_BUF_COUNT,
 		};
 		struct metrics_server_config mc = {
-			.host = cfg.host,
+			.host = mhost_of(&cfg),
 			.port = (uint16_t)cfg.metrics_port,
 			.shards = shards,
 			.nshards = srv.ncores,
@@ -244,7 +250,7 @@ int main(int argc, char **argv)
 		};
 		r = shards ? metrics_server_start(&mc, &ms) : -ENOMEM;
 		if (r < 0) {
-			log_fatal("net001-server", "metrics on %s:%u: %s", cfg.host,
+			log_fatal("net001-server", "metrics on %s:%u: %s", mhost_of(&cfg),
 			          cfg.metrics_port, strerror(-r));
 			cluster_stop(srv.cluster);
 			server_stop(&srv);
@@ -257,6 +263,12 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	const char *mhost = mhost_of(&cfg);
+	char metrics[96] = "off";
+	if (cfg.metrics_port && cfg.metrics_host[0])
+		snprintf(metrics, sizeof metrics, "on %s port %u", mhost, cfg.metrics_port);
+	else if (cfg.metrics_port)
+		snprintf(metrics, sizeof metrics, "on port %u", cfg.metrics_port);
 	log_event(LOG_INFO, "listening",
 	          LOG_FIELDS(LOG_STR("version", NET001_VERSION), LOG_STR("host", cfg.host),
 	                     LOG_UINT("port", cfg.port), LOG_UINT("threads", srv.ncores),
@@ -265,14 +277,14 @@ int main(int argc, char **argv)
 	                     LOG_BOOL("auth", cfg.auth_file != NULL),
 	                     LOG_BOOL("tls", srv.tls != NULL),
 	                     LOG_STR("node_id", srv.cluster ? cluster_node_id(srv.cluster) : ""),
-	                     LOG_UINT("metrics_port", cfg.metrics_port)),
+	                     LOG_UINT("metrics_port", cfg.metrics_port),
+	                     LOG_STR("metrics_host", mhost)),
 	          "net001 %s listening on %s:%u: %u threads, max %u connections, %u direct "
-	          "descriptors per core%s%s%s%s; metrics %s%.0u", NET001_VERSION, cfg.host, cfg.port,
+	          "descriptors per core%s%s%s%s; metrics %s", NET001_VERSION, cfg.host, cfg.port,
 	          srv.ncores, cfg.max_connections, srv.table_size,
 	          cfg.auth_file ? ", auth on" : "", srv.tls ? ", TLS" : "",
 	          srv.cluster ? ", cluster node " : "",
-	          srv.cluster ? cluster_node_id(srv.cluster) : "",
-	          cfg.metrics_port ? "on port " : "off", cfg.metrics_port);
+	          srv.cluster ? cluster_node_id(srv.cluster) : "", metrics);
 #if HAVE_MIMALLOC
 	if (log_debug_enabled())
 		log_event(LOG_DEBUG, "allocator",

@@ -67,6 +67,19 @@ def main(argv):
           % (mport, err or "200"))
     stop(p)
 
+    # The exporter on ::1 only, the protocol on 127.0.0.1: the check must
+    # follow --metrics-host, given before or after --host.
+    for order in (0, 1):
+        port, mport = two_free_ports()
+        hosts = [["--host", "127.0.0.1"], ["--metrics-host=::1"]]
+        if order:
+            hosts.reverse()
+        p = start(server, ["--port", str(port)] + hosts[0] + hosts[1], mport, "::1")
+        rc, err = health(script, p.pid)
+        check(rc == 0, "--metrics-host ::1 (%s): healthy (%s)"
+              % ("after --host" if not order else "before --host", err or "200"))
+        stop(p)
+
     port, _ = two_free_ports()
     p = start(server, ["--port", str(port), "--metrics-port", "0"], port)
     rc, err = health(script, p.pid)

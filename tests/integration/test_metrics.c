@@ -1563,6 +1563,41 @@ Test(metrics, metrics_port_zero_is_off, .fini = stop_clean)
 	cr_expect(srv_log_contains(&S, "metrics off"));
 }
 
+/* Whether a TCP connect to addr:port is accepted (refused: false). */
+static bool reachable(const char *addr, uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	inet_pton(AF_INET, addr, &sa.sin_addr);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/*
+ * --metrics-host: the protocol on every address (--host 0.0.0.0), the
+ * exporter on loopback's 127.0.0.1 only: 127.0.0.2 reaches the protocol
+ * port and is refused on the metrics port. A bad address exits 2.
+ */
+Test(metrics, metrics_host_apart_from_host, .fini = stop_clean)
+{
+	const char *const args[] = { "--threads", "2", "--host", "0.0.0.0", "--metrics-host",
+	                             "127.0.0.1", NULL };
+	cr_assert_eq(srv_start(&S, args), 0);
+	cr_assert(reachable("127.0.0.2", S.port), "the protocol on every address");
+	cr_assert_not(reachable("127.0.0.2", S.metrics_port), "the exporter not on 127.0.0.2");
+	struct http_resp r;
+	cr_assert_eq(http_get(S.metrics_port, "/healthz", &r), 200, "on 127.0.0.1");
+	http_resp_free(&r);
+	cr_assert(srv_log_contains(&S, "metrics on 127.0.0.1 port"));
+
+	char err[512];
+	const char *const bad[] = { "--metrics-host", "metrics.example", NULL };
+	cr_assert_eq(srv_run_exit(bad, NULL, err, sizeof err, 5000), 2);
+	cr_assert(strstr(err, "--metrics-host"), "%s", err);
+}
+
 /* Listen on a free loopback port so it is taken; also report a free port
  * p with p + 1000 == the taken one. */
 static int take_port(uint16_t *taken, uint16_t *below)
