@@ -616,12 +616,14 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 	for (;;) {
 		live = atomic_load(&cl->live_sub);
 		if (!live) {
-			/* reopen() is swapping subscriptions: wait outside */
+			/* reopen() is swapping subscriptions (its connect can take
+			 * a while): wait outside */
 			if (atomic_load(&cl->stop)) {
 				natsMsg_Destroy(msg);
 				return;
 			}
-			sched_yield();
+			struct timespec ts = { 0, 100000 };
+			nanosleep(&ts, NULL);
 			continue;
 		}
 		atomic_fetch_add(&cl->delivering, 1);

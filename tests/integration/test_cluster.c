@@ -139,6 +139,8 @@ static void wait_metric(int node, const char *series, uint64_t want, int ms)
 			return;
 		sleep_ms(50);
 	}
+	fprintf(stderr, "node %d's log:\n", node);
+	srv_log_print(&S[node]);
 	cr_assert_fail("node %d: %s is %llu, want %llu", node, series, (unsigned long long)v,
 	               (unsigned long long)want);
 }
@@ -1145,9 +1147,31 @@ Test(cluster, auth_and_rate_limits_apply_where_a_broadcast_enters)
 
 /* ---- NATS not there at start; flags --------------------------------------------------- */
 
+/* A loopback port held by a bound socket that does not listen (connects
+ * are refused) and, without SO_REUSEADDR, cannot be bound by anyone else
+ * (the other tests of this suite run beside this one); the descriptor, or
+ * -1. */
+static int hold_port(uint16_t *port)
+{
+	for (int attempt = 0; attempt < 100; attempt++) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port_random()),
+		                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+			*port = ntohs(sa.sin_port);
+			return fd;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	return -1;
+}
+
 Test(cluster, starts_without_nats_and_serves_locally)
 {
-	uint16_t dead = free_port();
+	uint16_t dead = 0;
+	int held = hold_port(&dead);
+	cr_assert_geq(held, 0, "a port to keep NATS off");
 	char url[64];
 	snprintf(url, sizeof url, "nats://127.0.0.1:%u", dead);
 	const char *const args[] = { "--threads", "2", "--rate-limit", "0", "--cluster", url,
@@ -1190,6 +1214,7 @@ Test(cluster, starts_without_nats_and_serves_locally)
 	cr_assert(dropped > 0 && pub * 1000 <= 256 * 1024, "held at most the backlog: %llu held",
 	          (unsigned long long)pub);
 	/* NATS comes up: the node connects by itself. */
+	close(held);
 	cr_assert_eq(nats_run(&N[0], dead, 0, 0), 0);
 	wait_metric(0, "net001_cluster_up", 1, 15000);
 

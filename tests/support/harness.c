@@ -187,13 +187,8 @@ int srv_stop(struct srv *s, int timeout_ms)
 		st = -1;
 	}
 	if (st != 0) {
-		FILE *f = fopen(s->log_path, "r");
-		char line[512];
 		fprintf(stderr, "harness: server exit status %d; its log:\n", st);
-		while (f && fgets(line, sizeof line, f))
-			fputs(line, stderr);
-		if (f)
-			fclose(f);
+		srv_log_print(s);
 	}
 	s->pid = 0;
 	unlink(s->log_path);
@@ -251,6 +246,16 @@ void srv_cleanup(struct srv *s)
 	}
 	if (s->log_path[0])
 		unlink(s->log_path);
+}
+
+void srv_log_print(const struct srv *s)
+{
+	FILE *f = fopen(s->log_path, "r");
+	char line[512];
+	while (f && fgets(line, sizeof line, f))
+		fputs(line, stderr);
+	if (f)
+		fclose(f);
 }
 
 size_t srv_log_count(const struct srv *s, const char *needle)

@@ -55,6 +55,8 @@ void srv_cleanup(struct srv *s);
 /* Whether the log contains needle; how many of its lines do. */
 bool srv_log_contains(const struct srv *s, const char *needle);
 size_t srv_log_count(const struct srv *s, const char *needle);
+/* Copy the log to stderr (a test about to fail says what the server said). */
+void srv_log_print(const struct srv *s);
 /* Resident set size in KiB, from /proc. */
 long srv_rss_kb(const struct srv *s);
 /* Whether the server under test is a sanitizer build ($NET001_SANITIZED,

@@ -22,6 +22,19 @@ static const char *nats_binary(void)
 	return "nats-server";
 }
 
+/* Lines of the file at path that contain needle. */
+static size_t lines_with(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	char line[512];
+	size_t k = 0;
+	while (f && fgets(line, sizeof line, f))
+		k += strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return k;
+}
+
 int nats_run(struct nats *n, uint16_t port, uint16_t cport, uint16_t route_to)
 {
 	for (int attempt = 0; attempt < 20; attempt++) {
@@ -59,6 +72,11 @@ int nats_run(struct nats *n, uint16_t port, uint16_t cport, uint16_t route_to)
 			}
 		}
 		argv[k] = NULL;
+		/* It is up when it says it listens on p (not when something does:
+		 * another test's server may hold the port). */
+		char ready[80];
+		snprintf(ready, sizeof ready, "Listening for client connections on 127.0.0.1:%u", p);
+		size_t said = lines_with(n->log, ready);
 		pid_t pid = fork();
 		if (pid == 0) {
 			int fd = open(n->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -72,7 +90,7 @@ int nats_run(struct nats *n, uint16_t port, uint16_t cport, uint16_t route_to)
 		if (pid < 0)
 			return -1;
 		for (int i = 0; i < 500; i++) {
-			if (port_listening(p)) {
+			if (lines_with(n->log, ready) > said && port_listening(p)) {
 				n->pid = pid;
 				n->port = p;
 				n->cport = cport;
