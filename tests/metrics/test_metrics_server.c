@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -680,7 +681,12 @@ Test(http, clients_past_the_bound_get_503_when_all_are_busy)
 		cr_assert_eq(http_conn_send(&a, get, strlen(get)), 0);
 		cr_assert_eq(http_conn_send(&b, get, strlen(get)), 0);
 	}
-	usleep(300000);
+	/* Both in WRITE: a page has started to reach each (it cannot all
+	 * fit). A fixed pause was not always enough for the renders under
+	 * a sanitizer on a busy machine: c then took a slot still in READ. */
+	struct pollfd pa = { .fd = a.fd, .events = POLLIN }, pb = { .fd = b.fd, .events = POLLIN };
+	cr_assert(poll(&pa, 1, 30000) == 1 && poll(&pb, 1, 30000) == 1, "both pages started");
+	usleep(300000); /* and the rest of the 16 renders each, until the sends stall */
 	cr_assert_eq(http_conn_open(&c, f.port), 0);
 	cr_assert_eq(http_read_response(&c, &r), 0);
 	cr_expect_eq(r.status, 503);
