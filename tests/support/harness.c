@@ -133,12 +133,7 @@ int srv_start_env(struct srv *s, const char *const *args, const char *const *env
 				if (srv_log_contains(s, "Address already in use"))
 					break;
 				fprintf(stderr, "harness: server exited with %d:\n", st);
-				FILE *f = fopen(s->log_path, "r");
-				char line[512];
-				while (f && fgets(line, sizeof line, f))
-					fputs(line, stderr);
-				if (f)
-					fclose(f);
+				srv_log_print(s);
 				unlink(s->log_path);
 				s->pid = 0;
 				return -1;
