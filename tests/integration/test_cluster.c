@@ -526,12 +526,15 @@ Test(cluster, two_brokers_joined_by_a_route)
 	run_exact(p);
 }
 
+/* The password N[0] wants (its --pass argument points here). */
+static char nats_pass[32];
+
 /* Restart the broker on its port wanting this password. */
 static void nats_restart_with(const char *pass)
 {
 	uint16_t port = N[0].port;
 	nats_kill9(&N[0]);
-	snprintf(N[0].pass, sizeof N[0].pass, "%s", pass);
+	snprintf(nats_pass, sizeof nats_pass, "%s", pass);
 	cr_assert_eq(nats_run(&N[0], port, 0, 0), 0, "nats-server restarts on its port");
 }
 
@@ -587,8 +590,9 @@ static bool broadcast_crosses(int from, int to)
  */
 Test(cluster, nats_refuses_the_password_then_takes_it)
 {
-	snprintf(N[0].user, sizeof N[0].user, "net001");
-	snprintf(N[0].pass, sizeof N[0].pass, "right");
+	snprintf(nats_pass, sizeof nats_pass, "right");
+	const char *auth[] = { "--user", "net001", "--pass", nats_pass, NULL };
+	memcpy(N[0].args, auth, sizeof auth);
 	cr_assert_eq(nats_run(&N[0], 0, 0, 0), 0);
 	char right[96], other[96];
 	snprintf(right, sizeof right, "nats://net001:right@127.0.0.1:%u", N[0].port);
@@ -729,13 +733,16 @@ Test(cluster, a_broker_killed_for_good_the_nodes_move_to_the_other)
  */
 Test(cluster, a_broadcast_over_the_brokers_max_payload)
 {
-	snprintf(N[0].conf, sizeof N[0].conf, "/tmp/net001-nats-%d.conf", getpid());
-	FILE *f = fopen(N[0].conf, "w");
+	static char conf[64];
+	snprintf(conf, sizeof conf, "/tmp/net001-nats-%d.conf", getpid());
+	FILE *f = fopen(conf, "w");
 	cr_assert_not_null(f);
 	fputs("max_payload: 1024\n", f);
 	fclose(f);
+	const char *with_conf[] = { "-c", conf, NULL };
+	memcpy(N[0].args, with_conf, sizeof with_conf);
 	int started = nats_run(&N[0], 0, 0, 0);
-	unlink(N[0].conf);
+	unlink(conf);
 	cr_assert_eq(started, 0);
 	node_start(0, N[0].port);
 	node_start(1, N[0].port);

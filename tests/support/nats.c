@@ -49,18 +49,8 @@ int nats_run(struct nats *n, uint16_t port, uint16_t cport, uint16_t route_to)
 			snprintf(n->log, sizeof n->log, "/tmp/net001-nats-%d-%u.log", getpid(), p);
 		const char *argv[32] = { "nats-server", "-a", "127.0.0.1", "-p", ps };
 		int k = 5;
-		if (n->conf[0]) {
-			argv[k++] = "-c";
-			argv[k++] = n->conf;
-		}
-		for (int a = 0; n->args[a] && k < 28; a++)
+		for (int a = 0; n->args[a] && k < 24; a++)
 			argv[k++] = n->args[a];
-		if (n->user[0]) {
-			argv[k++] = "--user";
-			argv[k++] = n->user;
-			argv[k++] = "--pass";
-			argv[k++] = n->pass;
-		}
 		if (cport) {
 			argv[k++] = "--cluster";
 			argv[k++] = cl;

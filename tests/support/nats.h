@@ -16,11 +16,9 @@ struct nats {
 	pid_t pid;
 	uint16_t port, cport;
 	char log[64];
-	/* When user is set, the broker wants this user and password. */
-	char user[32], pass[32];
-	/* When set, a configuration file for it (-c; the flags above win). */
-	char conf[64];
-	/* More arguments (NULL-terminated; the strings are the caller's). */
+	/* More arguments, such as --user/--pass, -c FILE or --tls ...
+	 * (NULL-terminated; the strings are the caller's and are read again
+	 * at each nats_run, so a restart can change them). */
 	const char *args[9];
 };
 
